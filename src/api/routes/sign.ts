@@ -1,0 +1,32 @@
+// POST /sign (api.md §1.9): schema-checked body in, step-ca's response shape out.
+import type { FastifyPluginAsync } from 'fastify';
+import type { Authority } from '../../authority/authority.js';
+import { sendJson } from '../reply.js';
+
+const signBody = {
+  type: 'object',
+  properties: {
+    csr: { type: 'string', maxLength: 32 * 1024 },
+    ott: { type: 'string', maxLength: 16 * 1024 },
+    notBefore: { type: 'string', maxLength: 64 },
+    notAfter: { type: 'string', maxLength: 64 },
+    templateData: { type: ['object', 'null'] },
+  },
+} as const;
+
+interface SignBody { csr?: string; ott?: string; notBefore?: string; notAfter?: string }
+
+export const signRoutes = (authority: Authority): FastifyPluginAsync => async (app) => {
+  app.post<{ Body: SignBody }>('/sign', { schema: { body: signBody } }, async (req, reply) => {
+    const body = req.body ?? {};
+    const issued = await authority.sign({ csr: body.csr ?? '', ott: body.ott ?? '', notBefore: body.notBefore, notAfter: body.notAfter });
+    req.log.info({ serial: issued.serial, subject: issued.certificate.subject }, 'certificate issued');
+    const tls = authority.config.tls;
+    return sendJson(reply, 201, {
+      crt: issued.chainPem[0],
+      ca: issued.chainPem[1] ?? null,
+      certChain: issued.chainPem,
+      ...(tls ? { tlsOptions: tls } : {}),
+    });
+  });
+};

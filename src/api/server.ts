@@ -1,0 +1,68 @@
+// Builds the fastify app: every route under both / and /1.0 (the step CLI calls the bare paths,
+// its token audiences name /1.0), request ids, JSON errors for everything including 404s.
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Authority } from '../authority/authority.js';
+import { CaError } from '../errors.js';
+import { errorHandler } from './errors.js';
+import { sendJson } from './reply.js';
+import { healthRoutes } from './routes/health.js';
+import { provisionerRoutes } from './routes/provisioners.js';
+import { rootRoutes } from './routes/roots.js';
+import { signRoutes } from './routes/sign.js';
+
+export interface AppOptions {
+  logger: FastifyServerOptions['loggerInstance'] | false;
+  bodyLimit: number;
+  /** TLS settings; omitted only by callers that wrap the app themselves. */
+  https?: import('node:https').ServerOptions;
+  /** How long a request may take to arrive in full before the connection is dropped. */
+  requestTimeoutMs?: number;
+}
+
+const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function buildApp(authority: Authority, o: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(o.logger ? { loggerInstance: o.logger } : { logger: false }),
+    ...(o.https ? { https: o.https } : {}),
+    bodyLimit: o.bodyLimit,
+    requestTimeout: o.requestTimeoutMs ?? 30_000,
+    connectionTimeout: 60_000,
+    keepAliveTimeout: 30_000,
+    // Ids come from the client when they are safe to log, else are made here.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const h = req.headers['x-request-id'] ?? req.headers['x-smallstep-id'];
+      const v = Array.isArray(h) ? h[0] : h;
+      return v && SAFE_ID.test(v) ? v : randomUUID();
+    },
+    // No type coercion: a number where a string belongs is an error, not a string.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+
+  // step-ca reads the body as JSON whatever its content type (curl -d sends form encoding).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('X-Request-Id', req.id);
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => {
+    req.log.info({ url: req.url }, 'no such route');
+    const e = new CaError('not_found', { detail: 'no such route' });
+    return sendJson(reply, 404, { status: 404, message: e.publicMessage });
+  });
+
+  for (const prefix of ['', '/1.0']) {
+    await app.register(async (scope) => {
+      await scope.register(healthRoutes);
+      await scope.register(rootRoutes(authority));
+      await scope.register(provisionerRoutes(authority));
+      await scope.register(signRoutes(authority));
+    }, { prefix });
+  }
+  return app;
+}

@@ -1,0 +1,206 @@
+// The CA: sign (and later renew, rekey, revoke) as orchestration of named steps. It knows
+// nothing of HTTP or SQL: requests come in as plain values, errors leave as CaError.
+import { generateKeyPairSync } from 'node:crypto';
+import type { CaConfig } from '../config/schema.js';
+import { badRequest, notFound, tokenUsed } from '../errors.js';
+import type { CertificateRecord, Ledger, TokenClaim } from '../ledger/ledger.js';
+import { parseCsr, CsrError, type ParsedCsr } from '../pki/csr.js';
+import { sha256Hex, normalizeFingerprint } from '../pki/fingerprint.js';
+import { unencryptedPem } from '../pki/keys.js';
+import { certToPem } from '../pki/pem.js';
+import { classifySan } from '../pki/names.js';
+import { x509 } from '../pki/x509.js';
+import { verifyToken, signSans, type VerifiedToken } from '../provisioners/jwk.js';
+import type { ProvisionerPage, ProvisionerRegistry } from '../provisioners/registry.js';
+import { parseDuration } from '../util/duration.js';
+import { backdateMs, resolveClaims } from './claims.js';
+import { checkCsrAgainstToken, sansFromToken } from './policy.js';
+import { createLeafCertificate, randomSerialHex, serialToDecimal, type Issuer } from './profiles.js';
+import { PROVISIONER_TYPE } from './provisioner-extension.js';
+import { computeValidity } from './validity.js';
+
+export interface SignRequest {
+  csr: string;
+  ott: string;
+  notBefore?: string;
+  notAfter?: string;
+}
+
+export interface IssuedCertificate {
+  serial: string;
+  certificate: x509.X509Certificate;
+  /** Leaf first, then the issuing intermediate; never the root. */
+  chainPem: string[];
+}
+
+export interface ServingCertificate {
+  certPem: string;
+  chainPem: string;
+  keyPem: string;
+  notAfter: Date;
+}
+
+export interface AuthorityDeps {
+  config: CaConfig;
+  roots: x509.X509Certificate[];
+  federatedRoots: x509.X509Certificate[];
+  intermediate: Issuer;
+  provisioners: ProvisionerRegistry;
+  ledger: Ledger;
+  clock?: () => Date;
+}
+
+export class Authority {
+  readonly config: CaConfig;
+  readonly roots: x509.X509Certificate[];
+  readonly federatedRoots: x509.X509Certificate[];
+  readonly intermediate: Issuer;
+  private readonly provisioners: ProvisionerRegistry;
+  private readonly ledger: Ledger;
+  private readonly now: () => Date;
+  private readonly backdate: number;
+  private readonly maxTokenLifetime: number;
+  private readonly intermediatePem: string;
+  private readonly rootsByFingerprint: Map<string, x509.X509Certificate>;
+
+  constructor(d: AuthorityDeps) {
+    this.config = d.config;
+    this.roots = d.roots;
+    this.federatedRoots = d.federatedRoots;
+    this.intermediate = d.intermediate;
+    this.provisioners = d.provisioners;
+    this.ledger = d.ledger;
+    this.now = d.clock ?? (() => new Date());
+    this.backdate = backdateMs(d.config.authority.backdate);
+    this.maxTokenLifetime = parseDuration(d.config.stepstone.maxTokenLifetime)!;
+    this.intermediatePem = certToPem(d.intermediate.cert);
+    this.rootsByFingerprint = new Map([...d.roots, ...d.federatedRoots].map((c) => [sha256Hex(c.rawData), c]));
+  }
+
+  /** POST /sign: a CSR plus a one-time token buys exactly one certificate. */
+  async sign(req: SignRequest): Promise<IssuedCertificate> {
+    const csr = await this.parseRequestCsr(req.csr);
+    if (!req.ott) throw badRequest('missing ott');
+    const now = this.now();
+    const token = await this.authorizeToken(req.ott, 'sign', now);
+    const sans = signSans(token.claims);
+    const certSans = sansFromToken(sans);
+    checkCsrAgainstToken(csr, token.claims.sub, sans, certSans);
+    const validity = computeValidity(req, now, token.provisioner.claims, this.backdate);
+    const certificate = await createLeafCertificate({
+      serialHex: randomSerialHex(),
+      commonName: token.claims.sub,
+      sans: certSans,
+      spki: csr.spki,
+      notBefore: validity.notBefore,
+      notAfter: validity.notAfter,
+      rsa: csr.keyType === 'rsa',
+      provisioner: token.provisioner.claims.disableSmallstepExtensions
+        ? null
+        : { type: PROVISIONER_TYPE.JWK, name: token.provisioner.name, credentialId: token.provisioner.kid },
+    }, this.intermediate);
+    const spent: TokenClaim = { jti: token.replayKey, provisioner: token.provisioner.name, expiresAt: token.expiresAt };
+    return this.record(certificate, { provisioner: token.provisioner.name, method: 'sign', replaces: null }, spent);
+  }
+
+  private async parseRequestCsr(pem: string): Promise<ParsedCsr> {
+    if (!pem) throw badRequest('missing csr');
+    try {
+      return await parseCsr(pem);
+    } catch (e) {
+      if (e instanceof CsrError) throw badRequest(e.message);
+      throw e;
+    }
+  }
+
+  private async authorizeToken(ott: string, op: 'sign' | 'revoke', now: Date): Promise<VerifiedToken> {
+    const token = await verifyToken(ott, {
+      op,
+      now,
+      dnsNames: this.config.dnsNames,
+      maxLifetimeMs: this.maxTokenLifetime,
+      find: (iss, kid) => this.provisioners.find(iss, kid),
+    });
+    // Cheap early refusal; the ledger transaction is what really guarantees one use.
+    if (await this.ledger.isTokenUsed(token.replayKey)) throw tokenUsed();
+    return token;
+  }
+
+  /** Commits the ledger row; only then may the certificate leave the CA. */
+  private async record(
+    certificate: x509.X509Certificate,
+    how: Pick<CertificateRecord, 'provisioner' | 'method' | 'replaces'>,
+    token?: TokenClaim,
+  ): Promise<IssuedCertificate> {
+    const pem = certToPem(certificate);
+    const serial = serialToDecimal(certificate.serialNumber);
+    const san = certificate.getExtension(x509.SubjectAlternativeNameExtension);
+    await this.ledger.recordIssuance({
+      serial,
+      subject: certificate.subjectName.getField('CN')[0] ?? '',
+      sans: san ? san.names.items.map((n) => n.value) : [],
+      notBefore: certificate.notBefore,
+      notAfter: certificate.notAfter,
+      fingerprint: sha256Hex(certificate.rawData),
+      provisioner: how.provisioner,
+      pem,
+      issuedAt: this.now(),
+      method: how.method,
+      replaces: how.replaces,
+    }, token);
+    return { serial, certificate, chainPem: [pem, this.intermediatePem] };
+  }
+
+  /** The CA's own HTTPS certificate: fresh P-256 key, every dnsName, recorded like any other. */
+  async issueServingCertificate(): Promise<ServingCertificate> {
+    const now = this.now();
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const lifetime = parseDuration(this.config.stepstone.servingCertDuration)!;
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    const certificate = await createLeafCertificate({
+      serialHex: randomSerialHex(),
+      commonName: this.config.commonName ?? 'Stepstone Online CA',
+      sans: sansFromToken(this.config.dnsNames).map((s) => classifySan(s.value)),
+      spki: new Uint8Array(spki).buffer as ArrayBuffer,
+      notBefore: new Date(now.getTime() - this.backdate),
+      notAfter: new Date(now.getTime() + lifetime),
+      rsa: false,
+      provisioner: null,
+    }, this.intermediate);
+    const issued = await this.record(certificate, { provisioner: null, method: 'serving', replaces: null });
+    return { certPem: issued.chainPem[0]!, chainPem: issued.chainPem.join(''), keyPem: unencryptedPem(privateKey), notAfter: certificate.notAfter };
+  }
+
+  rootPems(): string[] {
+    return this.roots.map(certToPem);
+  }
+
+  federationPems(): string[] {
+    return [...this.roots, ...this.federatedRoots].map(certToPem);
+  }
+
+  intermediatePems(): string[] {
+    return [this.intermediatePem];
+  }
+
+  rootByFingerprint(fp: string): string {
+    const root = this.rootsByFingerprint.get(normalizeFingerprint(fp));
+    if (!root) throw notFound(`root certificate with fingerprint "${fp}" was not found`, true);
+    return certToPem(root);
+  }
+
+  listProvisioners(cursor: string, limit: number): ProvisionerPage {
+    return this.provisioners.page(cursor, limit);
+  }
+
+  encryptedKey(kid: string): string {
+    const p = this.provisioners.byKid(kid);
+    if (!p?.encryptedKey) throw notFound(`no encrypted key for provisioner kid ${kid}`);
+    return p.encryptedKey;
+  }
+
+  /** Global claims as configured: used where no provisioner applies. */
+  globalClaims() {
+    return resolveClaims(this.config.authority.claims);
+  }
+}

@@ -1,0 +1,49 @@
+// Builds a running Authority from a validated config: reads the certificates, decrypts the
+// intermediate key, checks that they belong together, loads the provisioners.
+import { readFileSync } from 'node:fs';
+import type { LoadedConfig } from '../config/load.js';
+import type { Ledger } from '../ledger/ledger.js';
+import { loadPrivateKey } from '../pki/keys.js';
+import { parseCertificates } from '../pki/pem.js';
+import type { x509 } from '../pki/x509.js';
+import { ProvisionerRegistry } from '../provisioners/registry.js';
+import { Authority } from './authority.js';
+import { makeIssuer } from './profiles.js';
+
+function readCerts(path: string, what: string): x509.X509Certificate[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read the ${what} certificate ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const certs = parseCertificates(text);
+  if (!certs.length) throw new Error(`${path} holds no PEM certificate (${what})`);
+  return certs;
+}
+
+export async function loadAuthority(loaded: LoadedConfig, password: string, ledger: Ledger): Promise<Authority> {
+  const { config, resolvePath } = loaded;
+  const roots = (Array.isArray(config.root) ? config.root : [config.root]).flatMap((p) => readCerts(resolvePath(p), 'root'));
+  const federatedRoots = (config.federatedRoots ?? []).flatMap((p) => readCerts(resolvePath(p), 'federated root'));
+  const interCert = readCerts(resolvePath(config.crt), 'intermediate')[0]!;
+  const keyPath = resolvePath(config.key);
+  let keyPem: string;
+  try {
+    keyPem = readFileSync(keyPath, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read the intermediate key ${keyPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const key = loadPrivateKey(keyPem, password);
+  const intermediate = await makeIssuer(interCert, key);
+  if (!(await chainsToRoot(interCert, roots))) throw new Error(`the intermediate ${interCert.subject} is not signed by any configured root`);
+  const provisioners = await ProvisionerRegistry.create(config);
+  return new Authority({ config, roots, federatedRoots, intermediate, provisioners, ledger });
+}
+
+async function chainsToRoot(cert: x509.X509Certificate, roots: x509.X509Certificate[]): Promise<boolean> {
+  for (const r of roots) {
+    if (await cert.verify({ publicKey: r.publicKey, signatureOnly: true }).catch(() => false)) return true;
+  }
+  return false;
+}

@@ -1,0 +1,40 @@
+// Which names a certificate gets and whether the CSR may ask for them (api.md §2.3): names come
+// from the token; the CSR is only checked against them.
+import { forbidden } from '../errors.js';
+import { canonicalIp, classifySan, orderSans, type San, type SanType } from '../pki/names.js';
+import type { ParsedCsr } from '../pki/csr.js';
+
+/** The certificate's SANs from the token's `sans`, deduplicated, in step-ca's order. */
+export function sansFromToken(sans: string[]): San[] {
+  const seen = new Set<string>();
+  const out: San[] = [];
+  for (const s of sans) {
+    const san = classifySan(s);
+    const key = `${san.type}:${san.type === 'ip' ? canonicalIp(san.value) : san.value}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push(san);
+    }
+  }
+  return orderSans(out);
+}
+
+const LABEL: Record<SanType, string> = { dns: 'DNS names', ip: 'IP Addresses', email: 'email addresses', url: 'URIs' };
+
+/** CN empty or one of sub/sans; per SAN type, the CSR's set equals the token's when it has any. */
+export function checkCsrAgainstToken(csr: ParsedCsr, sub: string, tokenSans: string[], certSans: San[]): void {
+  if (csr.commonName !== '' && csr.commonName !== sub && !tokenSans.includes(csr.commonName)) {
+    throw forbidden(`certificate request does not contain the valid common name - got ${csr.commonName}, want ${sub}`);
+  }
+  for (const type of ['dns', 'ip', 'email', 'url'] as SanType[]) {
+    const asked = csr.sans[type];
+    if (asked.length === 0) continue;
+    const norm = (v: string) => (type === 'ip' ? canonicalIp(v) : v);
+    const want = certSans.filter((s) => s.type === type).map((s) => s.value);
+    const a = new Set(asked.map(norm));
+    const w = new Set(want.map(norm));
+    if (a.size !== w.size || [...a].some((v) => !w.has(v))) {
+      throw forbidden(`certificate request does not contain the valid ${LABEL[type]} - got [${asked.join(' ')}], want [${want.join(' ')}]`);
+    }
+  }
+}

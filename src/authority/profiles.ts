@@ -1,0 +1,115 @@
+// Certificate templates: root CA, intermediate CA, and the default leaf of step-ca (api.md §3).
+// Everything is built with @peculiar/x509; no hand-written ASN.1.
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { x509 } from '../pki/x509.js';
+import { toWebKeyPair, type WebKeyPair } from '../pki/keys.js';
+import type { San } from '../pki/names.js';
+import { provisionerExtension, type ProvisionerInfo } from './provisioner-extension.js';
+
+/** A CA that can sign: its certificate and key. */
+export interface Issuer {
+  cert: x509.X509Certificate;
+  key: WebKeyPair;
+  /** Hex SKI of the issuer, reused as the AKI of everything it signs. */
+  keyId: string;
+}
+
+export async function makeIssuer(cert: x509.X509Certificate, key: KeyObject): Promise<Issuer> {
+  const web = await toWebKeyPair(key);
+  const pubDer = new Uint8Array(await crypto.subtle.exportKey('spki', web.publicKey));
+  if (Buffer.compare(Buffer.from(pubDer), Buffer.from(cert.publicKey.rawData)) !== 0) {
+    throw new Error(`the private key does not match the certificate ${cert.subject}`);
+  }
+  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
+  const keyId = ski ? ski.keyId : Buffer.from(await cert.publicKey.getKeyIdentifier()).toString('hex');
+  return { cert, key: web, keyId };
+}
+
+/** A 128-bit random serial, hex; uniform in [0, 2^128) like step-ca's. */
+export function randomSerialHex(): string {
+  return randomBytes(16).toString('hex');
+}
+
+export function serialToDecimal(hex: string): string {
+  return BigInt(`0x${hex || '0'}`).toString(10);
+}
+
+const dn = (cn: string): x509.JsonName => (cn ? [{ CN: [cn] }] : []);
+
+export async function createRootCertificate(opts: { name: string; key: KeyObject; notBefore: Date; notAfter: Date }): Promise<x509.X509Certificate> {
+  const keys = await toWebKeyPair(opts.key);
+  return x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerialHex(),
+    name: dn(opts.name),
+    notBefore: opts.notBefore,
+    notAfter: opts.notAfter,
+    keys: { privateKey: keys.privateKey, publicKey: keys.publicKey },
+    signingAlgorithm: keys.signAlg,
+    extensions: [
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.BasicConstraintsExtension(true, 1, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+}
+
+export async function createIntermediateCertificate(opts: {
+  name: string; publicKey: KeyObject; issuer: Issuer; notBefore: Date; notAfter: Date;
+}): Promise<x509.X509Certificate> {
+  const spki = opts.publicKey.export({ type: 'spki', format: 'der' });
+  return x509.X509CertificateGenerator.create({
+    serialNumber: randomSerialHex(),
+    subject: dn(opts.name),
+    issuer: opts.issuer.cert.subjectName,
+    notBefore: opts.notBefore,
+    notAfter: opts.notAfter,
+    publicKey: new Uint8Array(spki).buffer as ArrayBuffer,
+    signingKey: opts.issuer.key.privateKey,
+    signingAlgorithm: opts.issuer.key.signAlg,
+    extensions: [
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.BasicConstraintsExtension(true, 0, true),
+      await x509.SubjectKeyIdentifierExtension.create(new x509.PublicKey(new Uint8Array(spki).buffer as ArrayBuffer)),
+      new x509.AuthorityKeyIdentifierExtension(opts.issuer.keyId),
+    ],
+  });
+}
+
+export interface LeafRequest {
+  serialHex: string;
+  /** Subject CN; '' makes an empty subject (then the SAN extension is critical). */
+  commonName: string;
+  sans: San[];
+  /** SubjectPublicKeyInfo DER of the leaf key. */
+  spki: ArrayBuffer;
+  notBefore: Date;
+  notAfter: Date;
+  /** RSA leaves also get keyEncipherment, as step-ca's default template does. */
+  rsa: boolean;
+  provisioner: ProvisionerInfo | null;
+}
+
+/** step-ca's default leaf: KU digitalSignature(+keyEncipherment), EKU server+client auth, SKI/AKI, SAN. */
+export async function createLeafCertificate(req: LeafRequest, issuer: Issuer): Promise<x509.X509Certificate> {
+  const pub = new x509.PublicKey(req.spki);
+  const ku = x509.KeyUsageFlags.digitalSignature | (req.rsa ? x509.KeyUsageFlags.keyEncipherment : 0);
+  const extensions: x509.Extension[] = [
+    new x509.KeyUsagesExtension(ku, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+    await x509.SubjectKeyIdentifierExtension.create(pub),
+    new x509.AuthorityKeyIdentifierExtension(issuer.keyId),
+  ];
+  if (req.sans.length) extensions.push(new x509.SubjectAlternativeNameExtension(req.sans, req.commonName === ''));
+  if (req.provisioner) extensions.push(provisionerExtension(req.provisioner));
+  return x509.X509CertificateGenerator.create({
+    serialNumber: req.serialHex,
+    subject: dn(req.commonName),
+    issuer: issuer.cert.subjectName,
+    notBefore: req.notBefore,
+    notAfter: req.notAfter,
+    publicKey: req.spki,
+    signingKey: issuer.key.privateKey,
+    signingAlgorithm: issuer.key.signAlg,
+    extensions,
+  });
+}

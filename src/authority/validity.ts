@@ -1,0 +1,39 @@
+// Certificate validity as step-ca computes and checks it (api.md §3.3), backdate included.
+import { badRequest, forbidden } from '../errors.js';
+import { formatDuration, parseTimeOrDuration } from '../util/duration.js';
+import type { Claims } from './claims.js';
+
+export interface Validity { notBefore: Date; notAfter: Date }
+
+export function computeValidity(req: { notBefore?: string; notAfter?: string }, now: Date, claims: Claims, backdate: number): Validity {
+  let nb: Date | null;
+  let na: Date | null;
+  try {
+    nb = parseTimeOrDuration(req.notBefore ?? '', now);
+    na = parseTimeOrDuration(req.notAfter ?? '', nb ?? now);
+  } catch (e) {
+    throw badRequest((e as Error).message);
+  }
+  const notBefore = nb ?? new Date(now.getTime() - backdate);
+  const notAfter = na ?? new Date((nb ?? now).getTime() + claims.defaultTLSCertDuration);
+  checkValidity({ notBefore, notAfter }, now, claims, backdate);
+  return { notBefore, notAfter };
+}
+
+const sec = (d: Date) => Math.floor(d.getTime() / 1000) * 1000;
+
+/** The validator: times truncated to seconds, backdate counted inside the duration. */
+export function checkValidity(v: Validity, now: Date, claims: Claims, backdate: number): void {
+  const nb = sec(v.notBefore);
+  const na = sec(v.notAfter);
+  if (na < sec(now)) throw forbidden(`notAfter ${v.notAfter.toISOString()} is already in the past`);
+  if (na < nb) throw forbidden(`notAfter ${v.notAfter.toISOString()} is before notBefore ${v.notBefore.toISOString()}`);
+  const d = na - nb;
+  if (d < claims.minTLSCertDuration) {
+    throw forbidden(`requested duration of ${formatDuration(d)} is less than the authorized minimum certificate duration of ${formatDuration(claims.minTLSCertDuration)}`);
+  }
+  const max = claims.maxTLSCertDuration + backdate;
+  if (d > max) {
+    throw forbidden(`requested duration of ${formatDuration(d)} is more than the authorized maximum certificate duration of ${formatDuration(max)}`);
+  }
+}

@@ -1,0 +1,31 @@
+// The command tree. Each verb group registers itself from its own file.
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
+import { CliError } from './common.js';
+import { registerServerCommands } from './server.js';
+
+export function buildProgram(): Command {
+  const program = new Command('stepstone')
+    .description('A private certificate authority that speaks step-ca\'s protocol')
+    .version(VERSION)
+    .showHelpAfterError(false)
+    .exitOverride();
+  registerServerCommands(program);
+  return program;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
+      process.exit(2);
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`error: ${msg.split('\n')[0]}\n`);
+    process.exit(e instanceof CliError ? e.exitCode : 1);
+  }
+}

@@ -1,0 +1,101 @@
+// Server verbs: init, serve, and dev (what `npm start` runs).
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { initCa } from '../authority/init.js';
+import { layout, resolveHome } from '../config/layout.js';
+import type { KeySpec } from '../pki/keys.js';
+import { startCa, type RunningCa } from '../runtime/serve.js';
+import { CliError, collect, readPasswordFile, say } from './common.js';
+
+function keySpec(kty: string): KeySpec {
+  const k = kty.toUpperCase();
+  if (k === 'EC') return { kty: 'EC', curve: 'P-256' };
+  if (k === 'RSA') return { kty: 'RSA', size: 3072 };
+  if (k === 'OKP') return { kty: 'OKP' };
+  throw new CliError(`--kty must be EC, RSA or OKP, not ${kty}`, 2);
+}
+
+export function registerServerCommands(program: Command): void {
+  program.command('init')
+    .description('create a root and intermediate CA, a JWK provisioner and ca.json')
+    .requiredOption('--name <name>', 'name of the PKI (used in the CA subjects)')
+    .requiredOption('--dns <names>', 'DNS names or IPs of the CA, comma separated or repeated', collect)
+    .option('--address <host:port>', 'address the CA listens on', ':9000')
+    .option('--provisioner <name>', 'name of the first JWK provisioner', 'admin')
+    .requiredOption('--password-file <file>', 'password for the CA keys and the provisioner key')
+    .option('--home <dir>', 'CA home (default $STEPPATH or ~/.step)')
+    .option('--kty <type>', 'key type for the CA keys: EC (P-256), RSA (3072) or OKP (Ed25519)', 'EC')
+    .option('--force', 'overwrite an existing CA')
+    .action(async (o: { name: string; dns: string[]; address: string; provisioner: string; passwordFile: string; home?: string; kty: string; force?: boolean }) => {
+      const res = await initCa({
+        home: resolveHome(o.home), name: o.name, dnsNames: o.dns, address: o.address, provisioner: o.provisioner,
+        password: readPasswordFile(o.passwordFile), key: keySpec(o.kty), force: o.force,
+      });
+      say(`Root certificate: ${res.layout.rootCert}`);
+      say(`Intermediate certificate: ${res.layout.intermediateCert}`);
+      say(`Config: ${res.layout.caConfig}`);
+      process.stdout.write(`Root fingerprint: ${res.fingerprint}\n`);
+    });
+
+  program.command('serve')
+    .description('run the CA HTTPS API')
+    .argument('[config]', 'path to ca.json (default HOME/config/ca.json)')
+    .option('--home <dir>', 'CA home (default $STEPPATH or ~/.step)')
+    .option('--password-file <file>', 'password of the intermediate CA key')
+    .option('--address <host:port>', 'override the listen address')
+    .action(async (config: string | undefined, o: { home?: string; passwordFile?: string; address?: string }) => {
+      const configPath = config ? resolve(config) : layout(resolveHome(o.home)).caConfig;
+      if (!o.passwordFile) throw new CliError('--password-file is required to decrypt the intermediate CA key', 2);
+      const ca = await startCa({ configPath, password: readPasswordFile(o.passwordFile), address: o.address });
+      drainOnSignal(ca);
+    });
+
+  program.command('dev')
+    .description('run a development CA inside the checkout, creating it on first run (npm start)')
+    .option('--address <host:port>', 'listen address', '127.0.0.1:9000')
+    .action(async (o: { address: string }) => {
+      const home = process.env.STEPPATH ? resolve(process.env.STEPPATH) : join(repoRoot(), '.stepstone', 'dev');
+      const l = layout(home);
+      const pwFile = join(home, 'password.txt');
+      if (!existsSync(l.caConfig)) {
+        mkdirSync(home, { recursive: true, mode: 0o700 });
+        writeFileSync(pwFile, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+        chmodSync(pwFile, 0o600);
+        const res = await initCa({
+          home, name: 'Stepstone Dev', dnsNames: ['localhost', '127.0.0.1'], address: o.address, provisioner: 'admin',
+          password: readPasswordFile(pwFile),
+        });
+        say(`Created a development CA in ${home}`);
+        say(`Root fingerprint: ${res.fingerprint}`);
+        say(`Provisioner "admin" password file: ${pwFile}`);
+        say('Try, in another shell:');
+        say(`  bin/stepstone ca bootstrap --ca-url ${res.caUrl} --fingerprint ${res.fingerprint} --home /tmp/client`);
+        say(`  bin/stepstone ca certificate foo.local foo.crt foo.key --provisioner admin --password-file ${pwFile} --home /tmp/client`);
+      }
+      const ca = await startCa({ configPath: l.caConfig, password: readPasswordFile(pwFile), address: o.address });
+      say(`Serving ${ca.url} (Ctrl-C to stop)`);
+      drainOnSignal(ca);
+    });
+}
+
+/** SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the ledger, exit 0. */
+function drainOnSignal(ca: RunningCa): void {
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    ca.close().then(() => process.exit(0), (err) => {
+      process.stderr.write(`error while stopping: ${(err as Error).message}\n`);
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+function repoRoot(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+}

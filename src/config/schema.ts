@@ -1,0 +1,97 @@
+// ca.json in step-ca's format (extra keys allowed), validated once at start-up. Everything
+// downstream receives the typed, defaulted `CaConfig`; defaults live here and nowhere else.
+import { z } from 'zod';
+import { parseDuration } from '../util/duration.js';
+
+const goDuration = z.string().refine((s) => parseDuration(s) !== null, { message: 'not a duration such as "5m" or "24h"' });
+
+export const claimsSchema = z.object({
+  minTLSCertDuration: goDuration.optional(),
+  maxTLSCertDuration: goDuration.optional(),
+  defaultTLSCertDuration: goDuration.optional(),
+  disableRenewal: z.boolean().optional(),
+  allowRenewalAfterExpiry: z.boolean().optional(),
+  disableSmallstepExtensions: z.boolean().optional(),
+}).passthrough();
+export type ClaimsConfig = z.infer<typeof claimsSchema>;
+
+const jwkSchema = z.object({
+  kty: z.enum(['EC', 'RSA', 'OKP']),
+  kid: z.string().min(1),
+  alg: z.string().optional(),
+  use: z.string().optional(),
+  crv: z.string().optional(),
+  x: z.string().optional(),
+  y: z.string().optional(),
+  n: z.string().optional(),
+  e: z.string().optional(),
+}).passthrough();
+
+export const provisionerSchema = z.object({
+  type: z.string().min(1),
+  name: z.string().min(1),
+  key: jwkSchema.optional(),
+  encryptedKey: z.string().optional(),
+  claims: claimsSchema.optional(),
+  options: z.record(z.string(), z.unknown()).optional(),
+}).passthrough().superRefine((p, ctx) => {
+  if (p.type.toUpperCase() === 'JWK' && !p.key) ctx.addIssue({ code: 'custom', path: ['key'], message: 'a JWK provisioner needs its public key' });
+});
+export type ProvisionerConfig = z.infer<typeof provisionerSchema>;
+
+export const tlsSchema = z.object({
+  cipherSuites: z.array(z.string()).optional(),
+  minVersion: z.number().optional(),
+  maxVersion: z.number().optional(),
+  renegotiation: z.boolean().optional(),
+}).passthrough();
+
+/** Stepstone's own settings, under a key step-ca ignores. */
+export const stepstoneSchema = z.object({
+  /** Longest accepted token validity window (exp − nbf); the step CLI never mints more than 1h. */
+  maxTokenLifetime: goDuration.default('1h'),
+  /** Lifetime of the CA's own HTTPS certificate (step-ca hard-codes 24h). */
+  servingCertDuration: goDuration.default('24h'),
+  /** Largest request body accepted, in bytes. */
+  bodyLimit: z.number().int().positive().default(64 * 1024),
+  /** Log level for pino. */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+}).passthrough();
+
+export const caConfigSchema = z.object({
+  root: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  federatedRoots: z.array(z.string()).nullish(),
+  crt: z.string().min(1),
+  key: z.string().min(1),
+  address: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'must be HOST:PORT or :PORT'),
+  dnsNames: z.array(z.string().min(1)).min(1),
+  db: z.object({ type: z.string(), dataSource: z.string().min(1) }).passthrough(),
+  authority: z.object({
+    provisioners: z.array(provisionerSchema).default([]),
+    claims: claimsSchema.optional(),
+    backdate: goDuration.optional(),
+  }).passthrough(),
+  tls: tlsSchema.optional(),
+  commonName: z.string().optional(),
+  stepstone: stepstoneSchema.default(stepstoneSchema.parse({})),
+}).passthrough();
+
+export type CaConfig = z.infer<typeof caConfigSchema>;
+
+/** step-ca's defaults for the TLS block `step ca init` writes. */
+export const DEFAULT_TLS = {
+  cipherSuites: ['TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256', 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256'],
+  minVersion: 1.2,
+  maxVersion: 1.3,
+  renegotiation: false,
+};
+
+export const DEFAULT_CLAIMS = {
+  minTLSCertDuration: '5m',
+  maxTLSCertDuration: '24h',
+  defaultTLSCertDuration: '24h',
+  disableRenewal: false,
+  allowRenewalAfterExpiry: false,
+  disableSmallstepExtensions: false,
+};
+export const DEFAULT_BACKDATE = '1m';

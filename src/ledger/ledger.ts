@@ -1,0 +1,60 @@
+// The issuance ledger: the CA's source of truth. A certificate may leave the CA only after
+// `recordIssuance` has resolved (its row is committed and durable). The interface is async so a
+// PostgreSQL backend for several replicas, or group commit, can implement it unchanged.
+
+/** How a certificate came to be ('serving': the CA's own HTTPS certificate). */
+export type IssuanceMethod = 'sign' | 'renew' | 'rekey' | 'serving';
+
+export interface CertificateRecord {
+  /** Serial number in decimal, as step-ca normalises it. */
+  serial: string;
+  /** Subject common name ('' when the subject is empty). */
+  subject: string;
+  /** Every SAN as its plain string: DNS names, IPs, emails, URIs. */
+  sans: string[];
+  notBefore: Date;
+  notAfter: Date;
+  /** Lower-case hex SHA-256 of the certificate DER. */
+  fingerprint: string;
+  /** Name of the provisioner that authorised it, null when none did. */
+  provisioner: string | null;
+  /** The certificate, PEM. */
+  pem: string;
+  issuedAt: Date;
+  method: IssuanceMethod;
+  /** Serial of the certificate this one replaces (renew, rekey), else null. */
+  replaces: string | null;
+}
+
+/** A one-time token being spent. */
+export interface TokenClaim {
+  /** The token's jti, or the hex SHA-256 of the whole token when it has none. */
+  jti: string;
+  provisioner: string;
+  /** The token's exp; the row may be pruned once this (plus leeway) has passed. */
+  expiresAt: Date;
+}
+
+export interface CertificateFilter {
+  /** Only certificates whose notAfter is before this instant (and not yet past `now`). */
+  expiringBefore?: Date;
+  provisioner?: string;
+  limit?: number;
+}
+
+export interface Ledger {
+  /**
+   * Records a certificate and, when given, spends the token — in one transaction.
+   * Throws CaError 'token_used' (401) and records nothing when the jti was already spent.
+   * Throws CaError 'unavailable' (503) when the store cannot write.
+   */
+  recordIssuance(cert: CertificateRecord, token?: TokenClaim): Promise<void>;
+  /** True when this jti has been spent (a cheap pre-check; recordIssuance is the real guard). */
+  isTokenUsed(jti: string): Promise<boolean>;
+  getCertificate(serial: string): Promise<CertificateRecord | null>;
+  listCertificates(filter?: CertificateFilter): Promise<CertificateRecord[]>;
+  countCertificates(): Promise<number>;
+  /** Deletes spent-token rows whose expiry is before `before`; returns how many went. */
+  pruneUsedTokens(before: Date): Promise<number>;
+  close(): Promise<void>;
+}

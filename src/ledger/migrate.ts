@@ -1,0 +1,76 @@
+// Schema migrations for the SQLite ledger, driven by postgrator over a better-sqlite3 connection.
+//
+// postgrator's own `migrate()` is not safe to call blindly: it first creates or ALTERs its schema
+// table, and when the database is ahead of the files it would run `undo` scripts to go *down*.
+// So we read both versions ourselves and refuse a newer database before postgrator writes
+// anything, and we wrap the whole run in one IMMEDIATE transaction so a failed migration (or two
+// processes opening the same fresh file) never leaves a half-built schema behind.
+
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type Database from 'better-sqlite3';
+import Postgrator from 'postgrator';
+
+/**
+ * The repository's `migrations/` directory. This module sits two levels below the repo root both
+ * as source (src/ledger/migrate.ts) and compiled (dist/ledger/migrate.js).
+ */
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+
+/**
+ * Brings the database to the newest schema found in `migrationsDir` (files named
+ * `<version>.do.<name>.sql`). Throws, leaving the database untouched, when the database records a
+ * version newer than any file: an older Stepstone must not write to a newer schema.
+ */
+export async function migrate(db: Database.Database, migrationsDir: string): Promise<{ from: number; to: number }> {
+  const postgrator = new Postgrator({
+    driver: 'sqlite3',
+    schemaTable: 'schema_version',
+    migrationPattern: `${globEscape(migrationsDir)}/*.sql`,
+    // Checksums are taken after normalising line endings, so a CRLF checkout is not "changed".
+    newline: 'LF',
+    validateChecksums: true,
+    execQuery: async (query) => {
+      const stmt = db.prepare(query);
+      if (stmt.reader) return { rows: stmt.all() as unknown[] };
+      stmt.run();
+      return { rows: [] };
+    },
+    execSqlScript: async (script) => {
+      db.exec(script);
+    },
+  });
+
+  // Every callback above is synchronous underneath, so nothing else can interleave on this
+  // connection while the transaction is open across the awaits.
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    // Both reads are side-effect free: hasVersionTable() only consults pragma_table_info.
+    const from = await postgrator.getDatabaseVersion();
+    const max = await postgrator.getMaxVersion();
+    if (!Number.isFinite(max)) {
+      // An empty glob would otherwise "succeed" and hand back a ledger with no tables.
+      throw new Error(`no ledger migrations found in ${migrationsDir}`);
+    }
+    if (from > max) {
+      throw new Error(
+        `ledger schema version ${from} is newer than this Stepstone knows (max ${max}); ` +
+          'upgrade Stepstone or restore a matching backup',
+      );
+    }
+    await postgrator.migrate('max');
+    const to = await postgrator.getDatabaseVersion();
+    db.exec('COMMIT');
+    return { from, to };
+  } catch (err) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
+}
+
+// postgrator hands the pattern straight to `glob`, so a checkout path containing [, *, { or (
+// would silently match nothing. glob wants '/' separators and treats '\' as its escape character.
+function globEscape(dir: string): string {
+  const slashed = path.sep === '\\' ? dir.split('\\').join('/') : dir.replace(/\\/g, '\\\\');
+  return slashed.replace(/[?*()[\]{}]/g, '\\$&');
+}

@@ -1,0 +1,211 @@
+// The SQLite ledger: one file, one process. better-sqlite3 is synchronous, so every method runs to
+// completion before it resolves; the async signatures exist for other backends.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { tokenUsed, unavailable } from '../errors.js';
+import type { CertificateFilter, CertificateRecord, IssuanceMethod, Ledger, TokenClaim } from './ledger.js';
+import { migrate, MIGRATIONS_DIR } from './migrate.js';
+
+interface CertificateRow {
+  serial: string;
+  subject: string;
+  sans: string;
+  not_before: number;
+  not_after: number;
+  fingerprint: string;
+  provisioner: string | null;
+  pem: string;
+  issued_at: number;
+  method: IssuanceMethod;
+  replaces: string | null;
+}
+
+const CERT_COLUMNS = 'serial, subject, sans, not_before, not_after, fingerprint, provisioner, pem, issued_at, method, replaces';
+
+// Errors that mean "the store cannot take writes right now", as opposed to a bug or bad data.
+// better-sqlite3 reports extended codes (SQLITE_IOERR_FSYNC, SQLITE_READONLY_DBMOVED, ...).
+const UNAVAILABLE_CODES = ['SQLITE_FULL', 'SQLITE_READONLY', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_BUSY'];
+
+/**
+ * Opens (creating when missing) the ledger at `path`, applies pending migrations and returns it.
+ * Rejects when the file's schema is newer than this build knows.
+ */
+export async function openSqliteLedger(file: string, opts: { migrationsDir?: string } = {}): Promise<SqliteLedger> {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  // Create the file ourselves so it is never world-readable, whatever the umask; SQLite gives the
+  // -wal and -shm files the main file's permissions.
+  fs.closeSync(fs.openSync(file, 'a', 0o600));
+  const db = new Database(file);
+  try {
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    // FULL also syncs the WAL on every commit: a certificate may leave the CA only once its row
+    // would survive power loss.
+    db.pragma('synchronous = FULL');
+    await migrate(db, opts.migrationsDir ?? MIGRATIONS_DIR);
+    // After migrate, not before: switching to WAL rewrites the file header, and a database we
+    // refuse (newer schema) must be left exactly as we found it.
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (String(mode).toLowerCase() !== 'wal') throw new Error(`ledger could not enable WAL (journal_mode is ${String(mode)})`);
+    return new SqliteLedger(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+export class SqliteLedger implements Ledger {
+  private readonly insertToken: Database.Statement;
+  private readonly insertCert: Database.Statement;
+  private readonly selectCert: Database.Statement<[string], CertificateRow>;
+  private readonly selectToken: Database.Statement<[string], unknown>;
+  private readonly countCerts: Database.Statement<[], number>;
+  private readonly deleteTokens: Database.Statement<[number]>;
+  private readonly record: (cert: CertificateRecord, token: TokenClaim | undefined) => void;
+  // Listing has four shapes; each gets its own statement (rather than `? IS NULL OR ...`) so the
+  // planner can use the not_after / provisioner indexes. Prepared on first use: not a hot path.
+  private readonly listStatements = new Map<string, Database.Statement<unknown[], CertificateRow>>();
+
+  /**
+   * @param db an open connection, already migrated; the ledger owns it from here on. Exposed so
+   * maintenance code and tests can reach the connection — do not write through it.
+   */
+  constructor(readonly db: Database.Database) {
+    // ON CONFLICT DO NOTHING, then look at `changes`: a spent token is told apart from any other
+    // constraint failure (a duplicate serial is a bug, not a replay) without parsing messages.
+    this.insertToken = db.prepare(
+      'INSERT INTO used_tokens (jti, provisioner, expires_at, used_at) VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING',
+    );
+    this.insertCert = db.prepare(
+      `INSERT INTO certificates (${CERT_COLUMNS})
+       VALUES (@serial, @subject, @sans, @not_before, @not_after, @fingerprint, @provisioner, @pem, @issued_at, @method, @replaces)`,
+    );
+    this.selectCert = db.prepare<[string], CertificateRow>(`SELECT ${CERT_COLUMNS} FROM certificates WHERE serial = ?`);
+    this.selectToken = db.prepare<[string], unknown>('SELECT 1 FROM used_tokens WHERE jti = ?').pluck();
+    this.countCerts = db.prepare<[], number>('SELECT count(*) FROM certificates').pluck();
+    this.deleteTokens = db.prepare<[number]>('DELETE FROM used_tokens WHERE expires_at < ?');
+
+    const tx = db.transaction((cert: CertificateRecord, token: TokenClaim | undefined) => {
+      if (token) {
+        const spent = this.insertToken.run(token.jti, token.provisioner, millis(token.expiresAt, 'token expiresAt'), Date.now());
+        if (spent.changes === 0) throw tokenUsed(`token ${token.jti} already used`);
+      }
+      this.insertCert.run(toRow(cert));
+    });
+    // IMMEDIATE takes the write lock up front, so a competing writer makes us wait (busy_timeout)
+    // instead of failing half-way through with a stale read snapshot.
+    this.record = tx.immediate;
+  }
+
+  async recordIssuance(cert: CertificateRecord, token?: TokenClaim): Promise<void> {
+    guarded('write', () => this.record(cert, token));
+  }
+
+  async isTokenUsed(jti: string): Promise<boolean> {
+    return guarded('read', () => this.selectToken.get(jti) !== undefined);
+  }
+
+  async getCertificate(serial: string): Promise<CertificateRecord | null> {
+    const row = guarded('read', () => this.selectCert.get(serial));
+    return row ? fromRow(row) : null;
+  }
+
+  async listCertificates(filter: CertificateFilter = {}): Promise<CertificateRecord[]> {
+    const { expiringBefore, provisioner, limit } = filter;
+    if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
+      throw new RangeError(`listCertificates: limit must be a non-negative integer, got ${limit}`);
+    }
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (expiringBefore !== undefined) {
+      where.push('not_after < ? AND not_after > ?');
+      params.push(millis(expiringBefore, 'expiringBefore'), Date.now());
+    }
+    if (provisioner !== undefined) {
+      where.push('provisioner = ?');
+      params.push(provisioner);
+    }
+    params.push(limit ?? -1); // SQLite: a negative LIMIT means none
+    const rows = guarded('read', () => this.listStatement(where).all(...params));
+    return rows.map(fromRow);
+  }
+
+  async countCertificates(): Promise<number> {
+    return guarded('read', () => this.countCerts.get() ?? 0);
+  }
+
+  async pruneUsedTokens(before: Date): Promise<number> {
+    return guarded('write', () => this.deleteTokens.run(millis(before, 'before')).changes);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  private listStatement(where: string[]): Database.Statement<unknown[], CertificateRow> {
+    const key = where.join(' AND ');
+    let stmt = this.listStatements.get(key);
+    if (!stmt) {
+      // rowid breaks issued_at ties in insertion order, so paging stays stable.
+      stmt = this.db.prepare<unknown[], CertificateRow>(
+        `SELECT ${CERT_COLUMNS} FROM certificates ${key ? `WHERE ${key}` : ''} ORDER BY issued_at, rowid LIMIT ?`,
+      );
+      this.listStatements.set(key, stmt);
+    }
+    return stmt;
+  }
+}
+
+/** Runs a statement, turning "the store cannot serve this" into CaError 'unavailable' (503). */
+function guarded<T>(op: 'read' | 'write', fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (err instanceof Database.SqliteError && typeof code === 'string' && UNAVAILABLE_CODES.some((c) => code === c || code.startsWith(`${c}_`))) {
+      throw unavailable(`ledger cannot ${op}: ${code}`, err);
+    }
+    throw err;
+  }
+}
+
+// An Invalid Date would otherwise be bound as NULL/NaN and surface as an obscure constraint error.
+function millis(d: Date, what: string): number {
+  const ms = d.getTime();
+  if (!Number.isFinite(ms)) throw new RangeError(`ledger: ${what} is not a valid date`);
+  return ms;
+}
+
+function toRow(c: CertificateRecord): CertificateRow {
+  return {
+    serial: c.serial,
+    subject: c.subject,
+    sans: JSON.stringify(c.sans),
+    not_before: millis(c.notBefore, 'notBefore'),
+    not_after: millis(c.notAfter, 'notAfter'),
+    fingerprint: c.fingerprint,
+    provisioner: c.provisioner,
+    pem: c.pem,
+    issued_at: millis(c.issuedAt, 'issuedAt'),
+    method: c.method,
+    replaces: c.replaces,
+  };
+}
+
+function fromRow(r: CertificateRow): CertificateRecord {
+  return {
+    serial: r.serial,
+    subject: r.subject,
+    sans: JSON.parse(r.sans) as string[],
+    notBefore: new Date(r.not_before),
+    notAfter: new Date(r.not_after),
+    fingerprint: r.fingerprint,
+    provisioner: r.provisioner,
+    pem: r.pem,
+    issuedAt: new Date(r.issued_at),
+    method: r.method,
+    replaces: r.replaces,
+  };
+}

@@ -1,0 +1,78 @@
+// A PKCS#10 request as the CA sees it: verified self-signature, subject CN, SANs by type and
+// an acceptable public key. Anything else in the CSR is ignored, as step-ca's default does.
+import { createPublicKey } from 'node:crypto';
+import { x509 } from './x509.js';
+import { pemBlocks } from './pem.js';
+import type { SanType } from './names.js';
+
+export interface ParsedCsr {
+  der: ArrayBuffer;
+  commonName: string;
+  sans: Record<SanType, string[]>;
+  /** SubjectPublicKeyInfo DER. */
+  spki: ArrayBuffer;
+  keyType: 'ec' | 'rsa' | 'ed25519';
+}
+
+export class CsrError extends Error {}
+
+/** Parses and verifies a PEM CSR; throws CsrError with a reason fit to show the requester. */
+export async function parseCsr(pem: string): Promise<ParsedCsr> {
+  const blocks = [...pemBlocks(pem, 'CERTIFICATE REQUEST'), ...pemBlocks(pem, 'NEW CERTIFICATE REQUEST')];
+  if (blocks.length !== 1) throw new CsrError('csr must be one PEM block of type CERTIFICATE REQUEST');
+  const der = blocks[0]!;
+  let csr: x509.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(der);
+  } catch {
+    throw new CsrError('invalid csr: cannot parse it');
+  }
+  const keyType = checkKey(csr.publicKey.rawData);
+  let ok = false;
+  try {
+    ok = await csr.verify();
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new CsrError('invalid csr: its signature does not verify');
+  return { der, commonName: csr.subjectName.getField('CN')[0] ?? '', sans: readSans(csr), spki: csr.publicKey.rawData, keyType };
+}
+
+function checkKey(spki: ArrayBuffer): ParsedCsr['keyType'] {
+  let key;
+  try {
+    key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+  } catch {
+    throw new CsrError('invalid csr: unsupported public key');
+  }
+  const t = key.asymmetricKeyType;
+  if (t === 'rsa') {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < 2048) throw new CsrError(`invalid csr: RSA keys must be at least 2048 bits, this one has ${bits}`);
+    return 'rsa';
+  }
+  if (t === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    if (!['prime256v1', 'secp384r1', 'secp521r1'].includes(curve ?? '')) throw new CsrError(`invalid csr: unsupported EC curve ${curve}`);
+    return 'ec';
+  }
+  if (t === 'ed25519') return 'ed25519';
+  throw new CsrError(`invalid csr: unsupported key type ${t}`);
+}
+
+function readSans(csr: x509.Pkcs10CertificateRequest): Record<SanType, string[]> {
+  const out: Record<SanType, string[]> = { dns: [], ip: [], email: [], url: [] };
+  const ext = csr.getExtension('2.5.29.17');
+  if (!ext) return out;
+  let names;
+  try {
+    names = new x509.SubjectAlternativeNameExtension(ext.rawData).names.items;
+  } catch {
+    throw new CsrError('invalid csr: unreadable subject alternative names');
+  }
+  for (const n of names) {
+    if (n.type === 'dns' || n.type === 'ip' || n.type === 'email' || n.type === 'url') out[n.type].push(n.value);
+    else throw new CsrError(`invalid csr: unsupported subject alternative name type ${n.type}`);
+  }
+  return out;
+}

@@ -1,0 +1,33 @@
+// Which `aud` values a token may carry for an operation (api.md §2.1): https://<dnsName>/[1.0/]op
+// for each of our names, compared as plain strings, with the port ignored on both sides.
+import { isIP } from 'node:net';
+
+export type Operation = 'sign' | 'revoke' | 'renew';
+
+/** The legacy audience step still accepts for sign and revoke. */
+const LEGACY = 'step-certificate-authority';
+
+export function allowedAudiences(dnsNames: string[], op: Operation): string[] {
+  const paths = op === 'sign' ? ['/1.0/sign', '/sign', '/1.0/ssh/sign', '/ssh/sign'] : op === 'revoke' ? ['/1.0/revoke', '/revoke'] : ['/1.0/renew', '/renew'];
+  const out: string[] = [];
+  for (const name of dnsNames) {
+    const host = isIP(name) === 6 ? `[${name}]` : name;
+    for (const p of paths) out.push(`https://${host}${p}`);
+  }
+  if (op !== 'renew') out.push(LEGACY);
+  return out;
+}
+
+/** Removes an explicit port from an https URL's authority; other strings pass unchanged. */
+export function stripPort(aud: string): string {
+  const m = /^(https?:\/\/)(\[[^\]]*\]|[^/:?#]*)(:\d*)?(.*)$/i.exec(aud);
+  return m ? `${m[1]}${m[2]}${m[4]}` : aud;
+}
+
+/** True when any token audience equals an allowed one, before or after stripping ports. */
+export function audienceMatches(tokenAud: string | string[] | undefined, allowed: string[]): boolean {
+  const auds = tokenAud === undefined ? [] : Array.isArray(tokenAud) ? tokenAud : [tokenAud];
+  const allowedSet = new Set(allowed);
+  const allowedStripped = new Set(allowed.map(stripPort));
+  return auds.some((a) => typeof a === 'string' && (allowedSet.has(a) || allowedStripped.has(stripPort(a))));
+}

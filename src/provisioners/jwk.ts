@@ -1,0 +1,131 @@
+// The JWK provisioner: verifies one-time tokens (api.md §2.2) as a list of small named steps,
+// each a function that throws a 401 CaError with its reason for the log.
+import { createHash } from 'node:crypto';
+import * as jose from 'jose';
+import { unauthorized } from '../errors.js';
+import type { ProvisionerConfig } from '../config/schema.js';
+import type { Claims } from '../authority/claims.js';
+import { jwkAlg } from '../pki/provisioner-key.js';
+import { allowedAudiences, audienceMatches, type Operation } from './audience.js';
+
+export const LEEWAY_SEC = 60;
+
+export interface JwkProvisioner {
+  type: 'JWK';
+  name: string;
+  kid: string;
+  alg: string;
+  key: jose.CryptoKey | Uint8Array;
+  claims: Claims;
+  config: ProvisionerConfig;
+}
+
+export async function loadJwkProvisioner(config: ProvisionerConfig, claims: Claims): Promise<JwkProvisioner> {
+  const jwk = config.key!;
+  const alg = jwkAlg(jwk as jose.JWK);
+  const { d: _private, ...pub } = jwk as jose.JWK;
+  const key = await jose.importJWK(pub as jose.JWK, alg);
+  return { type: 'JWK', name: config.name, kid: jwk.kid, alg, key, claims, config };
+}
+
+export interface TokenClaims {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  nbf?: number;
+  iat?: number;
+  jti?: string;
+  sans?: unknown;
+  [k: string]: unknown;
+}
+
+export interface VerifiedToken {
+  provisioner: JwkProvisioner;
+  claims: TokenClaims;
+  /** The jti, or the hex SHA-256 of the token when it has none (step-ca's rule). */
+  replayKey: string;
+  expiresAt: Date;
+}
+
+export interface TokenContext {
+  op: Operation;
+  dnsNames: string[];
+  maxLifetimeMs: number;
+  now: Date;
+  find(iss: string, kid: string): JwkProvisioner | undefined;
+}
+
+/** Verifies a token for `ctx.op`; the steps run in this order and the first failure wins. */
+export async function verifyToken(token: string, ctx: TokenContext): Promise<VerifiedToken> {
+  const { header, claims } = decodeUnverified(token);
+  const provisioner = findProvisioner(header, claims, ctx);
+  checkAudience(claims, ctx);
+  await verifySignature(token, provisioner);
+  checkTimes(claims, ctx);
+  checkSubject(claims);
+  const exp = claims.exp as number;
+  return {
+    provisioner,
+    claims: claims as TokenClaims,
+    replayKey: typeof claims.jti === 'string' && claims.jti !== '' ? claims.jti : createHash('sha256').update(token).digest('hex'),
+    expiresAt: new Date(exp * 1000),
+  };
+}
+
+function decodeUnverified(token: string): { header: jose.ProtectedHeaderParameters; claims: jose.JWTPayload } {
+  try {
+    return { header: jose.decodeProtectedHeader(token), claims: jose.decodeJwt(token) };
+  } catch (e) {
+    throw unauthorized(`invalid token: ${(e as Error).message}`);
+  }
+}
+
+function findProvisioner(header: jose.ProtectedHeaderParameters, claims: jose.JWTPayload, ctx: TokenContext): JwkProvisioner {
+  const p = typeof claims.iss === 'string' && typeof header.kid === 'string' ? ctx.find(claims.iss, header.kid) : undefined;
+  if (!p) throw unauthorized(`provisioner not found or invalid audience (${JSON.stringify(claims.aud)})`);
+  return p;
+}
+
+function checkAudience(claims: jose.JWTPayload, ctx: TokenContext): void {
+  if (!audienceMatches(claims.aud, allowedAudiences(ctx.dnsNames, ctx.op))) {
+    throw unauthorized(`invalid token: audience ${JSON.stringify(claims.aud)} is not one of ours for ${ctx.op}`);
+  }
+}
+
+async function verifySignature(token: string, p: JwkProvisioner): Promise<void> {
+  try {
+    // Only the provisioner's own algorithm: this is what stops alg=none and HS256-with-public-key.
+    await jose.compactVerify(token, p.key, { algorithms: [p.alg] });
+  } catch (e) {
+    throw unauthorized(`invalid token signature for provisioner ${p.name}: ${(e as Error).message}`);
+  }
+}
+
+function checkTimes(c: jose.JWTPayload, ctx: TokenContext): void {
+  const now = ctx.now.getTime() / 1000;
+  for (const k of ['exp', 'nbf', 'iat'] as const) {
+    if (c[k] !== undefined && (typeof c[k] !== 'number' || !Number.isFinite(c[k]))) throw unauthorized(`invalid token: ${k} is not a number`);
+  }
+  if (c.exp === undefined) throw unauthorized('invalid token: it has no exp');
+  if (c.exp < now - LEEWAY_SEC) throw unauthorized('invalid token: token is expired (exp)');
+  if (c.nbf !== undefined && c.nbf > now + LEEWAY_SEC) throw unauthorized('invalid token: token not valid yet (nbf)');
+  if (c.iat !== undefined && c.iat > now + LEEWAY_SEC) throw unauthorized('invalid token: token issued in the future (iat)');
+  const start = c.nbf ?? c.iat;
+  if (start === undefined) throw unauthorized('invalid token: it has neither nbf nor iat, so its lifetime is unbounded');
+  if ((c.exp - start) * 1000 > ctx.maxLifetimeMs) {
+    throw unauthorized(`invalid token: its lifetime of ${c.exp - start}s is over the maximum of ${ctx.maxLifetimeMs / 1000}s`);
+  }
+}
+
+function checkSubject(c: jose.JWTPayload): void {
+  if (typeof c.sub !== 'string' || c.sub === '') throw unauthorized('invalid token: sub is empty');
+}
+
+/** The token's `sans` for signing: strings only, defaulting to [sub] when absent or empty. */
+export function signSans(claims: TokenClaims): string[] {
+  const s = claims.sans;
+  if (s === undefined || s === null || (Array.isArray(s) && s.length === 0)) return [claims.sub];
+  if (!Array.isArray(s) || s.some((x) => typeof x !== 'string' || x === '')) throw unauthorized('invalid token: sans must be a list of names');
+  return s as string[];
+}

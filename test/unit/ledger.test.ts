@@ -1,0 +1,234 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { CaError } from '../../src/errors.ts';
+import type { CertificateRecord, TokenClaim } from '../../src/ledger/ledger.ts';
+import { migrate, MIGRATIONS_DIR } from '../../src/ledger/migrate.ts';
+import { openSqliteLedger, SqliteLedger } from '../../src/ledger/sqlite.ts';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stepstone-ledger-'));
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+let n = 0;
+/** A fresh database path in a not-yet-existing directory. */
+const dbPath = () => path.join(root, `case-${++n}`, 'ledger.db');
+
+const HOUR = 3600_000;
+let serial = 1000n;
+function cert(over: Partial<CertificateRecord> = {}): CertificateRecord {
+  const s = (serial++).toString();
+  const now = Date.now();
+  return {
+    serial: s,
+    subject: `host-${s}.example`,
+    sans: [`host-${s}.example`, '10.0.0.1', 'ops@example.com', 'spiffe://example/x'],
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + 24 * HOUR),
+    fingerprint: crypto.createHash('sha256').update(s).digest('hex'),
+    provisioner: 'admin',
+    pem: `-----BEGIN CERTIFICATE-----\nMII${s}\n-----END CERTIFICATE-----\n`,
+    issuedAt: new Date(now),
+    method: 'sign',
+    replaces: null,
+    ...over,
+  };
+}
+const token = (jti: string, expiresAt = new Date(Date.now() + 5 * 60_000)): TokenClaim => ({ jti, provisioner: 'admin', expiresAt });
+
+function rejectsWith(code: string) {
+  return (err: unknown) => {
+    assert.ok(err instanceof CaError, `expected CaError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    return true;
+  };
+}
+
+test('migrate creates the schema and records version 1', async () => {
+  const file = dbPath();
+  const ledger = await openSqliteLedger(file);
+  const tables = ledger.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
+  assert.deepEqual(tables, ['certificates', 'schema_version', 'used_tokens']);
+  const versions = ledger.db.prepare('SELECT version, name FROM schema_version ORDER BY version').all();
+  assert.deepEqual(versions, [{ version: 0, name: null }, { version: 1, name: 'init' }]);
+  assert.equal(ledger.db.pragma('journal_mode', { simple: true }), 'wal');
+  assert.equal(ledger.db.pragma('foreign_keys', { simple: true }), 1);
+  assert.equal(ledger.db.pragma('synchronous', { simple: true }), 2); // FULL
+  await ledger.close();
+});
+
+test('reopening does not re-apply migrations', async () => {
+  const file = dbPath();
+  await (await openSqliteLedger(file)).close();
+  const db = new Database(file);
+  try {
+    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 1, to: 1 });
+  } finally {
+    db.close();
+  }
+  const ledger = await openSqliteLedger(file);
+  assert.equal(ledger.db.prepare('SELECT count(*) FROM schema_version WHERE version = 1').pluck().get(), 1);
+  await ledger.close();
+});
+
+test('a fresh database reports from 0 to 1', async () => {
+  const db = new Database(path.join(root, `fresh-${++n}.db`));
+  try {
+    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 0, to: 1 });
+  } finally {
+    db.close();
+  }
+});
+
+test('migrations are found even when their directory path has glob characters', async () => {
+  const dir = path.join(root, 'odd [dir] {a,b} (x)*?');
+  fs.mkdirSync(dir);
+  for (const f of fs.readdirSync(MIGRATIONS_DIR)) fs.copyFileSync(path.join(MIGRATIONS_DIR, f), path.join(dir, f));
+  const ledger = await openSqliteLedger(dbPath(), { migrationsDir: dir });
+  assert.equal(await ledger.countCertificates(), 0);
+  await ledger.close();
+});
+
+test('an empty migrations directory is an error, not an empty ledger', async () => {
+  const dir = fs.mkdtempSync(path.join(root, 'empty-'));
+  await assert.rejects(openSqliteLedger(dbPath(), { migrationsDir: dir }), /no ledger migrations found/);
+});
+
+test('a database with a newer schema version is refused and left untouched', async () => {
+  const file = dbPath();
+  await (await openSqliteLedger(file)).close();
+  const raw = new Database(file);
+  raw.prepare("INSERT INTO schema_version (version, name) VALUES (7, 'future')").run();
+  raw.pragma('journal_mode = DELETE'); // so every byte of state is in the one file we compare
+  raw.close();
+  const before = fs.readFileSync(file);
+
+  await assert.rejects(
+    openSqliteLedger(file),
+    (err: Error) =>
+      /ledger schema version 7 is newer than this Stepstone knows \(max 1\); upgrade Stepstone or restore a matching backup/.test(
+        err.message,
+      ),
+  );
+  assert.ok(fs.readFileSync(file).equals(before), 'database file changed');
+  assert.ok(!fs.existsSync(`${file}-wal`));
+});
+
+test('the database file is created 0600 in a 0700 directory', async () => {
+  const file = dbPath();
+  const ledger = await openSqliteLedger(file);
+  await ledger.recordIssuance(cert());
+  assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+  assert.equal(fs.statSync(path.dirname(file)).mode & 0o777, 0o700);
+  assert.equal(fs.statSync(`${file}-wal`).mode & 0o777, 0o600);
+  await ledger.close();
+});
+
+test('recordIssuance then getCertificate round-trips every field', async () => {
+  const ledger = await openSqliteLedger(dbPath());
+  const first = cert({ provisioner: null, subject: '', sans: [] });
+  const second = cert({ method: 'renew', replaces: first.serial, sans: ['a.example', 'ünïcode.example'] });
+  await ledger.recordIssuance(first);
+  await ledger.recordIssuance(second, token('jti-rt'));
+  assert.deepEqual(await ledger.getCertificate(first.serial), first);
+  assert.deepEqual(await ledger.getCertificate(second.serial), second);
+  assert.equal(await ledger.getCertificate('999999999'), null);
+  assert.equal(await ledger.countCertificates(), 2);
+  await ledger.close();
+});
+
+test('the same jti twice is token_used and the second certificate is not recorded', async () => {
+  const ledger = await openSqliteLedger(dbPath());
+  assert.equal(await ledger.isTokenUsed('jti-1'), false);
+  await ledger.recordIssuance(cert(), token('jti-1'));
+  assert.equal(await ledger.isTokenUsed('jti-1'), true);
+  const replay = cert();
+  await assert.rejects(ledger.recordIssuance(replay, token('jti-1')), rejectsWith('token_used'));
+  assert.equal(await ledger.countCertificates(), 1);
+  assert.equal(await ledger.getCertificate(replay.serial), null);
+  await ledger.close();
+});
+
+test('a failed certificate insert does not spend the token', async () => {
+  const ledger = await openSqliteLedger(dbPath());
+  const c = cert();
+  await ledger.recordIssuance(c);
+  // Duplicate serial: a plain constraint error (a bug, not a replay), and the whole transaction rolls back.
+  await assert.rejects(ledger.recordIssuance({ ...c, fingerprint: 'ff' }, token('jti-dup')), (err: unknown) => !(err instanceof CaError));
+  assert.equal(await ledger.isTokenUsed('jti-dup'), false);
+  await ledger.close();
+});
+
+test('listCertificates filters by expiry window, provisioner and limit, ordered by issuedAt', async () => {
+  const ledger = await openSqliteLedger(dbPath());
+  const now = Date.now();
+  const expired = cert({ notAfter: new Date(now - HOUR), issuedAt: new Date(now - 5000) });
+  const soon = cert({ notAfter: new Date(now + HOUR), issuedAt: new Date(now - 4000), provisioner: 'acme' });
+  const later = cert({ notAfter: new Date(now + 48 * HOUR), issuedAt: new Date(now - 3000) });
+  const soonToo = cert({ notAfter: new Date(now + 2 * HOUR), issuedAt: new Date(now - 6000) });
+  for (const c of [expired, soon, later, soonToo]) await ledger.recordIssuance(c);
+  const serials = (cs: CertificateRecord[]) => cs.map((c) => c.serial);
+
+  assert.deepEqual(serials(await ledger.listCertificates()), serials([soonToo, expired, soon, later]));
+  assert.deepEqual(serials(await ledger.listCertificates({ expiringBefore: new Date(now + 24 * HOUR) })), serials([soonToo, soon]));
+  assert.deepEqual(serials(await ledger.listCertificates({ provisioner: 'acme' })), serials([soon]));
+  assert.deepEqual(serials(await ledger.listCertificates({ provisioner: 'admin', expiringBefore: new Date(now + 24 * HOUR) })), serials([soonToo]));
+  assert.deepEqual(serials(await ledger.listCertificates({ limit: 2 })), serials([soonToo, expired]));
+  assert.deepEqual(await ledger.listCertificates({ limit: 0 }), []);
+  await assert.rejects(ledger.listCertificates({ limit: -1 }), RangeError);
+  await ledger.close();
+});
+
+test('pruneUsedTokens deletes only rows that expired before the cut-off', async () => {
+  const ledger = await openSqliteLedger(dbPath());
+  const now = Date.now();
+  await ledger.recordIssuance(cert(), token('old', new Date(now - HOUR)));
+  await ledger.recordIssuance(cert(), token('older', new Date(now - 2 * HOUR)));
+  await ledger.recordIssuance(cert(), token('fresh', new Date(now + HOUR)));
+  assert.equal(await ledger.pruneUsedTokens(new Date(now)), 2);
+  assert.equal(await ledger.isTokenUsed('old'), false);
+  assert.equal(await ledger.isTokenUsed('older'), false);
+  assert.equal(await ledger.isTokenUsed('fresh'), true);
+  assert.equal(await ledger.pruneUsedTokens(new Date(now)), 0);
+  assert.equal(await ledger.countCertificates(), 3, 'pruning tokens never touches certificates');
+  await ledger.close();
+});
+
+// Tests run as root, which writes through chmod 0444, so a file-mode trick would prove nothing.
+// Instead: a connection SQLite itself opened read-only, and a database capped at its current size.
+test('a read-only store maps to unavailable and records nothing', async () => {
+  const file = dbPath();
+  await (await openSqliteLedger(file)).close();
+  const ledger = new SqliteLedger(new Database(file, { readonly: true }));
+  const c = cert();
+  await assert.rejects(ledger.recordIssuance(c, token('jti-ro')), (err: unknown) => {
+    rejectsWith('unavailable')(err);
+    assert.match((err as CaError).detail, /^ledger cannot write: SQLITE_READONLY/);
+    assert.equal((err as CaError).status, 503);
+    return true;
+  });
+  await ledger.close();
+  const check = await openSqliteLedger(file);
+  assert.equal(await check.countCertificates(), 0);
+  assert.equal(await check.isTokenUsed('jti-ro'), false);
+  await check.close();
+});
+
+test('a full disk maps to unavailable and records nothing', async () => {
+  const ledger = await openSqliteLedger(dbPath());
+  await ledger.recordIssuance(cert());
+  const pages = ledger.db.pragma('page_count', { simple: true });
+  ledger.db.pragma(`max_page_count = ${String(pages)}`);
+  const big = cert({ pem: 'x'.repeat(64 * 1024) });
+  await assert.rejects(ledger.recordIssuance(big, token('jti-full')), (err: unknown) => {
+    rejectsWith('unavailable')(err);
+    assert.match((err as CaError).detail, /^ledger cannot write: SQLITE_FULL/);
+    return true;
+  });
+  assert.equal(await ledger.countCertificates(), 1);
+  assert.equal(await ledger.isTokenUsed('jti-full'), false);
+  await ledger.close();
+});
