@@ -3,6 +3,7 @@
 import type { Server as HttpsServer } from 'node:https';
 import pino, { type Logger } from 'pino';
 import { buildApp } from '../api/server.js';
+import { nodeTlsOptions } from '../api/tls-options.js';
 import type { Authority } from '../authority/authority.js';
 import { loadAuthority } from '../authority/load.js';
 import { loadConfig } from '../config/load.js';
@@ -48,7 +49,7 @@ async function listen(authority: Authority, ledger: Ledger, log: Logger, address
   const serving = await authority.issueServingCertificate();
   const trust = [...authority.rootPems(), ...authority.intermediatePems()].join('');
   const tlsBase = {
-    minVersion: 'TLSv1.2' as const,
+    ...nodeTlsOptions(authority.config.tls),
     // Ask for a client certificate (renew, revoke use it) but never require one.
     requestCert: true,
     rejectUnauthorized: false,
