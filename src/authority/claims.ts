@@ -21,6 +21,9 @@ export function resolveClaims(...layers: (ClaimsConfig | undefined)[]): Claims {
     allowRenewalAfterExpiry: merged.allowRenewalAfterExpiry,
     disableSmallstepExtensions: merged.disableSmallstepExtensions,
   };
+  for (const k of ['minTLSCertDuration', 'maxTLSCertDuration', 'defaultTLSCertDuration'] as const) {
+    if (!(c[k] > 0)) throw new Error(`claims: ${k} must be greater than 0`);
+  }
   if (c.minTLSCertDuration > c.maxTLSCertDuration) throw new Error('claims: minTLSCertDuration is longer than maxTLSCertDuration');
   if (c.defaultTLSCertDuration < c.minTLSCertDuration || c.defaultTLSCertDuration > c.maxTLSCertDuration) {
     throw new Error('claims: defaultTLSCertDuration is outside [minTLSCertDuration, maxTLSCertDuration]');

@@ -9,8 +9,9 @@ export function sansFromToken(sans: string[]): San[] {
   const seen = new Set<string>();
   const out: San[] = [];
   for (const s of sans) {
-    const san = classifySan(s);
-    const key = `${san.type}:${san.type === 'ip' ? canonicalIp(san.value) : san.value}`;
+    const classified = classifySan(s);
+    const san = classified.type === 'ip' ? { type: 'ip' as const, value: canonicalIp(classified.value) } : classified;
+    const key = `${san.type}:${san.value}`;
     if (!seen.has(key)) {
       seen.add(key);
       out.push(san);
@@ -19,7 +20,7 @@ export function sansFromToken(sans: string[]): San[] {
   return orderSans(out);
 }
 
-const LABEL: Record<SanType, string> = { dns: 'DNS names', ip: 'IP Addresses', email: 'email addresses', url: 'URIs' };
+const LABEL: Record<SanType, string> = { dns: 'DNS names', ip: 'IP addresses', email: 'email addresses', url: 'URIs' };
 
 /** CN empty or one of sub/sans; per SAN type, the CSR's set equals the token's when it has any. */
 export function checkCsrAgainstToken(csr: ParsedCsr, sub: string, tokenSans: string[], certSans: San[]): void {

@@ -26,8 +26,8 @@ const sec = (d: Date) => Math.floor(d.getTime() / 1000) * 1000;
 export function checkValidity(v: Validity, now: Date, claims: Claims, backdate: number): void {
   const nb = sec(v.notBefore);
   const na = sec(v.notAfter);
-  if (na < sec(now)) throw forbidden(`notAfter ${v.notAfter.toISOString()} is already in the past`);
-  if (na < nb) throw forbidden(`notAfter ${v.notAfter.toISOString()} is before notBefore ${v.notBefore.toISOString()}`);
+  if (na < sec(now)) throw badRequest(`notAfter ${v.notAfter.toISOString()} is already in the past`);
+  if (na < nb) throw badRequest(`notAfter ${v.notAfter.toISOString()} is before notBefore ${v.notBefore.toISOString()}`);
   const d = na - nb;
   if (d < claims.minTLSCertDuration) {
     throw forbidden(`requested duration of ${formatDuration(d)} is less than the authorized minimum certificate duration of ${formatDuration(claims.minTLSCertDuration)}`);

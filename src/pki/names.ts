@@ -22,12 +22,17 @@ export function orderSans(sans: San[]): San[] {
   return ORDER.flatMap((t) => sans.filter((s) => s.type === t));
 }
 
-/** Canonical text of an IP so "::1" and "0:0::1" compare equal. */
+/**
+ * An IP as Go's net.IP.String() prints it, so "::1" and "0:0::1" compare equal and an
+ * IPv4-mapped IPv6 address is its IPv4 address (Go also encodes it in 4 bytes in a certificate).
+ * The WHATWG URL parser does the IPv6 parsing and RFC 5952 compression.
+ */
 export function canonicalIp(ip: string): string {
-  if (isIP(ip) === 4) return ip.split('.').map((o) => String(Number(o))).join('.');
-  const [head = '', tail = ''] = ip.includes('::') ? ip.split('::') : [ip, ''];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
-  return groups.map((g) => parseInt(g, 16).toString(16)).join(':');
+  if (isIP(ip) === 4) return new URL(`http://${ip}/`).hostname;
+  const v6 = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
+  if (!mapped) return v6;
+  const hi = parseInt(mapped[1]!, 16);
+  const lo = parseInt(mapped[2]!, 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }

@@ -18,7 +18,12 @@ export function allowedAudiences(dnsNames: string[], op: Operation): string[] {
   return out;
 }
 
-/** Removes an explicit port from an https URL's authority; other strings pass unchanged. */
+/** Lower-cases a URL's scheme, as Go's url.Parse does; other strings pass unchanged. */
+function normalizeScheme(aud: string): string {
+  return aud.replace(/^[a-z][a-z0-9+.-]*:/i, (s) => s.toLowerCase());
+}
+
+/** Removes an explicit port from an http(s) URL's authority; other strings pass unchanged. */
 export function stripPort(aud: string): string {
   const m = /^(https?:\/\/)(\[[^\]]*\]|[^/:?#]*)(:\d*)?(.*)$/i.exec(aud);
   return m ? `${m[1]}${m[2]}${m[4]}` : aud;
@@ -29,5 +34,9 @@ export function audienceMatches(tokenAud: string | string[] | undefined, allowed
   const auds = tokenAud === undefined ? [] : Array.isArray(tokenAud) ? tokenAud : [tokenAud];
   const allowedSet = new Set(allowed);
   const allowedStripped = new Set(allowed.map(stripPort));
-  return auds.some((a) => typeof a === 'string' && (allowedSet.has(a) || allowedStripped.has(stripPort(a))));
+  return auds.some((a) => {
+    if (typeof a !== 'string') return false;
+    const n = normalizeScheme(a);
+    return allowedSet.has(n) || allowedStripped.has(stripPort(n));
+  });
 }

@@ -25,7 +25,10 @@ export class ProvisionerRegistry {
   static async create(config: CaConfig): Promise<ProvisionerRegistry> {
     const entries: Entry[] = [];
     const seen = new Set<string>();
+    const names = new Set<string>();
     for (const [i, p] of config.authority.provisioners.entries()) {
+      if (names.has(p.name)) throw new Error(`config: authority.provisioners[${i}]: another provisioner is already named "${p.name}"`);
+      names.add(p.name);
       const claims = resolveClaims(config.authority.claims, p.claims);
       const id = p.type.toUpperCase() === 'JWK' ? `${p.name}:${p.key!.kid}` : `${p.type}/${p.name}`;
       if (seen.has(id)) throw new Error(`config: authority.provisioners[${i}]: duplicate provisioner ${id}`);

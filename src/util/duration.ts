@@ -8,8 +8,8 @@ const UNIT_MS: Record<string, number> = {
 
 /** Parses a Go duration into milliseconds; returns null when it is not one. */
 export function parseDuration(text: string): number | null {
-  const s = text.trim();
-  if (s === '0') return 0;
+  const s = text;
+  if (/^[+-]?0$/.test(s)) return 0;
   const m = /^([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.exec(s);
   if (!m) return null;
   const sign = m[1] === '-' ? -1 : 1;
@@ -46,7 +46,16 @@ export function parseTimeOrDuration(text: string, base: Date): Date | null {
   if (d !== null) return new Date(base.getTime() + d);
   if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(text)) {
     const t = new Date(text);
-    if (!Number.isNaN(t.getTime())) return t;
+    // Date rolls Feb 30 over into March; Go's time.Parse refuses it, and so do we.
+    if (!Number.isNaN(t.getTime()) && fieldsRoundTrip(text, t)) return t;
   }
   throw new RangeError(`'${text}' is neither an RFC 3339 time nor a duration`);
+}
+
+function fieldsRoundTrip(text: string, t: Date): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(Z|([+-])(\d{2}):(\d{2}))$/i.exec(text)!;
+  const offsetMin = m[7]!.toUpperCase() === 'Z' ? 0 : (m[8] === '-' ? -1 : 1) * (Number(m[9]) * 60 + Number(m[10]));
+  const local = new Date(t.getTime() + offsetMin * 60_000);
+  return local.getUTCFullYear() === Number(m[1]) && local.getUTCMonth() + 1 === Number(m[2]) && local.getUTCDate() === Number(m[3])
+    && local.getUTCHours() === Number(m[4]) && local.getUTCMinutes() === Number(m[5]) && Number(m[6]) < 60 && Number(m[9] ?? 0) < 24;
 }

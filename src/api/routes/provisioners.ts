@@ -6,7 +6,7 @@ import { sendJson } from '../reply.js';
 
 export function parseLimit(raw: string | undefined): number {
   if (raw === undefined || raw === '') return 20;
-  if (!/^[+-]?\d+$/.test(raw)) throw badRequest(`limit '${raw}' is not an integer`);
+  if (!/^[+-]?\d+$/.test(raw) || BigInt(raw) > 2n ** 63n - 1n || BigInt(raw) < -(2n ** 63n)) throw badRequest(`limit '${raw}' is not an integer`);
   const n = Number(raw);
   if (n <= 0) return 20;
   return Math.min(n, 100);

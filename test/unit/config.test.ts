@@ -1,0 +1,144 @@
+// ca.json loading (step-ca's format plus a `stepstone` block) and claims layering (api.md §3.2).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/load.ts';
+import { resolveClaims } from '../../src/authority/claims.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'stepstone-config-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+const KEY = { use: 'sig', kty: 'EC', kid: 'MMVcYkqdPm32H66Gvfmc-Nv_lTZA8fC9OBbItZTkZcA', crv: 'P-256', alg: 'ES256',
+  x: 'LW_9VwgQDWlZBkzJmOSHKqslVfhpjeVI6O20dWucoIM', y: 'WutyPyDIrnXe1pkuVuVCNUJXj0t2vMGdmvE-7o-nHDY' };
+
+function minimal(): Record<string, any> {
+  return {
+    root: 'certs/root_ca.crt',
+    crt: 'certs/intermediate_ca.crt',
+    key: 'secrets/intermediate_ca_key',
+    address: ':9000',
+    dnsNames: ['ca.example.com', '127.0.0.1'],
+    db: { type: 'sqlite', dataSource: 'db/ledger.sqlite' },
+    authority: { provisioners: [{ type: 'JWK', name: 'admin', key: { ...KEY } }] },
+  };
+}
+
+let n = 0;
+/** Writes `content` as HOME/config/ca.json in a fresh home and returns its path. */
+function write(content: string | object): string {
+  const home = join(root, `home-${++n}`);
+  mkdirSync(join(home, 'config'), { recursive: true });
+  const path = join(home, 'config', 'ca.json');
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+  return path;
+}
+
+function failsWith(path: string, ...fragments: string[]): void {
+  assert.throws(() => loadConfig(path), (e: unknown) => {
+    assert.ok(e instanceof Error);
+    for (const f of fragments) assert.ok(e.message.includes(f), `"${e.message}" should mention ${f}`);
+    return true;
+  });
+}
+
+test('a minimal ca.json loads with the stepstone defaults', () => {
+  const path = write(minimal());
+  const { config, path: p, resolvePath } = loadConfig(path);
+  assert.equal(p, path);
+  assert.deepEqual(config.stepstone, { maxTokenLifetime: '1h', servingCertDuration: '24h', bodyLimit: 65536, logLevel: 'info' });
+  assert.deepEqual(config.dnsNames, ['ca.example.com', '127.0.0.1']);
+  assert.equal(config.authority.provisioners.length, 1);
+  assert.equal(config.authority.provisioners[0]!.name, 'admin');
+  assert.deepEqual(config.authority.provisioners[0]!.key, KEY);
+  // relative paths are relative to the CA home (HOME/config/ca.json → HOME)
+  const home = join(path, '..', '..');
+  assert.equal(resolvePath('certs/root_ca.crt'), join(home, 'certs', 'root_ca.crt'));
+  assert.equal(resolvePath('/abs/x.crt'), '/abs/x.crt');
+});
+
+test('a partial stepstone block keeps the other defaults', () => {
+  const { config } = loadConfig(write({ ...minimal(), stepstone: { bodyLimit: 1024 } }));
+  assert.equal(config.stepstone.bodyLimit, 1024);
+  assert.equal(config.stepstone.maxTokenLifetime, '1h');
+  assert.equal(config.stepstone.logLevel, 'info');
+});
+
+test('unknown step-ca keys are kept, not refused', () => {
+  const { config } = loadConfig(write({ ...minimal(), logger: { format: 'text' }, authority: { ...minimal().authority, enableAdmin: false } }));
+  assert.deepEqual((config as Record<string, unknown>).logger, { format: 'text' });
+});
+
+test('invalid JSON names the file', () => {
+  const path = write('{"root": "x",');
+  failsWith(path, path, 'not valid JSON');
+});
+
+test('a missing file names the file', () => {
+  const path = join(root, 'nope', 'ca.json');
+  failsWith(path, path, 'ENOENT');
+});
+
+test('missing dnsNames names the field', () => {
+  const c = minimal();
+  delete c.dnsNames;
+  failsWith(write(c), 'dnsNames');
+  failsWith(write({ ...minimal(), dnsNames: [] }), 'dnsNames');
+});
+
+test('a claims duration that is not a Go duration names the claim', () => {
+  const c = minimal();
+  c.authority.claims = { minTLSCertDuration: '5 minutes' };
+  failsWith(write(c), 'authority.claims.minTLSCertDuration', 'not a duration');
+});
+
+test('a provisioner claims duration that is not a Go duration names its path', () => {
+  const c = minimal();
+  c.authority.provisioners[0].claims = { maxTLSCertDuration: '1 day' };
+  failsWith(write(c), 'authority.provisioners.0.claims.maxTLSCertDuration');
+});
+
+test('a JWK provisioner without key names the field', () => {
+  const c = minimal();
+  delete c.authority.provisioners[0].key;
+  failsWith(write(c), 'authority.provisioners.0.key');
+});
+
+test('a bad stepstone.maxTokenLifetime names the field', () => {
+  failsWith(write({ ...minimal(), stepstone: { maxTokenLifetime: 'an hour' } }), 'stepstone.maxTokenLifetime');
+});
+
+const M = 60_000;
+const H = 60 * M;
+
+test('resolveClaims: step-ca defaults with no layers', () => {
+  assert.deepEqual(resolveClaims(), {
+    minTLSCertDuration: 5 * M, maxTLSCertDuration: 24 * H, defaultTLSCertDuration: 24 * H,
+    disableRenewal: false, allowRenewalAfterExpiry: false, disableSmallstepExtensions: false,
+  });
+});
+
+test('resolveClaims: provisioner overrides global overrides defaults', () => {
+  const global = { maxTLSCertDuration: '2160h', defaultTLSCertDuration: '720h', allowRenewalAfterExpiry: true };
+  const prov = { defaultTLSCertDuration: '1h', disableRenewal: true };
+  assert.deepEqual(resolveClaims(global, prov), {
+    minTLSCertDuration: 5 * M, maxTLSCertDuration: 2160 * H, defaultTLSCertDuration: H,
+    disableRenewal: true, allowRenewalAfterExpiry: true, disableSmallstepExtensions: false,
+  });
+  assert.equal(resolveClaims(global).defaultTLSCertDuration, 720 * H);
+  // an undefined entry in a later layer does not clobber an earlier one
+  assert.equal(resolveClaims(global, { defaultTLSCertDuration: undefined }).defaultTLSCertDuration, 720 * H);
+  assert.equal(resolveClaims(undefined, prov).defaultTLSCertDuration, H);
+});
+
+test('resolveClaims: min > max is refused', () => {
+  assert.throws(() => resolveClaims({ minTLSCertDuration: '2h', maxTLSCertDuration: '1h', defaultTLSCertDuration: '1h' }), /minTLSCertDuration/);
+  assert.throws(() => resolveClaims({ maxTLSCertDuration: '48h' }, { minTLSCertDuration: '72h' }), /minTLSCertDuration/);
+});
+
+test('resolveClaims: a default outside [min, max] is refused', () => {
+  // a provisioner lowering max below the inherited 24h default
+  assert.throws(() => resolveClaims(undefined, { maxTLSCertDuration: '1h' }), /defaultTLSCertDuration/);
+  assert.throws(() => resolveClaims({ defaultTLSCertDuration: '1m' }), /defaultTLSCertDuration/);
+});
