@@ -3,6 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { CliError } from './common.js';
 import { registerServerCommands } from './server.js';
+import { registerCaCommands } from './ca.js';
+import { registerCertificateCommands } from './certificate.js';
 
 export function buildProgram(): Command {
   const program = new Command('stepstone')
@@ -11,6 +13,8 @@ export function buildProgram(): Command {
     .showHelpAfterError(false)
     .exitOverride();
   registerServerCommands(program);
+  registerCaCommands(program);
+  registerCertificateCommands(program);
   return program;
 }
 
@@ -21,7 +25,8 @@ export async function run(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
+      // 'commander.help' with a non-zero exitCode is help shown because no subcommand was given: bad usage.
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || (e.code === 'commander.help' && e.exitCode === 0)) process.exit(0);
       process.exit(2);
     }
     const msg = e instanceof Error ? e.message : String(e);

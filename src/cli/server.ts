@@ -4,11 +4,15 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { initCa } from '../authority/init.js';
 import { layout, resolveHome } from '../config/layout.js';
 import type { KeySpec } from '../pki/keys.js';
-import { startCa, type RunningCa } from '../runtime/serve.js';
+import type { RunningCa } from '../runtime/serve.js';
 import { CliError, collect, readPasswordFile, say } from './common.js';
+
+// The server and CA modules (fastify, SQLite, x509) load only when a server verb runs, so client
+// verbs start fast.
+const initCa: typeof import('../authority/init.js').initCa = async (o) => (await import('../authority/init.js')).initCa(o);
+const startCa: typeof import('../runtime/serve.js').startCa = async (o) => (await import('../runtime/serve.js')).startCa(o);
 
 function keySpec(kty: string): KeySpec {
   const k = kty.toUpperCase();

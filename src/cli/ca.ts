@@ -1,0 +1,172 @@
+// Client verbs: `ca bootstrap|root|roots|health|token|certificate|provisioner list`. The client
+// modules are imported inside each action so `ca health` does not pay for x509 and JOSE.
+import { Command, Option } from 'commander';
+import { resolveHome } from '../config/layout.js';
+import { CliError, collect, readPasswordFile, say } from './common.js';
+
+interface ClientOpts { home?: string; caUrl?: string; root?: string }
+
+function clientFlags(o: ClientOpts) {
+  return { home: resolveHome(o.home), caUrl: o.caUrl, root: o.root };
+}
+
+function withClientFlags(cmd: Command): Command {
+  return cmd
+    .option('--home <dir>', 'client home (default $STEPPATH or ~/.step)')
+    .option('--ca-url <url>', 'URL of the CA (default: ca-url from HOME/config/defaults.json)')
+    .option('--root <file>', 'root certificate to trust (default: root from defaults.json)');
+}
+
+/** step spells some flags differently; both spellings are accepted, step's hidden from help. */
+function stepAlias(flags: string, description: string): Option {
+  return new Option(flags, description).hideHelp();
+}
+
+function sanOption(): Option {
+  return new Option('--san <name>', 'subject alternative name, repeatable').argParser(collect).default([], 'SUBJECT');
+}
+
+interface PasswordOpts { passwordFile?: string; provisionerPasswordFile?: string }
+
+function passwordFrom(o: PasswordOpts): string | undefined {
+  const file = o.passwordFile ?? o.provisionerPasswordFile;
+  return file === undefined ? undefined : readPasswordFile(file);
+}
+
+async function client(o: ClientOpts) {
+  const { CaClient } = await import('../client/http.js');
+  const { resolveCa } = await import('../client/defaults.js');
+  const ca = resolveCa(clientFlags(o));
+  return { ca, client: new CaClient({ caUrl: ca.caUrl, rootPem: ca.rootPem }) };
+}
+
+async function writeOrPrint(file: string | undefined, pem: string, force?: boolean): Promise<void> {
+  if (!file) {
+    process.stdout.write(pem);
+    return;
+  }
+  const { existsSync } = await import('node:fs');
+  const { writeFileAtomic } = await import('../pki/keys.js');
+  if (existsSync(file) && !force) throw new CliError(`${file} already exists; pass --force to overwrite it`);
+  writeFileAtomic(file, pem, 0o600);
+  say(`The root certificate has been saved in ${file}.`);
+}
+
+export function registerCaCommands(program: Command): void {
+  const ca = program.command('ca').description('talk to a running CA: bootstrap trust, get tokens and certificates');
+
+  ca.command('bootstrap')
+    .description('fetch the root certificate, check its fingerprint, and save it with the CA URL')
+    .requiredOption('--ca-url <url>', 'URL of the CA')
+    .requiredOption('--fingerprint <sha256>', 'SHA-256 fingerprint of the root certificate')
+    .option('--home <dir>', 'client home (default $STEPPATH or ~/.step)')
+    .option('-f, --force', 'overwrite an existing root_ca.crt and defaults.json')
+    .action(async (o: { caUrl: string; fingerprint: string; home?: string; force?: boolean }) => {
+      const { bootstrap } = await import('../client/bootstrap.js');
+      const res = await bootstrap(o.caUrl, o.fingerprint, resolveHome(o.home), o.force);
+      say(`The root certificate has been saved in ${res.rootFile}.`);
+      say(`The authority configuration has been saved in ${res.defaultsFile}.`);
+    });
+
+  withClientFlags(ca.command('root'))
+    .description('download the root certificate (checked against the fingerprint) to FILE or stdout')
+    .argument('[file]', 'where to write the root certificate')
+    .option('--fingerprint <sha256>', 'fingerprint of the root (default: from defaults.json)')
+    .option('-f, --force', 'overwrite FILE if it exists')
+    .action(async (file: string | undefined, o: ClientOpts & { fingerprint?: string; force?: boolean }) => {
+      const { readDefaults, requireCaUrl } = await import('../client/defaults.js');
+      const { fetchPinnedRoot } = await import('../client/bootstrap.js');
+      const flags = clientFlags(o);
+      const defaults = readDefaults(flags.home);
+      const fp = o.fingerprint ?? defaults.fingerprint;
+      if (!fp) throw new CliError('no root fingerprint: pass --fingerprint or run `stepstone ca bootstrap` first');
+      await writeOrPrint(file, await fetchPinnedRoot(requireCaUrl(flags, defaults), fp), o.force);
+    });
+
+  withClientFlags(ca.command('roots'))
+    .description('print the CA\'s root certificates (or write them to FILE)')
+    .argument('[file]', 'where to write the roots')
+    .option('-f, --force', 'overwrite FILE if it exists')
+    .action(async (file: string | undefined, o: ClientOpts & { force?: boolean }) => {
+      const res = await (await client(o)).client.get<{ crts?: unknown }>('/roots');
+      if (!Array.isArray(res.crts) || !res.crts.every((c) => typeof c === 'string')) throw new CliError('the CA answered /roots without a certificate list');
+      await writeOrPrint(file, (res.crts as string[]).map((c) => (c.endsWith('\n') ? c : `${c}\n`)).join(''), o.force);
+    });
+
+  withClientFlags(ca.command('health'))
+    .description('check that the CA is up (prints ok)')
+    .action(async (o: ClientOpts) => {
+      const res = await (await client(o)).client.get<{ status?: unknown }>('/health');
+      if (res.status !== 'ok') throw new CliError(`the CA is not healthy: status ${JSON.stringify(res.status)}`);
+      process.stdout.write('ok\n');
+    });
+
+  withClientFlags(ca.command('token'))
+    .description('print a one-time token for a JWK provisioner')
+    .argument('<subject>', 'certificate subject (CN), or the serial number with --revoke')
+    .addOption(sanOption())
+    .option('--provisioner <name>', 'JWK provisioner to use (default: the only one)')
+    .addOption(stepAlias('--issuer <name>', 'alias of --provisioner'))
+    .option('--kid <kid>', 'key id of the provisioner, when several share a name')
+    .option('--password-file <file>', 'file holding the provisioner password')
+    .addOption(stepAlias('--provisioner-password-file <file>', 'alias of --password-file'))
+    .option('--not-before <time|duration>', 'when the token becomes valid (default now)')
+    .option('--not-after <time|duration>', 'when the token expires (default 5m after not-before)')
+    .addOption(new Option('--revoke', 'a token to revoke the certificate with serial SUBJECT').conflicts('renew'))
+    .option('--renew', 'a token to renew a certificate (not supported yet)')
+    .action(async (subject: string, o: ClientOpts & PasswordOpts & { san: string[]; provisioner?: string; issuer?: string; kid?: string; notBefore?: string; notAfter?: string; revoke?: boolean; renew?: boolean }) => {
+      if (o.renew) throw new CliError('`ca token --renew` is not supported yet; renewal tokens come with `ca renew`');
+      const password = passwordFrom(o);
+      if (password === undefined) throw new CliError('--password-file is required to decrypt the provisioner key', 2);
+      const { mintToken } = await import('../client/token.js');
+      const { ca: resolved, client: c } = await client(o);
+      const token = await mintToken({
+        client: c, rootPem: resolved.rootPem, subject, sans: o.san, provisioner: o.provisioner ?? o.issuer, kid: o.kid,
+        password, notBefore: o.notBefore, notAfter: o.notAfter, revoke: o.revoke,
+      });
+      process.stdout.write(`${token}\n`);
+    });
+
+  withClientFlags(ca.command('certificate'))
+    .description('create a key and get a certificate for it from the CA')
+    .argument('<subject>', 'certificate subject (CN)')
+    .argument('<crt-file>', 'where to write the certificate chain (leaf, then intermediate)')
+    .argument('<key-file>', 'where to write the private key (PKCS#8 PEM, mode 0600)')
+    .addOption(sanOption())
+    .option('--token <token>', 'one-time token to use instead of minting one')
+    .option('--provisioner <name>', 'JWK provisioner to use (default: the only one)')
+    .addOption(stepAlias('--issuer <name>', 'alias of --provisioner'))
+    .option('--kid <kid>', 'key id of the provisioner, when several share a name')
+    .option('--password-file <file>', 'file holding the provisioner password')
+    .addOption(stepAlias('--provisioner-password-file <file>', 'alias of --password-file'))
+    .option('--kty <type>', 'key type: EC, RSA or OKP (Ed25519)', 'EC')
+    .option('--curve <curve>', 'EC curve: P-256 or P-384 (default P-256)')
+    .addOption(stepAlias('--crv <curve>', 'alias of --curve'))
+    .option('--size <bits>', 'RSA key size, at least 2048 (default 2048)')
+    .option('--not-before <time|duration>', 'start of the certificate validity (RFC 3339 or duration)')
+    .option('--not-after <time|duration>', 'end of the certificate validity (RFC 3339 or duration)')
+    .option('-f, --force', 'overwrite existing CRT_FILE and KEY_FILE')
+    .action(async (subject: string, crtFile: string, keyFile: string, o: ClientOpts & PasswordOpts & {
+      san: string[]; token?: string; provisioner?: string; issuer?: string; kid?: string; kty: string; curve?: string; crv?: string;
+      size?: string; notBefore?: string; notAfter?: string; force?: boolean;
+    }) => {
+      const { requestCertificate } = await import('../client/certificate.js');
+      const res = await requestCertificate({
+        ...clientFlags(o), subject, crtFile, keyFile, sans: o.san, token: o.token, provisioner: o.provisioner ?? o.issuer, kid: o.kid,
+        password: o.token ? undefined : passwordFrom(o), kty: o.kty, curve: o.curve ?? o.crv, size: o.size,
+        notBefore: o.notBefore, notAfter: o.notAfter, force: o.force,
+      });
+      say(`Your certificate has been saved in ${res.crtFile}.`);
+      say(`Your private key has been saved in ${res.keyFile}.`);
+    });
+
+  const prov = ca.command('provisioner').description('inspect the CA\'s provisioners');
+  withClientFlags(prov.command('list'))
+    .description('print the CA\'s provisioners as a JSON array')
+    .action(async (o: ClientOpts) => {
+      const { listProvisioners } = await import('../client/token.js');
+      const list = await listProvisioners((await client(o)).client);
+      // step prints json.MarshalIndent(list, "", "   ").
+      process.stdout.write(`${JSON.stringify(list, null, 3)}\n`);
+    });
+}
