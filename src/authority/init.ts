@@ -4,7 +4,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { DEFAULT_CLAIMS, DEFAULT_TLS, type CaConfig } from '../config/schema.js';
 import { layout, type Layout } from '../config/layout.js';
-import { encryptPrivateKey, generateKeyPair, writeFileAtomic, type KeySpec } from '../pki/keys.js';
+import { encryptPrivateKey } from '../pki/encrypted-key.js';
+import { generateKeyPair, writeFileAtomic, type KeySpec } from '../pki/keys.js';
 import { certToPem } from '../pki/pem.js';
 import { sha256Hex } from '../pki/fingerprint.js';
 import { createProvisionerKey } from '../pki/provisioner-key.js';
@@ -44,8 +45,8 @@ export async function initCa(o: InitOptions): Promise<InitResult> {
   });
   const prov = await createProvisionerKey(o.password, 'EC');
 
-  writeFileAtomic(l.rootKey, encryptPrivateKey(rootKeys.privateKey, o.password), 0o600);
-  writeFileAtomic(l.intermediateKey, encryptPrivateKey(interKeys.privateKey, o.password), 0o600);
+  writeFileAtomic(l.rootKey, await encryptPrivateKey(rootKeys.privateKey, o.password), 0o600);
+  writeFileAtomic(l.intermediateKey, await encryptPrivateKey(interKeys.privateKey, o.password), 0o600);
   writeFileAtomic(l.rootCert, certToPem(root), 0o644);
   writeFileAtomic(l.intermediateCert, certToPem(inter), 0o644);
 

@@ -24,15 +24,6 @@ export function generateKeyPair(spec: KeySpec = DEFAULT_KEY): { privateKey: KeyO
   }
 }
 
-/**
- * PKCS#8 encrypted with PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC): the form OpenSSL, step and
- * Go's pemutil all read. The iteration count is OpenSSL's default for this export.
- */
-export function encryptPrivateKey(key: KeyObject, password: string): string {
-  if (!password) throw new Error('refusing to encrypt a key with an empty password');
-  return key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: password }) as string;
-}
-
 export function unencryptedPem(key: KeyObject): string {
   return key.export({ type: 'pkcs8', format: 'pem' }) as string;
 }

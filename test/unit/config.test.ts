@@ -142,3 +142,10 @@ test('resolveClaims: a default outside [min, max] is refused', () => {
   assert.throws(() => resolveClaims(undefined, { maxTLSCertDuration: '1h' }), /defaultTLSCertDuration/);
   assert.throws(() => resolveClaims({ defaultTLSCertDuration: '1m' }), /defaultTLSCertDuration/);
 });
+
+test('config/ca.example.json validates against the schema it documents', () => {
+  const example = join(import.meta.dirname, '..', '..', 'config', 'ca.example.json');
+  const { config } = loadConfig(example);
+  assert.equal(config.stepstone.maxTokenLifetime, '1h');
+  assert.equal(config.authority.provisioners[0]!.type, 'JWK');
+});
