@@ -32,6 +32,7 @@ export interface TestCa {
 
 export interface TestCaOptions {
   dns?: string[];
+  kty?: 'EC' | 'RSA' | 'OKP';
   /** Edit ca.json between init and serve. */
   configure?: (config: Record<string, any>) => void;
 }
@@ -53,7 +54,7 @@ export async function startTestCa(o: TestCaOptions = {}): Promise<TestCa> {
   const password = `pw-${Math.random().toString(36).slice(2)}`;
   writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
   const init = cli(['init', '--name', 'Test', '--dns', (o.dns ?? ['localhost', '127.0.0.1']).join(','), '--address', '127.0.0.1:0',
-    '--provisioner', 'admin', '--password-file', passwordFile, '--home', home]);
+    '--provisioner', 'admin', '--password-file', passwordFile, '--home', home, '--kty', o.kty ?? 'EC']);
   if (init.status !== 0) throw new Error(`init failed: ${init.stderr}`);
   const fingerprint = /Root fingerprint: ([0-9a-f]{64})/.exec(init.stdout)![1]!;
   const configPath = join(home, 'config', 'ca.json');
