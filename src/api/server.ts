@@ -9,6 +9,7 @@ import { sendJson } from './reply.js';
 import { healthRoutes } from './routes/health.js';
 import { provisionerRoutes } from './routes/provisioners.js';
 import { rootRoutes } from './routes/roots.js';
+import { renewRoutes } from './routes/renew.js';
 import { signRoutes } from './routes/sign.js';
 
 export interface AppOptions {
@@ -42,9 +43,14 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
 
-  // step-ca reads the body as JSON whatever its content type (curl -d sends form encoding).
+  // step-ca reads the body as JSON whatever its content type (curl -d sends form encoding), and
+  // the step CLI's renew sends an empty body labelled application/json.
+  const json = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  app.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
+    if (body === '') return done(null, undefined);
+    return json(req, body as string, done);
+  });
 
   app.addHook('onSend', async (req, reply) => {
     reply.header('X-Request-Id', req.id);
@@ -62,6 +68,7 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
       await scope.register(rootRoutes(authority));
       await scope.register(provisionerRoutes(authority));
       await scope.register(signRoutes(authority));
+      await scope.register(renewRoutes(authority));
     }, { prefix });
   }
   return app;

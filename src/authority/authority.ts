@@ -2,7 +2,7 @@
 // nothing of HTTP or SQL: requests come in as plain values, errors leave as CaError.
 import { generateKeyPairSync } from 'node:crypto';
 import type { CaConfig } from '../config/schema.js';
-import { badRequest, notFound, tokenUsed } from '../errors.js';
+import { badRequest, notFound, tokenUsed, unauthorized } from '../errors.js';
 import type { CertificateRecord, Ledger, TokenClaim } from '../ledger/ledger.js';
 import { parseCsr, CsrError, type ParsedCsr } from '../pki/csr.js';
 import { sha256Hex, normalizeFingerprint } from '../pki/fingerprint.js';
@@ -13,9 +13,12 @@ import { x509 } from '../pki/x509.js';
 import { verifyToken, signSans, type VerifiedToken } from '../provisioners/jwk.js';
 import type { ProvisionerPage, ProvisionerRegistry } from '../provisioners/registry.js';
 import { parseDuration } from '../util/duration.js';
-import { backdateMs, resolveClaims } from './claims.js';
+import { backdateMs, resolveClaims, type Claims } from './claims.js';
 import { checkCsrAgainstToken, sansFromToken } from './policy.js';
-import { createLeafCertificate, randomSerialHex, serialToDecimal, type Issuer } from './profiles.js';
+import { authorizeExistingCertificate, type AuthorizedCertificate } from './existing-certificate.js';
+import { createLeafCertificate, createRenewedCertificate, randomSerialHex, serialToDecimal, type Issuer } from './profiles.js';
+import { verifyRenewToken } from '../provisioners/x5c-renew.js';
+import { readProvisionerExtension } from './provisioner-extension.js';
 import { PROVISIONER_TYPE } from './provisioner-extension.js';
 import { computeValidity } from './validity.js';
 
@@ -25,6 +28,15 @@ export interface SignRequest {
   notBefore?: string;
   notAfter?: string;
 }
+
+/** The certificate a TLS client presented, and why the handshake did not trust it, if it did not. */
+export interface PeerCertificate {
+  der: ArrayBuffer;
+  /** Node's authorizationError code; dates are judged by the renewal rules, not here. */
+  tlsError?: string;
+}
+
+const DATE_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 
 export interface IssuedCertificate {
   serial: string;
@@ -62,6 +74,7 @@ export class Authority {
   private readonly maxTokenLifetime: number;
   private readonly intermediatePem: string;
   private readonly rootsByFingerprint: Map<string, x509.X509Certificate>;
+  private readonly globalClaims: Claims;
 
   constructor(d: AuthorityDeps) {
     this.config = d.config;
@@ -74,6 +87,7 @@ export class Authority {
     this.backdate = backdateMs(d.config.authority.backdate);
     this.maxTokenLifetime = parseDuration(d.config.stepstone.maxTokenLifetime)!;
     this.intermediatePem = certToPem(d.intermediate.cert);
+    this.globalClaims = resolveClaims(d.config.authority.claims);
     this.rootsByFingerprint = new Map([...d.roots, ...d.federatedRoots].map((c) => [sha256Hex(c.rawData), c]));
   }
 
@@ -151,6 +165,69 @@ export class Authority {
     return { serial, certificate, chainPem: [pem, this.intermediatePem] };
   }
 
+  /** POST /renew over mTLS: the presented certificate, again, with a new serial and validity. */
+  async renew(peer: PeerCertificate): Promise<IssuedCertificate> {
+    const cert = this.peerCertificate(peer);
+    const now = this.now();
+    return this.reissue(cert, await this.authorizeExisting(cert, now), now, 'renew');
+  }
+
+  /** POST /renew with a bearer x5cInsecure token: renewal without a handshake (expired, L7 proxies). */
+  async renewWithToken(token: string): Promise<IssuedCertificate> {
+    const now = this.now();
+    const verified = await verifyRenewToken(token, {
+      dnsNames: this.config.dnsNames,
+      now,
+      maxLifetimeMs: this.maxTokenLifetime,
+      issuer: this.intermediate.cert,
+      provisionerOf: (leaf) => readProvisionerExtension(leaf)?.name ?? null,
+    });
+    if (await this.ledger.isTokenUsed(verified.replayKey)) throw tokenUsed();
+    const auth = await this.authorizeExisting(verified.leaf, now);
+    const spent: TokenClaim = { jti: verified.replayKey, provisioner: auth.provisioner ?? '', expiresAt: verified.expiresAt };
+    return this.reissue(verified.leaf, auth, now, 'renew', undefined, spent);
+  }
+
+  /** POST /rekey over mTLS: like renew, with the CSR's public key (its names are ignored). */
+  async rekey(peer: PeerCertificate, csrPem: string): Promise<IssuedCertificate> {
+    const csr = await this.parseRequestCsr(csrPem);
+    const cert = this.peerCertificate(peer);
+    const now = this.now();
+    return this.reissue(cert, await this.authorizeExisting(cert, now), now, 'rekey', csr.spki);
+  }
+
+  private peerCertificate(peer: PeerCertificate): x509.X509Certificate {
+    if (peer.tlsError && !DATE_ERRORS.has(peer.tlsError)) throw unauthorized(`client certificate not trusted: ${peer.tlsError}`);
+    try {
+      return new x509.X509Certificate(peer.der);
+    } catch (e) {
+      throw unauthorized('client certificate cannot be parsed', e);
+    }
+  }
+
+  private authorizeExisting(cert: x509.X509Certificate, now: Date): Promise<AuthorizedCertificate> {
+    return authorizeExistingCertificate(cert, now, {
+      issuer: this.intermediate.cert,
+      ledger: this.ledger,
+      claimsFor: (name, kid) => this.provisioners.find(name, kid)?.claims,
+      globalClaims: this.globalClaims,
+    });
+  }
+
+  /** Same total lifetime as the old certificate, starting now (backdated). */
+  private async reissue(
+    old: x509.X509Certificate, auth: AuthorizedCertificate, now: Date, method: 'renew' | 'rekey', newSpki?: ArrayBuffer, token?: TokenClaim,
+  ): Promise<IssuedCertificate> {
+    const lifetime = old.notAfter.getTime() - old.notBefore.getTime();
+    const certificate = await createRenewedCertificate(old, {
+      serialHex: randomSerialHex(),
+      notBefore: new Date(now.getTime() - this.backdate),
+      notAfter: new Date(now.getTime() + lifetime - this.backdate),
+      newSpki,
+    }, this.intermediate);
+    return this.record(certificate, { provisioner: auth.provisioner, method, replaces: auth.stored.serial }, token);
+  }
+
   /** The CA's own HTTPS certificate: fresh P-256 key, every dnsName, recorded like any other. */
   async issueServingCertificate(): Promise<ServingCertificate> {
     const now = this.now();
@@ -197,10 +274,5 @@ export class Authority {
     const p = this.provisioners.byKid(kid);
     if (!p?.encryptedKey) throw notFound(`no encrypted key for provisioner kid ${kid}`);
     return p.encryptedKey;
-  }
-
-  /** Global claims as configured: used where no provisioner applies. */
-  globalClaims() {
-    return resolveClaims(this.config.authority.claims);
   }
 }

@@ -113,3 +113,36 @@ export async function createLeafCertificate(req: LeafRequest, issuer: Issuer): P
     extensions,
   });
 }
+
+const AKI_OID = '2.5.29.35';
+const SKI_OID = '2.5.29.14';
+
+/**
+ * Renewal and rekey (api.md §1.10, §3.4): a copy of `old` — raw subject, every extension in its
+ * order (provisioner extension included) — with a new serial and validity, AKI from the issuer,
+ * and for rekey a new public key and recomputed SKI.
+ */
+export async function createRenewedCertificate(
+  old: x509.X509Certificate,
+  o: { serialHex: string; notBefore: Date; notAfter: Date; newSpki?: ArrayBuffer },
+  issuer: Issuer,
+): Promise<x509.X509Certificate> {
+  const spki = o.newSpki ?? old.publicKey.rawData;
+  const newSki = o.newSpki ? await x509.SubjectKeyIdentifierExtension.create(new x509.PublicKey(o.newSpki)) : null;
+  const extensions = old.extensions.map((e) => {
+    if (e.type === AKI_OID) return new x509.AuthorityKeyIdentifierExtension(issuer.keyId, e.critical);
+    if (e.type === SKI_OID && newSki) return newSki;
+    return e;
+  });
+  return x509.X509CertificateGenerator.create({
+    serialNumber: o.serialHex,
+    subject: old.subjectName,
+    issuer: issuer.cert.subjectName,
+    notBefore: o.notBefore,
+    notAfter: o.notAfter,
+    publicKey: spki,
+    signingKey: issuer.key.privateKey,
+    signingAlgorithm: issuer.key.signAlg,
+    extensions,
+  });
+}

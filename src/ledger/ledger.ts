@@ -26,6 +26,14 @@ export interface CertificateRecord {
   replaces: string | null;
 }
 
+/** A certificate as the ledger holds it: what was issued plus what happened to it since. */
+export interface StoredCertificate extends CertificateRecord {
+  revokedAt: Date | null;
+  /** RFC 5280 CRLReason number, when revoked. */
+  revocationReasonCode: number | null;
+  revocationReason: string | null;
+}
+
 /** A one-time token being spent. */
 export interface TokenClaim {
   /** The token's jti, or the hex SHA-256 of the whole token when it has none. */
@@ -51,8 +59,13 @@ export interface Ledger {
   recordIssuance(cert: CertificateRecord, token?: TokenClaim): Promise<void>;
   /** True when this jti has been spent (a cheap pre-check; recordIssuance is the real guard). */
   isTokenUsed(jti: string): Promise<boolean>;
-  getCertificate(serial: string): Promise<CertificateRecord | null>;
-  listCertificates(filter?: CertificateFilter): Promise<CertificateRecord[]>;
+  getCertificate(serial: string): Promise<StoredCertificate | null>;
+  listCertificates(filter?: CertificateFilter): Promise<StoredCertificate[]>;
+  /**
+   * Every certificate of the renewal chain `serial` belongs to: the ones it replaced (back to the
+   * first issuance) and the ones that replaced it, oldest first. Empty when `serial` is unknown.
+   */
+  lineage(serial: string): Promise<StoredCertificate[]>;
   countCertificates(): Promise<number>;
   /** Deletes spent-token rows whose expiry is before `before`; returns how many went. */
   pruneUsedTokens(before: Date): Promise<number>;

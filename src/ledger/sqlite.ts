@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { tokenUsed, unavailable } from '../errors.js';
-import type { CertificateFilter, CertificateRecord, IssuanceMethod, Ledger, TokenClaim } from './ledger.js';
+import type { CertificateFilter, CertificateRecord, IssuanceMethod, Ledger, StoredCertificate, TokenClaim } from './ledger.js';
 import { migrate, MIGRATIONS_DIR } from './migrate.js';
 
 interface CertificateRow {
@@ -22,7 +22,14 @@ interface CertificateRow {
   replaces: string | null;
 }
 
+interface StoredRow extends CertificateRow {
+  revoked_at: number | null;
+  revocation_reason_code: number | null;
+  revocation_reason: string | null;
+}
+
 const CERT_COLUMNS = 'serial, subject, sans, not_before, not_after, fingerprint, provisioner, pem, issued_at, method, replaces';
+const STORED_COLUMNS = `${CERT_COLUMNS}, revoked_at, revocation_reason_code, revocation_reason`;
 
 // Errors that mean "the store cannot take writes right now", as opposed to a bug or bad data.
 // better-sqlite3 reports extended codes (SQLITE_IOERR_FSYNC, SQLITE_READONLY_DBMOVED, ...).
@@ -59,14 +66,15 @@ export async function openSqliteLedger(file: string, opts: { migrationsDir?: str
 export class SqliteLedger implements Ledger {
   private readonly insertToken: Database.Statement;
   private readonly insertCert: Database.Statement;
-  private readonly selectCert: Database.Statement<[string], CertificateRow>;
+  private readonly selectCert: Database.Statement<[string], StoredRow>;
+  private readonly selectLineage: Database.Statement<[string, string], StoredRow>;
   private readonly selectToken: Database.Statement<[string], unknown>;
   private readonly countCerts: Database.Statement<[], number>;
   private readonly deleteTokens: Database.Statement<[number]>;
   private readonly record: (cert: CertificateRecord, token: TokenClaim | undefined) => void;
   // Listing has four shapes; each gets its own statement (rather than `? IS NULL OR ...`) so the
   // planner can use the not_after / provisioner indexes. Prepared on first use: not a hot path.
-  private readonly listStatements = new Map<string, Database.Statement<unknown[], CertificateRow>>();
+  private readonly listStatements = new Map<string, Database.Statement<unknown[], StoredRow>>();
 
   /**
    * @param db an open connection, already migrated; the ledger owns it from here on. Exposed so
@@ -82,7 +90,19 @@ export class SqliteLedger implements Ledger {
       `INSERT INTO certificates (${CERT_COLUMNS})
        VALUES (@serial, @subject, @sans, @not_before, @not_after, @fingerprint, @provisioner, @pem, @issued_at, @method, @replaces)`,
     );
-    this.selectCert = db.prepare<[string], CertificateRow>(`SELECT ${CERT_COLUMNS} FROM certificates WHERE serial = ?`);
+    this.selectCert = db.prepare<[string], StoredRow>(`SELECT ${STORED_COLUMNS} FROM certificates WHERE serial = ?`);
+    // Up the `replaces` chain to the first issuance, down through every renewal of it.
+    this.selectLineage = db.prepare<[string, string], StoredRow>(`
+      WITH RECURSIVE
+        up(serial, replaces) AS (
+          SELECT serial, replaces FROM certificates WHERE serial = ?
+          UNION SELECT c.serial, c.replaces FROM certificates c JOIN up ON c.serial = up.replaces),
+        down(serial) AS (
+          SELECT serial FROM certificates WHERE serial = ?
+          UNION SELECT c.serial FROM certificates c JOIN down ON c.replaces = down.serial)
+      SELECT ${STORED_COLUMNS} FROM certificates
+      WHERE serial IN (SELECT serial FROM up UNION SELECT serial FROM down)
+      ORDER BY issued_at, rowid`);
     this.selectToken = db.prepare<[string], unknown>('SELECT 1 FROM used_tokens WHERE jti = ?').pluck();
     this.countCerts = db.prepare<[], number>('SELECT count(*) FROM certificates').pluck();
     this.deleteTokens = db.prepare<[number]>('DELETE FROM used_tokens WHERE expires_at < ?');
@@ -107,12 +127,16 @@ export class SqliteLedger implements Ledger {
     return guarded('read', () => this.selectToken.get(jti) !== undefined);
   }
 
-  async getCertificate(serial: string): Promise<CertificateRecord | null> {
+  async getCertificate(serial: string): Promise<StoredCertificate | null> {
     const row = guarded('read', () => this.selectCert.get(serial));
     return row ? fromRow(row) : null;
   }
 
-  async listCertificates(filter: CertificateFilter = {}): Promise<CertificateRecord[]> {
+  async lineage(serial: string): Promise<StoredCertificate[]> {
+    return guarded('read', () => this.selectLineage.all(serial, serial)).map(fromRow);
+  }
+
+  async listCertificates(filter: CertificateFilter = {}): Promise<StoredCertificate[]> {
     const { expiringBefore, provisioner, limit } = filter;
     if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
       throw new RangeError(`listCertificates: limit must be a non-negative integer, got ${limit}`);
@@ -144,13 +168,13 @@ export class SqliteLedger implements Ledger {
     if (this.db.open) this.db.close();
   }
 
-  private listStatement(where: string[]): Database.Statement<unknown[], CertificateRow> {
+  private listStatement(where: string[]): Database.Statement<unknown[], StoredRow> {
     const key = where.join(' AND ');
     let stmt = this.listStatements.get(key);
     if (!stmt) {
       // rowid breaks issued_at ties in insertion order, so paging stays stable.
-      stmt = this.db.prepare<unknown[], CertificateRow>(
-        `SELECT ${CERT_COLUMNS} FROM certificates ${key ? `WHERE ${key}` : ''} ORDER BY issued_at, rowid LIMIT ?`,
+      stmt = this.db.prepare<unknown[], StoredRow>(
+        `SELECT ${STORED_COLUMNS} FROM certificates ${key ? `WHERE ${key}` : ''} ORDER BY issued_at, rowid LIMIT ?`,
       );
       this.listStatements.set(key, stmt);
     }
@@ -194,7 +218,7 @@ function toRow(c: CertificateRecord): CertificateRow {
   };
 }
 
-function fromRow(r: CertificateRow): CertificateRecord {
+function fromRow(r: StoredRow): StoredCertificate {
   return {
     serial: r.serial,
     subject: r.subject,
@@ -207,5 +231,8 @@ function fromRow(r: CertificateRow): CertificateRecord {
     issuedAt: new Date(r.issued_at),
     method: r.method,
     replaces: r.replaces,
+    revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
+    revocationReasonCode: r.revocation_reason_code,
+    revocationReason: r.revocation_reason,
   };
 }

@@ -7,8 +7,9 @@ import type { ProvisionerConfig } from '../config/schema.js';
 import type { Claims } from '../authority/claims.js';
 import { jwkAlg } from '../pki/provisioner-key.js';
 import { allowedAudiences, audienceMatches, type Operation } from './audience.js';
+import { checkSubject, checkTimes } from './token-claims.js';
 
-export const LEEWAY_SEC = 60;
+export { LEEWAY_SEC } from './token-claims.js';
 
 export interface JwkProvisioner {
   type: 'JWK';
@@ -62,7 +63,7 @@ export async function verifyToken(token: string, ctx: TokenContext): Promise<Ver
   const provisioner = findProvisioner(header, claims, ctx);
   checkAudience(claims, ctx);
   await verifySignature(token, provisioner);
-  checkTimes(claims, ctx);
+  checkTimes(claims, ctx.now, ctx.maxLifetimeMs);
   checkSubject(claims);
   const exp = claims.exp as number;
   return {
@@ -100,26 +101,6 @@ async function verifySignature(token: string, p: JwkProvisioner): Promise<void> 
   } catch (e) {
     throw unauthorized(`invalid token signature for provisioner ${p.name}: ${(e as Error).message}`);
   }
-}
-
-function checkTimes(c: jose.JWTPayload, ctx: TokenContext): void {
-  const now = ctx.now.getTime() / 1000;
-  for (const k of ['exp', 'nbf', 'iat'] as const) {
-    if (c[k] !== undefined && (typeof c[k] !== 'number' || !Number.isFinite(c[k]))) throw unauthorized(`invalid token: ${k} is not a number`);
-  }
-  if (c.exp === undefined) throw unauthorized('invalid token: it has no exp');
-  if (c.exp < now - LEEWAY_SEC) throw unauthorized('invalid token: token is expired (exp)');
-  if (c.nbf !== undefined && c.nbf > now + LEEWAY_SEC) throw unauthorized('invalid token: token not valid yet (nbf)');
-  if (c.iat !== undefined && c.iat > now + LEEWAY_SEC) throw unauthorized('invalid token: token issued in the future (iat)');
-  const start = c.nbf ?? c.iat;
-  if (start === undefined) throw unauthorized('invalid token: it has neither nbf nor iat, so its lifetime is unbounded');
-  if ((c.exp - start) * 1000 > ctx.maxLifetimeMs) {
-    throw unauthorized(`invalid token: its lifetime of ${c.exp - start}s is over the maximum of ${ctx.maxLifetimeMs / 1000}s`);
-  }
-}
-
-function checkSubject(c: jose.JWTPayload): void {
-  if (typeof c.sub !== 'string' || c.sub === '') throw unauthorized('invalid token: sub is empty');
 }
 
 /** The token's `sans` for signing: strings only, defaulting to [sub] when absent or empty. */

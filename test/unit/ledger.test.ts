@@ -47,13 +47,13 @@ function rejectsWith(code: string) {
   };
 }
 
-test('migrate creates the schema and records version 1', async () => {
+test('migrate creates the schema and records every version', async () => {
   const file = dbPath();
   const ledger = await openSqliteLedger(file);
   const tables = ledger.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
   assert.deepEqual(tables, ['certificates', 'schema_version', 'used_tokens']);
   const versions = ledger.db.prepare('SELECT version, name FROM schema_version ORDER BY version').all();
-  assert.deepEqual(versions, [{ version: 0, name: null }, { version: 1, name: 'init' }]);
+  assert.deepEqual(versions, [{ version: 0, name: null }, { version: 1, name: 'init' }, { version: 2, name: 'revocation' }]);
   assert.equal(ledger.db.pragma('journal_mode', { simple: true }), 'wal');
   assert.equal(ledger.db.pragma('foreign_keys', { simple: true }), 1);
   assert.equal(ledger.db.pragma('synchronous', { simple: true }), 2); // FULL
@@ -65,7 +65,7 @@ test('reopening does not re-apply migrations', async () => {
   await (await openSqliteLedger(file)).close();
   const db = new Database(file);
   try {
-    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 1, to: 1 });
+    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 2, to: 2 });
   } finally {
     db.close();
   }
@@ -77,7 +77,7 @@ test('reopening does not re-apply migrations', async () => {
 test('a fresh database reports from 0 to 1', async () => {
   const db = new Database(path.join(root, `fresh-${++n}.db`));
   try {
-    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 0, to: 1 });
+    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 0, to: 2 });
   } finally {
     db.close();
   }
@@ -109,7 +109,7 @@ test('a database with a newer schema version is refused and left untouched', asy
   await assert.rejects(
     openSqliteLedger(file),
     (err: Error) =>
-      /ledger schema version 7 is newer than this Stepstone knows \(max 1\); upgrade Stepstone or restore a matching backup/.test(
+      /ledger schema version 7 is newer than this Stepstone knows \(max 2\); upgrade Stepstone or restore a matching backup/.test(
         err.message,
       ),
   );
@@ -133,8 +133,9 @@ test('recordIssuance then getCertificate round-trips every field', async () => {
   const second = cert({ method: 'renew', replaces: first.serial, sans: ['a.example', 'ünïcode.example'] });
   await ledger.recordIssuance(first);
   await ledger.recordIssuance(second, token('jti-rt'));
-  assert.deepEqual(await ledger.getCertificate(first.serial), first);
-  assert.deepEqual(await ledger.getCertificate(second.serial), second);
+  const notRevoked = { revokedAt: null, revocationReasonCode: null, revocationReason: null };
+  assert.deepEqual(await ledger.getCertificate(first.serial), { ...first, ...notRevoked });
+  assert.deepEqual(await ledger.getCertificate(second.serial), { ...second, ...notRevoked });
   assert.equal(await ledger.getCertificate('999999999'), null);
   assert.equal(await ledger.countCertificates(), 2);
   await ledger.close();
@@ -230,5 +231,20 @@ test('a full disk maps to unavailable and records nothing', async () => {
   });
   assert.equal(await ledger.countCertificates(), 1);
   assert.equal(await ledger.isTokenUsed('jti-full'), false);
+  await ledger.close();
+});
+
+test('lineage lists the whole renewal chain, oldest first, from any member', async () => {
+  const ledger = await openSqliteLedger(dbPath());
+  const a = cert({ issuedAt: new Date(1000) });
+  const b = cert({ method: 'renew', replaces: a.serial, issuedAt: new Date(2000) });
+  const c = cert({ method: 'rekey', replaces: b.serial, issuedAt: new Date(3000) });
+  const other = cert({ issuedAt: new Date(1500) });
+  for (const x of [a, other, b, c]) await ledger.recordIssuance(x);
+  for (const from of [a, b, c]) {
+    assert.deepEqual((await ledger.lineage(from.serial)).map((r) => r.serial), [a.serial, b.serial, c.serial]);
+  }
+  assert.deepEqual((await ledger.lineage(other.serial)).map((r) => r.serial), [other.serial]);
+  assert.deepEqual(await ledger.lineage('424242'), []);
   await ledger.close();
 });

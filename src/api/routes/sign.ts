@@ -1,7 +1,7 @@
 // POST /sign (api.md §1.9): schema-checked body in, step-ca's response shape out.
 import type { FastifyPluginAsync } from 'fastify';
 import type { Authority } from '../../authority/authority.js';
-import { sendJson } from '../reply.js';
+import { sendIssued } from './certificate-response.js';
 
 const signBody = {
   type: 'object',
@@ -20,13 +20,6 @@ export const signRoutes = (authority: Authority): FastifyPluginAsync => async (a
   app.post<{ Body: SignBody }>('/sign', { schema: { body: signBody } }, async (req, reply) => {
     const body = req.body ?? {};
     const issued = await authority.sign({ csr: body.csr ?? '', ott: body.ott ?? '', notBefore: body.notBefore, notAfter: body.notAfter });
-    req.log.info({ serial: issued.serial, subject: issued.certificate.subject }, 'certificate issued');
-    const tls = authority.config.tls;
-    return sendJson(reply, 201, {
-      crt: issued.chainPem[0],
-      ca: issued.chainPem[1] ?? null,
-      certChain: issued.chainPem,
-      ...(tls ? { tlsOptions: tls } : {}),
-    });
+    return sendIssued(req, reply, authority, issued, 'certificate issued');
   });
 };

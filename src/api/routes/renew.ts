@@ -1,0 +1,55 @@
+// POST /renew (and step's legacy /re-sign) and POST /rekey (api.md §1.10–1.12). The TLS peer
+// certificate, when there is one, is the credential; otherwise a bearer renew token.
+import type { TLSSocket } from 'node:tls';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { Authority, PeerCertificate } from '../../authority/authority.js';
+import { badRequest } from '../../errors.js';
+import { toArrayBuffer } from '../../pki/pem.js';
+import { sendIssued } from './certificate-response.js';
+
+const MAX_BEARER = 16 * 1024;
+
+/** The client certificate of this connection, if the client sent one. */
+function peerOf(req: FastifyRequest): PeerCertificate | null {
+  const sock = req.raw.socket as TLSSocket;
+  const cert = typeof sock.getPeerX509Certificate === 'function' ? sock.getPeerX509Certificate() : undefined;
+  if (!cert) return null;
+  const err = sock.authorized ? undefined : (sock.authorizationError as unknown);
+  const tlsError = err === undefined ? undefined : typeof err === 'string' ? err : String((err as { code?: string }).code ?? (err as Error).message);
+  return { der: toArrayBuffer(cert.raw), tlsError };
+}
+
+function bearerOf(req: FastifyRequest): string | null {
+  const h = req.headers.authorization;
+  if (!h || !h.startsWith('Bearer ')) return null;
+  const token = h.slice('Bearer '.length).trim();
+  if (token.length > MAX_BEARER) throw badRequest('authorization token too large');
+  return token || null;
+}
+
+const rekeyBody = {
+  type: 'object',
+  properties: { csr: { type: 'string', maxLength: 32 * 1024 } },
+} as const;
+
+export const renewRoutes = (authority: Authority): FastifyPluginAsync => async (app) => {
+  const renew = async (req: FastifyRequest, reply: import('fastify').FastifyReply) => {
+    const peer = peerOf(req);
+    if (peer) return sendIssued(req, reply, authority, await authority.renew(peer), 'certificate renewed');
+    const token = bearerOf(req);
+    if (token) return sendIssued(req, reply, authority, await authority.renewWithToken(token), 'certificate renewed with a renew token');
+    throw badRequest('missing client certificate');
+  };
+  app.post('/renew', renew);
+  app.post('/re-sign', renew);
+
+  app.post<{ Body: { csr?: string } }>('/rekey', {
+    schema: { body: rekeyBody },
+    // As step-ca: no client certificate is the first thing a caller hears about, before the body.
+    preValidation: async (req) => {
+      if (!peerOf(req)) throw badRequest('missing client certificate');
+    },
+  }, async (req, reply) => {
+    return sendIssued(req, reply, authority, await authority.rekey(peerOf(req)!, req.body?.csr ?? ''), 'certificate rekeyed');
+  });
+};
