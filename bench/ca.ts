@@ -1,0 +1,125 @@
+// A throwaway local CA: `stepstone init` into a temp dir and `stepstone serve` as a child.
+// Kept apart from the driver so a run against another server needs none of this.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { BIN, cli } from '../test/helpers/ca.ts';
+
+export interface LocalCa {
+  dir: string;
+  home: string;
+  passwordFile: string;
+  password: string;
+  configPath: string;
+  rootPem: string;
+  /** Server stdout and stderr go here, not through a pipe we would have to read on our CPU. */
+  logFile: string;
+  /** Stops every server started from this CA and removes the temp dir. Safe to call twice. */
+  cleanup(): Promise<void>;
+}
+
+export interface RunningServer {
+  proc: ChildProcess;
+  pid: number;
+  url: string;
+  /** Spawn to the first 200 from GET /health. */
+  coldStartMs: number;
+  stop(): Promise<void>;
+}
+
+const running = new Set<RunningServer>();
+
+export function initLocalCa(provisioner = 'admin'): LocalCa {
+  const dir = mkdtempSync(join(tmpdir(), 'stepstone-bench-'));
+  const home = join(dir, 'ca');
+  const passwordFile = join(dir, 'password.txt');
+  const password = `bench-${Math.random().toString(36).slice(2)}`;
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  const init = cli(['init', '--name', 'Bench', '--dns', 'localhost,127.0.0.1', '--address', '127.0.0.1:0',
+    '--provisioner', provisioner, '--password-file', passwordFile, '--home', home]);
+  if (init.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`stepstone init failed (${init.status}): ${init.stderr || init.stdout}`);
+  }
+  return {
+    dir, home, passwordFile, password,
+    configPath: join(home, 'config', 'ca.json'),
+    rootPem: readFileSync(join(home, 'certs', 'root_ca.crt'), 'utf8'),
+    logFile: join(dir, 'server.log'),
+    async cleanup() {
+      await Promise.all([...running].map((s) => s.stop()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A port that was free a moment ago; the small race is acceptable on a bench box. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function healthOk(url: string, rootPem: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get(`${url}/health`, { ca: rootPem, agent: false, timeout: 2000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
+}
+
+function stopProc(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    // A server that ignores SIGTERM must not leave the bench hanging or orphan a process.
+    const kill = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    proc.once('exit', () => { clearTimeout(kill); resolve(); });
+    proc.kill('SIGTERM');
+  });
+}
+
+/**
+ * Spawns `stepstone serve` on a known port and polls /health every 5 ms. The port is picked
+ * up front so the clock measures what an operator waits for, not when a log line appears.
+ */
+export async function startServer(ca: LocalCa, timeoutMs = 30_000): Promise<RunningServer> {
+  const port = await freePort();
+  const url = `https://127.0.0.1:${port}`;
+  const log = openSync(ca.logFile, 'a');
+  const t0 = performance.now();
+  const proc = spawn(process.execPath, [BIN, 'serve', '--home', ca.home, '--password-file', ca.passwordFile, '--address', `127.0.0.1:${port}`],
+    { stdio: ['ignore', log, log] });
+  closeSync(log);
+  const server: RunningServer = {
+    proc, pid: proc.pid!, url, coldStartMs: NaN,
+    async stop() {
+      await stopProc(proc);
+      running.delete(server);
+    },
+  };
+  running.add(server);
+  let exited = false;
+  proc.once('exit', () => { exited = true; });
+  while (!(await healthOk(url, ca.rootPem))) {
+    if (exited || performance.now() - t0 > timeoutMs) {
+      await server.stop();
+      const tail = readFileSync(ca.logFile, 'utf8').split('\n').slice(-20).join('\n');
+      throw new Error(`stepstone serve ${exited ? `exited (${proc.exitCode ?? proc.signalCode})` : 'did not answer /health'}:\n${tail}`);
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  server.coldStartMs = performance.now() - t0;
+  return server;
+}

@@ -1,0 +1,84 @@
+// The load driver. It knows only a base URL, a root to trust and ready-made request bodies, so
+// the same code can drive Stepstone, step-ca or anything else that speaks the API.
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+export interface Target {
+  /** Label in the report, e.g. "stepstone" or "step-ca". */
+  name: string;
+  /** https://host:port, no trailing slash. */
+  url: string;
+  rootPem: string;
+}
+
+export interface Client {
+  target: Target;
+  agent: https.Agent;
+  close(): void;
+}
+
+export interface DriveResult {
+  /** One entry per completed request, in completion order. */
+  latenciesMs: number[];
+  /** Count by HTTP status, or by "ERR:<code>" when no response came. */
+  statuses: Record<string, number>;
+  wallMs: number;
+  /** Distinct TLS sockets used: 1 proves keep-alive held in the sequential phase. */
+  connections: number;
+  /** Status and start of the body of the first failure, to say why without a debugger. */
+  firstError?: string;
+}
+
+/** A keep-alive client with at most `sockets` connections; reuse it across warm-up and measurement. */
+export function createClient(target: Target, sockets: number): Client {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets, ca: target.rootPem });
+  return { target, agent, close: () => agent.destroy() };
+}
+
+interface Reply { status: string; body?: string }
+
+function post(client: Client, url: URL, body: Buffer, sockets: Set<Socket>): Promise<Reply> {
+  return new Promise((resolve) => {
+    const req = https.request({
+      host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent: client.agent,
+      headers: { 'content-type': 'application/json', 'content-length': body.length },
+    }, (res) => {
+      const status = res.statusCode ?? 0;
+      const chunks: Buffer[] = [];
+      // Successful bodies are drained, not kept or parsed: that would bill the client for JSON work.
+      res.on('data', (c: Buffer) => { if (status >= 300) chunks.push(c); });
+      res.on('end', () => resolve({ status: String(status), body: chunks.length ? Buffer.concat(chunks).toString('utf8') : undefined }));
+      res.on('error', (e: NodeJS.ErrnoException) => resolve({ status: `ERR:${e.code ?? e.message}` }));
+    });
+    req.on('socket', (s) => sockets.add(s));
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: `ERR:${e.code ?? e.message}` }));
+    req.end(body);
+  });
+}
+
+/**
+ * Sends every body to POST `path`, `concurrency` at a time (a closed loop: each worker sends its
+ * next request as soon as the previous answer has arrived).
+ */
+export async function drive(client: Client, path: string, bodies: Buffer[], concurrency: number): Promise<DriveResult> {
+  const url = new URL(path, client.target.url);
+  const latenciesMs: number[] = [];
+  const statuses: Record<string, number> = {};
+  const sockets = new Set<Socket>();
+  let firstError: string | undefined;
+  let next = 0;
+  const worker = async () => {
+    while (next < bodies.length) {
+      const body = bodies[next++]!;
+      const t0 = performance.now();
+      const r = await post(client, url, body, sockets);
+      latenciesMs.push(performance.now() - t0);
+      statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+      if (!r.status.startsWith('2') && firstError === undefined) firstError = `${r.status} ${(r.body ?? '').slice(0, 300)}`;
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: Math.min(concurrency, bodies.length) }, worker));
+  return { latenciesMs, statuses, wallMs: performance.now() - t0, connections: sockets.size, firstError };
+}
