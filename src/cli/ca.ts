@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { resolveHome } from '../config/layout.js';
 import { CliError, collect, readPasswordFile, say } from './common.js';
+import { registerRenewCommands } from './renew.js';
 
 interface ClientOpts { home?: string; caUrl?: string; root?: string }
 
@@ -113,9 +114,20 @@ export function registerCaCommands(program: Command): void {
     .option('--not-before <time|duration>', 'when the token becomes valid (default now)')
     .option('--not-after <time|duration>', 'when the token expires (default 5m after not-before)')
     .addOption(new Option('--revoke', 'a token to revoke the certificate with serial SUBJECT').conflicts('renew'))
-    .option('--renew', 'a token to renew a certificate (not supported yet)')
-    .action(async (subject: string, o: ClientOpts & PasswordOpts & { san: string[]; provisioner?: string; issuer?: string; kid?: string; notBefore?: string; notAfter?: string; revoke?: boolean; renew?: boolean }) => {
-      if (o.renew) throw new CliError('`ca token --renew` is not supported yet; renewal tokens come with `ca renew`');
+    .option('--renew', 'a renew token signed by --x5c-key for the certificate in --x5c-cert (no provisioner)')
+    .option('--x5c-cert <file>', 'with --renew: the certificate chain to renew')
+    .option('--x5c-key <file>', 'with --renew: its private key')
+    .action(async (subject: string, o: ClientOpts & PasswordOpts & { san: string[]; provisioner?: string; issuer?: string; kid?: string; notBefore?: string; notAfter?: string; revoke?: boolean; renew?: boolean; x5cCert?: string; x5cKey?: string }) => {
+      if (o.renew) {
+        if (!o.x5cCert || !o.x5cKey) throw new CliError('--renew needs --x5c-cert and --x5c-key', 2);
+        const { renewTokenFromFiles } = await import('../client/renew-token.js');
+        const { requireCaUrl } = await import('../client/defaults.js');
+        const token = await renewTokenFromFiles({
+          crtFile: o.x5cCert, keyFile: o.x5cKey, caUrl: requireCaUrl(clientFlags(o)), subject, notBefore: o.notBefore, notAfter: o.notAfter,
+        });
+        process.stdout.write(`${token}\n`);
+        return;
+      }
       const password = passwordFrom(o);
       if (password === undefined) throw new CliError('--password-file is required to decrypt the provisioner key', 2);
       const { mintToken } = await import('../client/token.js');
@@ -159,6 +171,8 @@ export function registerCaCommands(program: Command): void {
       say(`Your certificate has been saved in ${res.crtFile}.`);
       say(`Your private key has been saved in ${res.keyFile}.`);
     });
+
+  registerRenewCommands(program, ca);
 
   const prov = ca.command('provisioner').description('inspect the CA\'s provisioners');
   withClientFlags(prov.command('list'))

@@ -5,6 +5,7 @@ import { CliError } from './common.js';
 import { registerServerCommands } from './server.js';
 import { registerCaCommands } from './ca.js';
 import { registerCertificateCommands } from './certificate.js';
+import { registerSystemdCommands } from './systemd.js';
 
 export function buildProgram(): Command {
   const program = new Command('stepstone')
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerServerCommands(program);
   registerCaCommands(program);
   registerCertificateCommands(program);
+  registerSystemdCommands(program);
   return program;
 }
 

@@ -41,6 +41,9 @@ export function normalizeCaUrl(raw: string): string {
   return url.origin;
 }
 
+/** Marker for a POST with an empty body and Content-Type: application/json. */
+export const EMPTY_BODY = Symbol('empty body');
+
 export class CaClient {
   readonly origin: string;
 
@@ -53,13 +56,17 @@ export class CaClient {
     return this.request<T>('GET', path);
   }
 
-  post<T>(path: string, body: unknown): Promise<T> {
-    return this.request<T>('POST', path, body);
+  post<T>(path: string, body: unknown, headers?: Record<string, string>): Promise<T> {
+    return this.request<T>('POST', path, body, headers);
   }
 
-  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /**
+   * `body` undefined sends no body; EMPTY_BODY sends a zero-length one with the JSON content type
+   * (what step sends to /renew). `headers` are added last, e.g. Authorization.
+   */
+  request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     const url = new URL(path, this.origin);
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const data = body === undefined ? undefined : body === EMPTY_BODY ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
     const timeout = this.opts.timeoutMs ?? TIMEOUT_MS;
     return new Promise<T>((resolve, reject) => {
       const req = https.request(url, {
@@ -75,6 +82,7 @@ export class CaClient {
           'user-agent': `stepstone/${VERSION}`,
           'x-request-id': randomUUID(),
           ...(data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {}),
+          ...headers,
         },
       }, (res) => {
         const chunks: Buffer[] = [];
