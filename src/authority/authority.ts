@@ -214,15 +214,20 @@ export class Authority {
     });
   }
 
-  /** Same total lifetime as the old certificate, starting now (backdated). */
+  /**
+   * Same total lifetime as the old certificate, starting now (backdated) — step-ca's formula.
+   * A lifetime shorter than twice the backdate gets no backdate: step's formula would make such a
+   * certificate expire before it is issued.
+   */
   private async reissue(
     old: x509.X509Certificate, auth: AuthorizedCertificate, now: Date, method: 'renew' | 'rekey', newSpki?: ArrayBuffer, token?: TokenClaim,
   ): Promise<IssuedCertificate> {
     const lifetime = old.notAfter.getTime() - old.notBefore.getTime();
+    const backdate = lifetime >= 2 * this.backdate ? this.backdate : 0;
     const certificate = await createRenewedCertificate(old, {
       serialHex: randomSerialHex(),
-      notBefore: new Date(now.getTime() - this.backdate),
-      notAfter: new Date(now.getTime() + lifetime - this.backdate),
+      notBefore: new Date(now.getTime() - backdate),
+      notAfter: new Date(now.getTime() + lifetime - backdate),
       newSpki,
     }, this.intermediate);
     return this.record(certificate, { provisioner: auth.provisioner, method, replaces: auth.stored.serial }, token);
