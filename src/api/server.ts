@@ -9,7 +9,9 @@ import { sendJson } from './reply.js';
 import { healthRoutes } from './routes/health.js';
 import { provisionerRoutes } from './routes/provisioners.js';
 import { rootRoutes } from './routes/roots.js';
+import { crlRoutes } from './routes/crl.js';
 import { renewRoutes } from './routes/renew.js';
+import { revokeRoutes } from './routes/revoke.js';
 import { signRoutes } from './routes/sign.js';
 
 export interface AppOptions {
@@ -19,6 +21,11 @@ export interface AppOptions {
   https?: import('node:https').ServerOptions;
   /** How long a request may take to arrive in full before the connection is dropped. */
   requestTimeoutMs?: number;
+  /**
+   * 'full': the whole API (HTTPS). 'revocation': only what relying parties fetch over plain HTTP
+   * (CRL, OCSP), for the insecureAddress listener.
+   */
+  surface?: 'full' | 'revocation';
 }
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -62,13 +69,18 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
     return sendJson(reply, 404, { status: 404, message: e.publicMessage });
   });
 
+  const full = (o.surface ?? 'full') === 'full';
   for (const prefix of ['', '/1.0']) {
     await app.register(async (scope) => {
-      await scope.register(healthRoutes);
-      await scope.register(rootRoutes(authority));
-      await scope.register(provisionerRoutes(authority));
-      await scope.register(signRoutes(authority));
-      await scope.register(renewRoutes(authority));
+      if (full) {
+        await scope.register(healthRoutes);
+        await scope.register(rootRoutes(authority));
+        await scope.register(provisionerRoutes(authority));
+        await scope.register(signRoutes(authority));
+        await scope.register(renewRoutes(authority));
+        await scope.register(revokeRoutes(authority));
+      }
+      await scope.register(crlRoutes(authority));
     }, { prefix });
   }
   return app;

@@ -2,7 +2,7 @@
 // nothing of HTTP or SQL: requests come in as plain values, errors leave as CaError.
 import { generateKeyPairSync } from 'node:crypto';
 import type { CaConfig } from '../config/schema.js';
-import { badRequest, notFound, tokenUsed, unauthorized } from '../errors.js';
+import { badRequest, forbidden, notFound, tokenUsed, unauthorized } from '../errors.js';
 import type { CertificateRecord, Ledger, TokenClaim } from '../ledger/ledger.js';
 import { parseCsr, CsrError, type ParsedCsr } from '../pki/csr.js';
 import { sha256Hex, normalizeFingerprint } from '../pki/fingerprint.js';
@@ -21,6 +21,9 @@ import { verifyRenewToken } from '../provisioners/x5c-renew.js';
 import { readProvisionerExtension } from './provisioner-extension.js';
 import { PROVISIONER_TYPE } from './provisioner-extension.js';
 import { computeValidity } from './validity.js';
+import { buildCrl } from './crl.js';
+import { CrlPublisher, type CrlBuilder, type PublishedCrl } from './crl-publisher.js';
+import { checkReasonCode, parseSerial } from './revocation.js';
 
 export interface SignRequest {
   csr: string;
@@ -52,6 +55,18 @@ export interface ServingCertificate {
   notAfter: Date;
 }
 
+export interface RevokeRequest {
+  serial: string;
+  ott?: string;
+  reasonCode?: number;
+  reason?: string;
+  /** step-ca only revokes passively and 501s on false; Stepstone publishes CRL and OCSP either way. */
+  passive?: boolean;
+}
+
+/** Answers a DER OCSP request with a DER OCSP response, from the ledger. */
+export type OcspResponder = (requestDer: Uint8Array, deps: { issuer: Issuer; lookup: Ledger['getCertificate']; now: Date }) => Promise<Uint8Array>;
+
 export interface AuthorityDeps {
   config: CaConfig;
   roots: x509.X509Certificate[];
@@ -60,6 +75,9 @@ export interface AuthorityDeps {
   provisioners: ProvisionerRegistry;
   ledger: Ledger;
   clock?: () => Date;
+  /** How CRLs get built; the server passes a worker thread, tests may build inline. */
+  crlBuilder?: CrlBuilder;
+  ocspResponder?: OcspResponder;
 }
 
 export class Authority {
@@ -75,6 +93,8 @@ export class Authority {
   private readonly intermediatePem: string;
   private readonly rootsByFingerprint: Map<string, x509.X509Certificate>;
   private readonly globalClaims: Claims;
+  readonly crl: CrlPublisher;
+  private readonly ocspResponder?: OcspResponder;
 
   constructor(d: AuthorityDeps) {
     this.config = d.config;
@@ -88,6 +108,17 @@ export class Authority {
     this.maxTokenLifetime = parseDuration(d.config.stepstone.maxTokenLifetime)!;
     this.intermediatePem = certToPem(d.intermediate.cert);
     this.globalClaims = resolveClaims(d.config.authority.claims);
+    this.ocspResponder = d.ocspResponder;
+    this.crl = new CrlPublisher({
+      issuer: d.intermediate,
+      ledger: d.ledger,
+      settings: d.config.crl,
+      // An IDP scopes the CRL to certificates whose CDP names it; openssl then refuses the CRL for
+      // a leaf without that CDP, so it is only set where leaves carry one.
+      idpUrl: d.config.crl.idpURL ?? d.config.stepstone.crlDistributionPoints[0],
+      now: this.now,
+      build: d.crlBuilder ?? buildCrl,
+    });
     this.rootsByFingerprint = new Map([...d.roots, ...d.federatedRoots].map((c) => [sha256Hex(c.rawData), c]));
   }
 
@@ -112,6 +143,8 @@ export class Authority {
       provisioner: token.provisioner.claims.disableSmallstepExtensions
         ? null
         : { type: PROVISIONER_TYPE.JWK, name: token.provisioner.name, credentialId: token.provisioner.kid },
+      crlDistributionPoints: this.config.stepstone.crlDistributionPoints,
+      ocspServers: this.config.stepstone.ocspServers,
     }, this.intermediate);
     const spent: TokenClaim = { jti: token.replayKey, provisioner: token.provisioner.name, expiresAt: token.expiresAt };
     return this.record(certificate, { provisioner: token.provisioner.name, method: 'sign', replaces: null }, spent);
@@ -231,6 +264,46 @@ export class Authority {
       newSpki,
     }, this.intermediate);
     return this.record(certificate, { provisioner: auth.provisioner, method, replaces: auth.stored.serial }, token);
+  }
+
+  /**
+   * POST /revoke: by a one-time token whose subject is the serial, or over mTLS by the
+   * certificate itself. The token is spent in the same transaction that records the revocation.
+   */
+  async revoke(req: RevokeRequest, peer: PeerCertificate | null): Promise<void> {
+    const serial = parseSerial(req.serial ?? '');
+    const reasonCode = checkReasonCode(req.reasonCode);
+    const now = this.now();
+    let spent: TokenClaim | undefined;
+    if (req.ott) {
+      const token = await this.authorizeToken(req.ott, 'revoke', now);
+      if (token.claims.sub !== serial) throw forbidden(`request serial number "${serial}" and token subject "${token.claims.sub}" do not match`);
+      spent = { jti: token.replayKey, provisioner: token.provisioner.name, expiresAt: token.expiresAt };
+    } else if (peer) {
+      const cert = this.peerCertificate(peer);
+      const ours = await cert.verify({ publicKey: this.intermediate.cert.publicKey, signatureOnly: true }).catch(() => false);
+      if (!ours) throw unauthorized(`client certificate ${cert.subject} was not issued by this CA`);
+      const presented = serialToDecimal(cert.serialNumber);
+      if (presented !== serial) throw forbidden(`serial number in client certificate different than body: ${presented} != ${serial}`);
+    } else {
+      throw badRequest('missing ott or client certificate');
+    }
+    const outcome = await this.ledger.revoke({ serial, reasonCode, reason: req.reason ?? '', revokedAt: now }, spent);
+    if (outcome === 'not_found') throw notFound(`certificate with serial number '${serial}' was not issued by this CA`, true);
+    if (outcome === 'already_revoked') throw badRequest(`certificate with serial number '${serial}' is already revoked`);
+    if (this.crl.enabled && this.crl.generateOnRevoke) this.crl.regenerate().catch(() => undefined);
+  }
+
+  /** The current CRL (404 when CRLs are disabled). */
+  async currentCrl(): Promise<PublishedCrl> {
+    if (!this.crl.enabled) throw notFound('CRL is disabled (crl.enabled is false)');
+    return this.crl.current();
+  }
+
+  /** An OCSP response for a DER request. */
+  async ocsp(requestDer: Uint8Array): Promise<Uint8Array> {
+    if (!this.ocspResponder) throw notFound('OCSP is disabled');
+    return this.ocspResponder(requestDer, { issuer: this.intermediate, lookup: (s) => this.ledger.getCertificate(s), now: this.now() });
   }
 
   /** The CA's own HTTPS certificate: fresh P-256 key, every dnsName, recorded like any other. */

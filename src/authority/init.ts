@@ -2,7 +2,7 @@
 // private key is a JWE, and a step-ca-format ca.json — everything a CA home needs.
 import { existsSync, mkdirSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { DEFAULT_CLAIMS, DEFAULT_TLS, type CaConfig } from '../config/schema.js';
+import { crlSchema, DEFAULT_CLAIMS, DEFAULT_TLS, stepstoneSchema, type CaConfig } from '../config/schema.js';
 import { layout, type Layout } from '../config/layout.js';
 import { encryptPrivateKey } from '../pki/encrypted-key.js';
 import { generateKeyPair, writeFileAtomic, type KeySpec } from '../pki/keys.js';
@@ -65,7 +65,9 @@ export async function initCa(o: InitOptions): Promise<InitResult> {
     },
     tls: { ...DEFAULT_TLS },
     commonName: `${o.name} Online CA`,
-    stepstone: { maxTokenLifetime: '1h', servingCertDuration: '24h', bodyLimit: 65536, logLevel: 'info' },
+    crl: crlSchema.parse({}),
+    // Every Stepstone setting with its default, so the file shows what can be tuned.
+    stepstone: stepstoneSchema.parse({}),
   };
   writeFileAtomic(l.caConfig, `${JSON.stringify(config, null, 2)}\n`, 0o644);
 

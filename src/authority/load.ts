@@ -7,7 +7,7 @@ import { loadPrivateKey } from '../pki/keys.js';
 import { parseCertificates } from '../pki/pem.js';
 import type { x509 } from '../pki/x509.js';
 import { ProvisionerRegistry } from '../provisioners/registry.js';
-import { Authority } from './authority.js';
+import { Authority, type AuthorityDeps } from './authority.js';
 import { makeIssuer } from './profiles.js';
 
 function readCerts(path: string, what: string): x509.X509Certificate[] {
@@ -22,7 +22,7 @@ function readCerts(path: string, what: string): x509.X509Certificate[] {
   return certs;
 }
 
-export async function loadAuthority(loaded: LoadedConfig, password: string, ledger: Ledger): Promise<Authority> {
+export async function loadAuthority(loaded: LoadedConfig, password: string, ledger: Ledger, extra: Pick<AuthorityDeps, 'crlBuilder' | 'ocspResponder'> = {}): Promise<Authority> {
   const { config, resolvePath } = loaded;
   const roots = (Array.isArray(config.root) ? config.root : [config.root]).flatMap((p) => readCerts(resolvePath(p), 'root'));
   const federatedRoots = (config.federatedRoots ?? []).flatMap((p) => readCerts(resolvePath(p), 'federated root'));
@@ -38,7 +38,7 @@ export async function loadAuthority(loaded: LoadedConfig, password: string, ledg
   const intermediate = await makeIssuer(interCert, key);
   if (!(await chainsToRoot(interCert, roots))) throw new Error(`the intermediate ${interCert.subject} is not signed by any configured root`);
   const provisioners = await ProvisionerRegistry.create(config);
-  return new Authority({ config, roots, federatedRoots, intermediate, provisioners, ledger });
+  return new Authority({ config, roots, federatedRoots, intermediate, provisioners, ledger, ...extra });
 }
 
 async function chainsToRoot(cert: x509.X509Certificate, roots: x509.X509Certificate[]): Promise<boolean> {

@@ -10,6 +10,8 @@ import { provisionerExtension, type ProvisionerInfo } from './provisioner-extens
 export interface Issuer {
   cert: x509.X509Certificate;
   key: WebKeyPair;
+  /** The same private key for node:crypto, which signs CRLs and OCSP responses. */
+  signer: KeyObject;
   /** Hex SKI of the issuer, reused as the AKI of everything it signs. */
   keyId: string;
 }
@@ -22,7 +24,7 @@ export async function makeIssuer(cert: x509.X509Certificate, key: KeyObject): Pr
   }
   const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
   const keyId = ski ? ski.keyId : Buffer.from(await cert.publicKey.getKeyIdentifier()).toString('hex');
-  return { cert, key: web, keyId };
+  return { cert, key: web, signer: key, keyId };
 }
 
 /** A 128-bit random serial, hex; uniform in [0, 2^128) like step-ca's. */
@@ -87,6 +89,10 @@ export interface LeafRequest {
   /** RSA leaves also get keyEncipherment, as step-ca's default template does. */
   rsa: boolean;
   provisioner: ProvisionerInfo | null;
+  /** CRL distribution point URLs (stepstone.crlDistributionPoints). */
+  crlDistributionPoints?: string[];
+  /** OCSP responder URLs for the Authority Information Access extension. */
+  ocspServers?: string[];
 }
 
 /** step-ca's default leaf: KU digitalSignature(+keyEncipherment), EKU server+client auth, SKI/AKI, SAN. */
@@ -99,7 +105,10 @@ export async function createLeafCertificate(req: LeafRequest, issuer: Issuer): P
     await x509.SubjectKeyIdentifierExtension.create(pub),
     new x509.AuthorityKeyIdentifierExtension(issuer.keyId),
   ];
+  // Go's order, which step-ca's certificates follow: AIA before the SAN, CDP after it.
+  if (req.ocspServers?.length) extensions.push(new x509.AuthorityInfoAccessExtension({ ocsp: req.ocspServers }));
   if (req.sans.length) extensions.push(new x509.SubjectAlternativeNameExtension(req.sans, req.commonName === ''));
+  if (req.crlDistributionPoints?.length) extensions.push(new x509.CRLDistributionPointsExtension(req.crlDistributionPoints));
   if (req.provisioner) extensions.push(provisionerExtension(req.provisioner));
   return x509.X509CertificateGenerator.create({
     serialNumber: req.serialHex,

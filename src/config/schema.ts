@@ -46,6 +46,20 @@ export const tlsSchema = z.object({
   renegotiation: z.boolean().optional(),
 }).passthrough();
 
+/** step-ca's `crl` block. Stepstone publishes a CRL by default (users' most asked-for feature). */
+export const crlSchema = z.object({
+  enabled: z.boolean().default(true),
+  /** Regenerate on every revocation, not only on the timer. */
+  generateOnRevoke: z.boolean().default(true),
+  /** nextUpdate − thisUpdate. */
+  cacheDuration: goDuration.default('24h'),
+  /** How often to regenerate; default 2/3 of cacheDuration. */
+  renewPeriod: goDuration.optional(),
+  /** Issuing distribution point URL; leave unset unless leaves carry the same CDP. */
+  idpURL: z.string().url().optional(),
+}).passthrough();
+export type CrlConfig = z.infer<typeof crlSchema>;
+
 /** Stepstone's own settings, under a key step-ca ignores. */
 export const stepstoneSchema = z.object({
   /** Longest accepted token validity window (exp − nbf); the step CLI never mints more than 1h. */
@@ -56,6 +70,15 @@ export const stepstoneSchema = z.object({
   bodyLimit: z.number().int().positive().default(64 * 1024),
   /** Log level for pino. */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** CRL distribution point URLs written into every issued leaf (e.g. on insecureAddress). */
+  crlDistributionPoints: z.array(z.string().url()).default([]),
+  /** OCSP responder URLs written into every issued leaf's Authority Information Access. */
+  ocspServers: z.array(z.string().url()).default([]),
+  ocsp: z.object({
+    enabled: z.boolean().default(true),
+    /** Served under / and /1.0, and on insecureAddress. */
+    path: z.string().regex(/^\/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$/, 'a path such as /ocsp').default('/ocsp'),
+  }).default({ enabled: true, path: '/ocsp' }),
 }).passthrough();
 
 export const caConfigSchema = z.object({
@@ -65,6 +88,9 @@ export const caConfigSchema = z.object({
   key: z.string().min(1),
   address: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'must be HOST:PORT or :PORT'),
   dnsNames: z.array(z.string().min(1)).min(1),
+  /** Plain-HTTP listener for /crl and OCSP only (relying parties fetch those over HTTP); '' = none. */
+  insecureAddress: z.union([z.literal(''), z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'must be HOST:PORT or :PORT')]).optional(),
+  crl: crlSchema.default(crlSchema.parse({})),
   db: z.object({ type: z.string(), dataSource: z.string().min(1) }).passthrough(),
   authority: z.object({
     provisioners: z.array(provisionerSchema).default([]),

@@ -43,10 +43,30 @@ export interface TokenClaim {
   expiresAt: Date;
 }
 
+export interface Revocation {
+  serial: string;
+  /** RFC 5280 CRLReason number, 0–10. */
+  reasonCode: number;
+  reason: string;
+  revokedAt: Date;
+}
+
+/** What a CRL needs of a revoked certificate, and nothing more (CRLs can hold 100 000s). */
+export interface RevokedEntry {
+  serial: string;
+  revokedAt: Date;
+  reasonCode: number;
+  notAfter: Date;
+}
+
+export type RevokeOutcome = 'revoked' | 'already_revoked' | 'not_found';
+
 export interface CertificateFilter {
   /** Only certificates whose notAfter is before this instant (and not yet past `now`). */
   expiringBefore?: Date;
   provisioner?: string;
+  /** Only revoked certificates. */
+  revoked?: boolean;
   limit?: number;
 }
 
@@ -57,6 +77,16 @@ export interface Ledger {
    * Throws CaError 'unavailable' (503) when the store cannot write.
    */
   recordIssuance(cert: CertificateRecord, token?: TokenClaim): Promise<void>;
+  /**
+   * Marks a certificate revoked and, when given, spends the token — in one transaction. Nothing
+   * is written (and the token stays unspent) unless the outcome is 'revoked'.
+   * Throws CaError 'token_used' when the jti was already spent.
+   */
+  revoke(r: Revocation, token?: TokenClaim): Promise<RevokeOutcome>;
+  /** Revoked certificates whose notAfter is after `notAfterAfter` (older ones leave the CRL). */
+  listRevoked(notAfterAfter: Date): Promise<RevokedEntry[]>;
+  /** Increments and returns the CRL number. */
+  nextCrlNumber(): Promise<number>;
   /** True when this jti has been spent (a cheap pre-check; recordIssuance is the real guard). */
   isTokenUsed(jti: string): Promise<boolean>;
   getCertificate(serial: string): Promise<StoredCertificate | null>;

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { tokenUsed, unavailable } from '../errors.js';
-import type { CertificateFilter, CertificateRecord, IssuanceMethod, Ledger, StoredCertificate, TokenClaim } from './ledger.js';
+import type { CertificateFilter, CertificateRecord, IssuanceMethod, Ledger, Revocation, RevokedEntry, RevokeOutcome, StoredCertificate, TokenClaim } from './ledger.js';
 import { migrate, MIGRATIONS_DIR } from './migrate.js';
 
 interface CertificateRow {
@@ -72,6 +72,9 @@ export class SqliteLedger implements Ledger {
   private readonly countCerts: Database.Statement<[], number>;
   private readonly deleteTokens: Database.Statement<[number]>;
   private readonly record: (cert: CertificateRecord, token: TokenClaim | undefined) => void;
+  private readonly revokeTx: (r: Revocation, token: TokenClaim | undefined) => RevokeOutcome;
+  private readonly selectRevoked: Database.Statement<[number], { serial: string; revoked_at: number; revocation_reason_code: number; not_after: number }>;
+  private readonly bumpCrlNumber: Database.Statement<[], number>;
   // Listing has four shapes; each gets its own statement (rather than `? IS NULL OR ...`) so the
   // planner can use the not_after / provisioner indexes. Prepared on first use: not a hot path.
   private readonly listStatements = new Map<string, Database.Statement<unknown[], StoredRow>>();
@@ -117,10 +120,43 @@ export class SqliteLedger implements Ledger {
     // IMMEDIATE takes the write lock up front, so a competing writer makes us wait (busy_timeout)
     // instead of failing half-way through with a stale read snapshot.
     this.record = tx.immediate;
+
+    const markRevoked = db.prepare<[number, number, string, string]>(
+      'UPDATE certificates SET revoked_at = ?, revocation_reason_code = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL',
+    );
+    const exists = db.prepare<[string], unknown>('SELECT 1 FROM certificates WHERE serial = ?').pluck();
+    const revoke = db.transaction((r: Revocation, token: TokenClaim | undefined): RevokeOutcome => {
+      const changed = markRevoked.run(millis(r.revokedAt, 'revokedAt'), r.reasonCode, r.reason, r.serial).changes;
+      if (changed === 0) return exists.get(r.serial) === undefined ? 'not_found' : 'already_revoked';
+      if (token) {
+        const spent = this.insertToken.run(token.jti, token.provisioner, millis(token.expiresAt, 'token expiresAt'), Date.now());
+        // Throwing rolls the revocation back with it: a replayed token changes nothing.
+        if (spent.changes === 0) throw tokenUsed(`token ${token.jti} already used`);
+      }
+      return 'revoked';
+    });
+    this.revokeTx = revoke.immediate;
+    this.selectRevoked = db.prepare(
+      'SELECT serial, revoked_at, revocation_reason_code, not_after FROM certificates WHERE revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at, rowid',
+    );
+    this.bumpCrlNumber = db.prepare<[], number>('UPDATE crl_state SET number = number + 1 WHERE id = 1 RETURNING number').pluck();
   }
 
   async recordIssuance(cert: CertificateRecord, token?: TokenClaim): Promise<void> {
     guarded('write', () => this.record(cert, token));
+  }
+
+  async revoke(r: Revocation, token?: TokenClaim): Promise<RevokeOutcome> {
+    return guarded('write', () => this.revokeTx(r, token));
+  }
+
+  async listRevoked(notAfterAfter: Date): Promise<RevokedEntry[]> {
+    const rows = guarded('read', () => this.selectRevoked.all(millis(notAfterAfter, 'notAfterAfter')));
+    return rows.map((r) => ({ serial: r.serial, revokedAt: new Date(r.revoked_at), reasonCode: r.revocation_reason_code, notAfter: new Date(r.not_after) }));
+  }
+
+  async nextCrlNumber(): Promise<number> {
+    return guarded('write', () => this.bumpCrlNumber.get()!);
   }
 
   async isTokenUsed(jti: string): Promise<boolean> {
@@ -137,7 +173,7 @@ export class SqliteLedger implements Ledger {
   }
 
   async listCertificates(filter: CertificateFilter = {}): Promise<StoredCertificate[]> {
-    const { expiringBefore, provisioner, limit } = filter;
+    const { expiringBefore, provisioner, revoked, limit } = filter;
     if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
       throw new RangeError(`listCertificates: limit must be a non-negative integer, got ${limit}`);
     }
@@ -151,6 +187,7 @@ export class SqliteLedger implements Ledger {
       where.push('provisioner = ?');
       params.push(provisioner);
     }
+    if (revoked) where.push('revoked_at IS NOT NULL');
     params.push(limit ?? -1); // SQLite: a negative LIMIT means none
     const rows = guarded('read', () => this.listStatement(where).all(...params));
     return rows.map(fromRow);

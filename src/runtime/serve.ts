@@ -6,6 +6,7 @@ import { buildApp } from '../api/server.js';
 import { nodeTlsOptions } from '../api/tls-options.js';
 import type { Authority } from '../authority/authority.js';
 import { loadAuthority } from '../authority/load.js';
+import { CrlWorker } from '../authority/crl-publisher.js';
 import { loadConfig } from '../config/load.js';
 import { openSqliteLedger } from '../ledger/sqlite.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -16,12 +17,16 @@ export interface ServeOptions {
   password: string;
   /** Overrides the config's address (HOST:PORT, port 0 for any free one). */
   address?: string;
+  /** Overrides the config's insecureAddress (plain-HTTP CRL/OCSP listener). */
+  insecureAddress?: string;
   logger?: Logger;
 }
 
 export interface RunningCa {
   url: string;
   port: number;
+  /** Port of the plain-HTTP CRL/OCSP listener, when there is one. */
+  plainPort?: number;
   authority: Authority;
   close(): Promise<void>;
 }
@@ -36,16 +41,19 @@ export async function startCa(o: ServeOptions): Promise<RunningCa> {
     throw new Error(`config ${o.configPath}: db.type: "${config.db.type}" is not supported; Stepstone keeps its ledger in SQLite (db.type "sqlite")`);
   }
   const ledger = await openSqliteLedger(loaded.resolvePath(config.db.dataSource));
+  const crlWorker = new CrlWorker();
   try {
-    const authority = await loadAuthority(loaded, o.password, ledger);
-    return await listen(authority, ledger, log, o.address ?? config.address);
+    const authority = await loadAuthority(loaded, o.password, ledger, { crlBuilder: crlWorker.build });
+    return await listen(authority, ledger, crlWorker, log, o.address ?? config.address, o.insecureAddress ?? config.insecureAddress);
   } catch (e) {
+    await crlWorker.close();
     await ledger.close();
     throw e;
   }
 }
 
-async function listen(authority: Authority, ledger: Ledger, log: Logger, address: string): Promise<RunningCa> {
+async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker, log: Logger, address: string, insecureAddress?: string): Promise<RunningCa> {
+  await authority.crl.start();
   const serving = await authority.issueServingCertificate();
   const trust = [...authority.rootPems(), ...authority.intermediatePems()].join('');
   const tlsBase = {
@@ -91,6 +99,15 @@ async function listen(authority: Authority, ledger: Ledger, log: Logger, address
   const { host, port } = splitAddress(address);
   await app.listen({ host, port });
   const bound = (app.server.address() as { port: number }).port;
+  let plain: Awaited<ReturnType<typeof buildApp>> | null = null;
+  let plainPort: number | undefined;
+  if (insecureAddress) {
+    plain = await buildApp(authority, { logger: log, bodyLimit: 16 * 1024, surface: 'revocation' });
+    const a = splitAddress(insecureAddress);
+    await plain.listen({ host: a.host, port: a.port });
+    plainPort = (plain.server.address() as { port: number }).port;
+    log.info({ insecureAddress: `${a.host}:${plainPort}` }, 'serving CRL and OCSP over plain HTTP');
+  }
   const urlHost = authority.config.dnsNames[0] ?? '127.0.0.1';
   const url = `https://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${bound}`;
   log.info({ address: `${host}:${bound}`, url }, 'Stepstone CA serving');
@@ -98,12 +115,15 @@ async function listen(authority: Authority, ledger: Ledger, log: Logger, address
   return {
     url,
     port: bound,
+    plainPort,
     authority,
     async close() {
       if (closed) return;
       closed = true;
       timers.forEach((t) => clearTimeout(t));
-      await app.close();
+      authority.crl.stop();
+      await Promise.all([app.close(), plain?.close()]);
+      await crlWorker.close();
       await ledger.close();
     },
   };

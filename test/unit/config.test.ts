@@ -47,7 +47,11 @@ test('a minimal ca.json loads with the stepstone defaults', () => {
   const path = write(minimal());
   const { config, path: p, resolvePath } = loadConfig(path);
   assert.equal(p, path);
-  assert.deepEqual(config.stepstone, { maxTokenLifetime: '1h', servingCertDuration: '24h', bodyLimit: 65536, logLevel: 'info' });
+  assert.deepEqual(config.stepstone, {
+    maxTokenLifetime: '1h', servingCertDuration: '24h', bodyLimit: 65536, logLevel: 'info',
+    crlDistributionPoints: [], ocspServers: [], ocsp: { enabled: true, path: '/ocsp' },
+  });
+  assert.deepEqual(config.crl, { enabled: true, generateOnRevoke: true, cacheDuration: '24h' });
   assert.deepEqual(config.dnsNames, ['ca.example.com', '127.0.0.1']);
   assert.equal(config.authority.provisioners.length, 1);
   assert.equal(config.authority.provisioners[0]!.name, 'admin');

@@ -51,9 +51,9 @@ test('migrate creates the schema and records every version', async () => {
   const file = dbPath();
   const ledger = await openSqliteLedger(file);
   const tables = ledger.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-  assert.deepEqual(tables, ['certificates', 'schema_version', 'used_tokens']);
+  assert.deepEqual(tables, ['certificates', 'crl_state', 'schema_version', 'used_tokens']);
   const versions = ledger.db.prepare('SELECT version, name FROM schema_version ORDER BY version').all();
-  assert.deepEqual(versions, [{ version: 0, name: null }, { version: 1, name: 'init' }, { version: 2, name: 'revocation' }]);
+  assert.deepEqual(versions, [{ version: 0, name: null }, { version: 1, name: 'init' }, { version: 2, name: 'revocation' }, { version: 3, name: 'crl' }]);
   assert.equal(ledger.db.pragma('journal_mode', { simple: true }), 'wal');
   assert.equal(ledger.db.pragma('foreign_keys', { simple: true }), 1);
   assert.equal(ledger.db.pragma('synchronous', { simple: true }), 2); // FULL
@@ -65,7 +65,7 @@ test('reopening does not re-apply migrations', async () => {
   await (await openSqliteLedger(file)).close();
   const db = new Database(file);
   try {
-    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 2, to: 2 });
+    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 3, to: 3 });
   } finally {
     db.close();
   }
@@ -77,7 +77,7 @@ test('reopening does not re-apply migrations', async () => {
 test('a fresh database reports from 0 to 1', async () => {
   const db = new Database(path.join(root, `fresh-${++n}.db`));
   try {
-    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 0, to: 2 });
+    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 0, to: 3 });
   } finally {
     db.close();
   }
@@ -109,7 +109,7 @@ test('a database with a newer schema version is refused and left untouched', asy
   await assert.rejects(
     openSqliteLedger(file),
     (err: Error) =>
-      /ledger schema version 7 is newer than this Stepstone knows \(max 2\); upgrade Stepstone or restore a matching backup/.test(
+      /ledger schema version 7 is newer than this Stepstone knows \(max 3\); upgrade Stepstone or restore a matching backup/.test(
         err.message,
       ),
   );
@@ -246,5 +246,40 @@ test('lineage lists the whole renewal chain, oldest first, from any member', asy
   }
   assert.deepEqual((await ledger.lineage(other.serial)).map((r) => r.serial), [other.serial]);
   assert.deepEqual(await ledger.lineage('424242'), []);
+  await ledger.close();
+});
+
+test('revoke: marks once, spends the token only when it revoked, and says why it did not', async () => {
+  const ledger = await openSqliteLedger(dbPath());
+  const c = cert();
+  await ledger.recordIssuance(c);
+  const at = new Date(1_800_000_000_000);
+  assert.equal(await ledger.revoke({ serial: '31337', reasonCode: 1, reason: 'x', revokedAt: at }, token('t-unknown')), 'not_found');
+  assert.equal(await ledger.isTokenUsed('t-unknown'), false);
+  assert.equal(await ledger.revoke({ serial: c.serial, reasonCode: 1, reason: 'key compromise', revokedAt: at }, token('t-1')), 'revoked');
+  assert.equal(await ledger.isTokenUsed('t-1'), true);
+  const stored = await ledger.getCertificate(c.serial);
+  assert.deepEqual([stored!.revokedAt, stored!.revocationReasonCode, stored!.revocationReason], [at, 1, 'key compromise']);
+  assert.equal(await ledger.revoke({ serial: c.serial, reasonCode: 4, reason: 'again', revokedAt: new Date() }, token('t-2')), 'already_revoked');
+  assert.equal(await ledger.isTokenUsed('t-2'), false);
+  assert.equal((await ledger.getCertificate(c.serial))!.revocationReasonCode, 1, 'the first revocation stands');
+  // A replayed token rolls the revocation back.
+  const d = cert();
+  await ledger.recordIssuance(d);
+  await assert.rejects(ledger.revoke({ serial: d.serial, reasonCode: 0, reason: '', revokedAt: at }, token('t-1')), rejectsWith('token_used'));
+  assert.equal((await ledger.getCertificate(d.serial))!.revokedAt, null);
+  await ledger.close();
+});
+
+test('listRevoked drops expired certificates; list filter revoked; CRL numbers only increase', async () => {
+  const ledger = await openSqliteLedger(dbPath());
+  const live = cert();
+  const gone = cert({ notAfter: new Date(Date.now() - HOUR) });
+  const good = cert();
+  for (const c of [live, gone, good]) await ledger.recordIssuance(c);
+  for (const c of [live, gone]) await ledger.revoke({ serial: c.serial, reasonCode: 5, reason: '', revokedAt: new Date() });
+  assert.deepEqual((await ledger.listRevoked(new Date())).map((e) => [e.serial, e.reasonCode]), [[live.serial, 5]]);
+  assert.deepEqual((await ledger.listCertificates({ revoked: true })).map((r) => r.serial), [live.serial, gone.serial]);
+  assert.deepEqual([await ledger.nextCrlNumber(), await ledger.nextCrlNumber(), await ledger.nextCrlNumber()], [1, 2, 3]);
   await ledger.close();
 });

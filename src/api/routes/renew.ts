@@ -1,23 +1,12 @@
 // POST /renew (and step's legacy /re-sign) and POST /rekey (api.md §1.10–1.12). The TLS peer
 // certificate, when there is one, is the credential; otherwise a bearer renew token.
-import type { TLSSocket } from 'node:tls';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { Authority, PeerCertificate } from '../../authority/authority.js';
+import type { Authority } from '../../authority/authority.js';
 import { badRequest } from '../../errors.js';
-import { toArrayBuffer } from '../../pki/pem.js';
 import { sendIssued } from './certificate-response.js';
+import { peerOf } from './peer.js';
 
 const MAX_BEARER = 16 * 1024;
-
-/** The client certificate of this connection, if the client sent one. */
-function peerOf(req: FastifyRequest): PeerCertificate | null {
-  const sock = req.raw.socket as TLSSocket;
-  const cert = typeof sock.getPeerX509Certificate === 'function' ? sock.getPeerX509Certificate() : undefined;
-  if (!cert) return null;
-  const err = sock.authorized ? undefined : (sock.authorizationError as unknown);
-  const tlsError = err === undefined ? undefined : typeof err === 'string' ? err : String((err as { code?: string }).code ?? (err as Error).message);
-  return { der: toArrayBuffer(cert.raw), tlsError };
-}
 
 function bearerOf(req: FastifyRequest): string | null {
   const h = req.headers.authorization;

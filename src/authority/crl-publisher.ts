@@ -1,0 +1,145 @@
+// Keeps the current CRL: generated at start-up, on a timer before nextUpdate, and after each
+// revocation. Regenerations never overlap (CRL numbers must increase) and a burst of revocations
+// collapses into one more run. GET /crl waits only for a run already under way, so the CRL it
+// gets includes every revocation that answered before it.
+import { Worker } from 'node:worker_threads';
+import type { CrlConfig } from '../config/schema.js';
+import type { Ledger } from '../ledger/ledger.js';
+import { toPem } from '../pki/pem.js';
+import { parseDuration } from '../util/duration.js';
+import type { CrlParams } from './crl.js';
+import type { CrlJob, CrlJobResult } from './crl-worker.js';
+import type { Issuer } from './profiles.js';
+
+export interface PublishedCrl {
+  der: Buffer;
+  pem: string;
+  number: number;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  entries: number;
+}
+
+/** step-ca keeps an entry for an hour past its certificate's expiry: clocks disagree. */
+const KEEP_AFTER_EXPIRY_MS = 3_600_000;
+
+export type CrlBuilder = (params: CrlParams) => Promise<ArrayBuffer>;
+
+export class CrlPublisher {
+  private latest: PublishedCrl | null = null;
+  private running: Promise<PublishedCrl> | null = null;
+  private queued: Promise<PublishedCrl> | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly cacheMs: number;
+  private readonly renewMs: number;
+
+  constructor(private readonly d: {
+    issuer: Issuer; ledger: Ledger; settings: CrlConfig; idpUrl?: string; now: () => Date; build: CrlBuilder;
+    onError?: (err: unknown) => void;
+  }) {
+    this.cacheMs = parseDuration(d.settings.cacheDuration)!;
+    this.renewMs = d.settings.renewPeriod ? parseDuration(d.settings.renewPeriod)! : (this.cacheMs * 2) / 3;
+    if (this.renewMs >= this.cacheMs) throw new Error('config: crl.renewPeriod must be shorter than crl.cacheDuration');
+  }
+
+  get enabled(): boolean {
+    return this.d.settings.enabled;
+  }
+
+  get generateOnRevoke(): boolean {
+    return this.d.settings.generateOnRevoke;
+  }
+
+  /** Generates the first CRL and regenerates every renewPeriod. */
+  async start(): Promise<void> {
+    if (!this.enabled) return;
+    await this.regenerate();
+    this.timer = setInterval(() => { this.regenerate().catch((e) => this.d.onError?.(e)); }, this.renewMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** The newest CRL, waiting for a regeneration already under way. */
+  async current(): Promise<PublishedCrl> {
+    return (await (this.queued ?? this.running)) ?? this.latest ?? this.regenerate();
+  }
+
+  regenerate(): Promise<PublishedCrl> {
+    if (!this.running) {
+      this.running = this.generate().finally(() => { this.running = null; });
+      return this.running;
+    }
+    this.queued ??= this.running.catch(() => undefined).then(() => {
+      this.queued = null;
+      return this.regenerate();
+    });
+    return this.queued;
+  }
+
+  private async generate(): Promise<PublishedCrl> {
+    const now = this.d.now();
+    const number = await this.d.ledger.nextCrlNumber();
+    const entries = await this.d.ledger.listRevoked(new Date(now.getTime() - KEEP_AFTER_EXPIRY_MS));
+    // Whole seconds: X.509 times carry no fractions, and Expires headers should match the CRL.
+    const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    const nextUpdate = new Date(thisUpdate.getTime() + this.cacheMs);
+    const der = Buffer.from(await this.d.build({ issuer: this.d.issuer, number, thisUpdate, nextUpdate, entries, idpUrl: this.d.idpUrl }));
+    this.latest = { der, pem: toPem(der, 'X509 CRL'), number, thisUpdate, nextUpdate, entries: entries.length };
+    return this.latest;
+  }
+}
+
+/** A CrlBuilder that runs in one long-lived worker thread. */
+export class CrlWorker {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (der: ArrayBuffer) => void; reject: (e: Error) => void }>();
+
+  build: CrlBuilder = (params) => {
+    const w = this.spawn();
+    const id = this.nextId++;
+    const { issuer, ...rest } = params;
+    const job: CrlJob = { id, issuer: { certDer: issuer.cert.rawData, key: issuer.key, signer: issuer.signer, keyId: issuer.keyId }, params: rest };
+    return new Promise<ArrayBuffer>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      w.postMessage(job);
+    });
+  };
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
+  }
+
+  private spawn(): Worker {
+    if (this.worker) return this.worker;
+    // Source runs under tsx in tests (crl-worker.ts); the built CLI runs dist/ (crl-worker.js).
+    const fromSource = import.meta.url.endsWith('.ts');
+    const url = new URL(fromSource ? './crl-worker.ts' : './crl-worker.js', import.meta.url);
+    const w = new Worker(url, fromSource ? { execArgv: ['--import', 'tsx'] } : {});
+    w.unref();
+    w.on('message', (m: CrlJobResult) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if ('der' in m) p.resolve(m.der);
+      else p.reject(new Error(`CRL generation failed: ${m.error}`));
+    });
+    w.on('error', (e) => this.failAll(e));
+    w.on('exit', () => {
+      if (this.worker === w) this.worker = null;
+      this.failAll(new Error('CRL worker exited'));
+    });
+    this.worker = w;
+    return w;
+  }
+
+  private failAll(e: Error): void {
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+}
