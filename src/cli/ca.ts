@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { resolveHome } from '../config/layout.js';
 import { CliError, collect, readPasswordFile, say } from './common.js';
 import { registerRenewCommands } from './renew.js';
+import { registerRevokeCommands } from './revoke.js';
 
 interface ClientOpts { home?: string; caUrl?: string; root?: string }
 
@@ -173,6 +174,7 @@ export function registerCaCommands(program: Command): void {
     });
 
   registerRenewCommands(program, ca);
+  registerRevokeCommands(ca);
 
   const prov = ca.command('provisioner').description('inspect the CA\'s provisioners');
   withClientFlags(prov.command('list'))

@@ -6,6 +6,7 @@ import { registerServerCommands } from './server.js';
 import { registerCaCommands } from './ca.js';
 import { registerCertificateCommands } from './certificate.js';
 import { registerSystemdCommands } from './systemd.js';
+import { registerLedgerCommands } from './ledger.js';
 
 export function buildProgram(): Command {
   const program = new Command('stepstone')
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerCaCommands(program);
   registerCertificateCommands(program);
   registerSystemdCommands(program);
+  registerLedgerCommands(program);
   return program;
 }
 

@@ -1,0 +1,79 @@
+// `ca revoke` and `ca crl`. Client modules are imported inside the actions, as in ca.ts.
+import { Command, Option } from 'commander';
+import { resolveHome } from '../config/layout.js';
+import { CliError, readPasswordFile, say } from './common.js';
+
+interface ClientOpts { home?: string; caUrl?: string; root?: string }
+
+const clientFlags = (o: ClientOpts) => ({ home: resolveHome(o.home), caUrl: o.caUrl, root: o.root });
+
+function withClientFlags(cmd: Command): Command {
+  return cmd
+    .option('--home <dir>', 'client home (default $STEPPATH or ~/.step)')
+    .option('--ca-url <url>', 'URL of the CA (default: ca-url from HOME/config/defaults.json)')
+    .option('--root <file>', 'root certificate to trust (default: root from defaults.json)');
+}
+
+/** step's spelling of a flag, accepted but kept out of --help. */
+const stepAlias = (flags: string, description: string) => new Option(flags, description).hideHelp();
+
+interface RevokeFlags extends ClientOpts {
+  cert?: string; key?: string; token?: string; provisioner?: string; issuer?: string; kid?: string;
+  passwordFile?: string; provisionerPasswordFile?: string; reason?: string; reasonCode?: string;
+}
+
+interface CrlFlags extends ClientOpts { out?: string; format?: string; force?: boolean }
+
+export function registerRevokeCommands(ca: Command): void {
+  withClientFlags(ca.command('revoke'))
+    .description('revoke a certificate: by serial with a provisioner token, or over mTLS with the certificate itself')
+    .argument('[serial]', 'serial number, decimal or 0x-hex (default: the serial of --cert, or the --token subject)')
+    .option('--cert <file>', 'revoke this certificate, authenticating with it over mTLS (needs --key)')
+    .option('--key <file>', 'the private key of --cert')
+    .option('--token <token>', 'one-time revoke token (`stepstone ca token SERIAL --revoke`)')
+    .option('--provisioner <name>', 'JWK provisioner to mint the token with (default: the only one)')
+    .addOption(stepAlias('--issuer <name>', 'alias of --provisioner'))
+    .option('--kid <kid>', 'key id of the provisioner, when several share a name')
+    .option('--password-file <file>', 'file holding the provisioner password')
+    .addOption(stepAlias('--provisioner-password-file <file>', 'alias of --password-file'))
+    .option('--reason <text>', 'why, in words (kept in the ledger)')
+    .option('--reason-code <code>', 'RFC 5280 reason: 0-10 or a name such as keyCompromise, superseded, cessationOfOperation (default 0, unspecified)')
+    .addOption(stepAlias('--reasonCode <code>', 'alias of --reason-code'))
+    .action(async (serial: string | undefined, o: RevokeFlags) => {
+      const file = o.passwordFile ?? o.provisionerPasswordFile;
+      const { revokeCertificate, reasonName, parseReasonCode } = await import('../client/revoke.js');
+      const code = parseReasonCode(o.reasonCode);
+      const res = await revokeCertificate({
+        ...clientFlags(o), serial, certFile: o.cert, keyFile: o.key, token: o.token, provisioner: o.provisioner ?? o.issuer, kid: o.kid,
+        password: file === undefined ? undefined : readPasswordFile(file), reason: o.reason, reasonCode: o.reasonCode,
+      });
+      say(`Certificate with Serial Number ${res.serial} has been revoked (${reasonName(code)}).`);
+    });
+
+  withClientFlags(ca.command('crl'))
+    .description('fetch the CA\'s CRL, verify it against the intermediate and root, and print or save it')
+    .option('--out <file>', 'write the CRL here (default: print PEM to stdout)')
+    .addOption(new Option('--format <format>', 'der or pem (default: der with --out, pem on stdout)').choices(['der', 'pem']))
+    .option('-f, --force', 'overwrite --out if it exists')
+    .action(async (o: CrlFlags) => {
+      const { fetchVerifiedCrl, crlPem } = await import('../client/crl.js');
+      if (o.out) {
+        const { existsSync } = await import('node:fs');
+        if (existsSync(o.out) && !o.force) throw new CliError(`${o.out} already exists; pass --force to overwrite it`);
+      }
+      const crl = await fetchVerifiedCrl(clientFlags(o));
+      const format = o.format ?? (o.out ? 'der' : 'pem');
+      const data = format === 'der' ? crl.der : crlPem(crl.der);
+      if (o.out) {
+        const { writeFileAtomic } = await import('../pki/keys.js');
+        // A CRL is public; relying parties (nginx workers) must be able to read it.
+        writeFileAtomic(o.out, data, 0o644);
+      } else {
+        process.stdout.write(data);
+      }
+      const n = crl.entries;
+      say(`CRL ${crl.number === undefined ? '(no number)' : `number ${crl.number}`} from ${crl.issuer.subject}: ${n} revoked certificate${n === 1 ? '' : 's'}, `
+        + `updated ${crl.thisUpdate.toISOString()}, next update ${crl.nextUpdate.toISOString()}; signature and chain verified.`);
+      if (o.out) say(`The CRL has been saved in ${o.out} (${format.toUpperCase()}).`);
+    });
+}
