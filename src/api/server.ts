@@ -10,6 +10,7 @@ import { healthRoutes } from './routes/health.js';
 import { provisionerRoutes } from './routes/provisioners.js';
 import { rootRoutes } from './routes/roots.js';
 import { crlRoutes } from './routes/crl.js';
+import { ocspRoutes } from './routes/ocsp.js';
 import { renewRoutes } from './routes/renew.js';
 import { revokeRoutes } from './routes/revoke.js';
 import { signRoutes } from './routes/sign.js';
@@ -81,6 +82,8 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
         await scope.register(revokeRoutes(authority));
       }
       await scope.register(crlRoutes(authority));
+      const ocsp = authority.config.stepstone.ocsp;
+      if (ocsp.enabled) await scope.register(ocspRoutes((der) => authority.ocsp(der), ocsp.path));
     }, { prefix });
   }
   return app;

@@ -9,6 +9,7 @@ import type { x509 } from '../pki/x509.js';
 import { ProvisionerRegistry } from '../provisioners/registry.js';
 import { Authority, type AuthorityDeps } from './authority.js';
 import { makeIssuer } from './profiles.js';
+import { respondOcsp } from './ocsp.js';
 
 function readCerts(path: string, what: string): x509.X509Certificate[] {
   let text: string;
@@ -38,7 +39,7 @@ export async function loadAuthority(loaded: LoadedConfig, password: string, ledg
   const intermediate = await makeIssuer(interCert, key);
   if (!(await chainsToRoot(interCert, roots))) throw new Error(`the intermediate ${interCert.subject} is not signed by any configured root`);
   const provisioners = await ProvisionerRegistry.create(config);
-  return new Authority({ config, roots, federatedRoots, intermediate, provisioners, ledger, ...extra });
+  return new Authority({ config, roots, federatedRoots, intermediate, provisioners, ledger, ocspResponder: respondOcsp, ...extra });
 }
 
 async function chainsToRoot(cert: x509.X509Certificate, roots: x509.X509Certificate[]): Promise<boolean> {
