@@ -291,7 +291,15 @@ test('the daemon renews a 30 s certificate at about 2/3 of its life, again on SI
   assert.ok(d.changedAt, `not renewed before expiry:\n${d.stderr.join('')}`);
   const fraction = (d.changedAt - start) / life;
   t.diagnostic(`daemon renewed at ${(fraction * 100).toFixed(1)}% of a ${life / 1000} s lifetime (schedule: 61.7%-66.7% plus request time)`);
-  assert.ok(fraction > 0.55 && fraction < 0.8, `renewed at ${fraction}`);
+  // The schedule is what the daemon decides; when the write lands also depends on a shared, noisy
+  // machine. So: the logged plan must be at 2/3 minus up to 5% jitter, the write never early, and
+  // late only when a failed attempt (retried) explains it.
+  const log = d.stderr.join('');
+  const planned = Date.parse(/next renewal in \S+ \(at ([^)]+)\)/.exec(log)![1]!);
+  const plannedFraction = (planned - start) / life;
+  assert.ok(plannedFraction > 0.6 && plannedFraction < 0.68, `planned at ${plannedFraction}:\n${log}`);
+  assert.ok(d.changedAt >= planned - 1000, `renewed before the plan (${fraction} < ${plannedFraction})`);
+  assert.ok(fraction < plannedFraction + 0.15 || /renewal failed/.test(log), `renewed late with no failed attempt logged (${fraction}):\n${log}`);
   assert.equal(certSpki(d.crt), keySpki(d.key));
   // Wait for the next renewal to be scheduled (and the first hook to have run) before the SIGHUP.
   const scheduled = Date.now() + 10_000;
