@@ -7,6 +7,7 @@ import { registerCaCommands } from './ca.js';
 import { registerCertificateCommands } from './certificate.js';
 import { registerSystemdCommands } from './systemd.js';
 import { registerLedgerCommands } from './ledger.js';
+import { registerCrlCommands } from './crl.js';
 
 export function buildProgram(): Command {
   const program = new Command('stepstone')
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerCertificateCommands(program);
   registerSystemdCommands(program);
   registerLedgerCommands(program);
+  registerCrlCommands(program);
   return program;
 }
 

@@ -3,12 +3,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { request, startTestCa, type TestCa } from '../helpers/ca.ts';
+import { cli, request, startTestCa, type TestCa } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'revoke-e2e-'));
@@ -95,6 +95,18 @@ test('revoke by token: 200, the CRL lists it, openssl -crl_check refuses it and 
   const dl = (c: Issued) => spawnSync('openssl', ['verify', '-crl_check', '-crl_download', '-CAfile', ca.rootFile, '-untrusted', c.interFile, c.leafFile], { encoding: 'utf8' });
   assert.equal(dl(good).status, 0, dl(good).stdout + dl(good).stderr);
   assert.match(dl(bad).stdout + dl(bad).stderr, /certificate revoked/);
+  // nginx's ssl_crl checks every CA in the chain (CRL_CHECK_ALL): the intermediate's CRL alone is
+  // not enough; with the offline root CRL added, it is.
+  const all = (c: Issued, crls: string) => spawnSync('openssl', ['verify', '-crl_check_all', '-CRLfile', crls, '-CAfile', ca.rootFile, '-untrusted', c.interFile, c.leafFile], { encoding: 'utf8' });
+  assert.match(all(good, crl.pem).stdout + all(good, crl.pem).stderr, /unable to get certificate CRL/);
+  const rootCrl = cli(['crl', 'root', '--home', ca.home, '--password-file', ca.passwordFile]);
+  assert.equal(rootCrl.status, 0, rootCrl.stderr);
+  const bundle = join(work, 'nginx-crl.pem');
+  writeFileSync(bundle, readFileSync(crl.pem, 'utf8') + rootCrl.stdout);
+  const allGood = all(good, bundle);
+  assert.equal(allGood.status, 0, allGood.stdout + allGood.stderr);
+  assert.match(all(bad, bundle).stdout + all(bad, bundle).stderr, /certificate revoked/);
+
   const plain = curl([`http://127.0.0.1:${plainPort}/1.0/crl`, '-o', '/dev/null']);
   assert.equal(plain.status, 200);
   assert.equal(curl([`http://127.0.0.1:${plainPort}/sign`, '-d', '{}']).status, 404, 'the plain listener serves nothing but CRL/OCSP');
