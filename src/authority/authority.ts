@@ -5,7 +5,7 @@ import type { CaConfig } from '../config/schema.js';
 import { badRequest, forbidden, notFound, tokenUsed, unauthorized } from '../errors.js';
 import type { CertificateRecord, Ledger, TokenClaim } from '../ledger/ledger.js';
 import { parseCsr, CsrError, type ParsedCsr } from '../pki/csr.js';
-import { sha256Hex, normalizeFingerprint } from '../pki/fingerprint.js';
+import { sha256Hex } from '../pki/fingerprint.js';
 import { unencryptedPem } from '../pki/keys.js';
 import { certToPem } from '../pki/pem.js';
 import { classifySan } from '../pki/names.js';
@@ -21,85 +21,33 @@ import { verifyRenewToken } from '../provisioners/x5c-renew.js';
 import { readProvisionerExtension } from './provisioner-extension.js';
 import { PROVISIONER_TYPE } from './provisioner-extension.js';
 import { computeValidity } from './validity.js';
+import { TrustStore } from './trust.js';
 import { buildCrl } from './crl.js';
-import { CrlPublisher, type CrlBuilder, type PublishedCrl } from './crl-publisher.js';
+import { CrlPublisher, type PublishedCrl } from './crl-publisher.js';
 import { checkReasonCode, parseSerial } from './revocation.js';
 
-export interface SignRequest {
-  csr: string;
-  ott: string;
-  notBefore?: string;
-  notAfter?: string;
-}
-
-/** The certificate a TLS client presented, and why the handshake did not trust it, if it did not. */
-export interface PeerCertificate {
-  der: ArrayBuffer;
-  /** Node's authorizationError code; dates are judged by the renewal rules, not here. */
-  tlsError?: string;
-}
+import type { AuthorityDeps, IssuedCertificate, OcspResponder, PeerCertificate, RevokeRequest, ServingCertificate, SignRequest } from './types.js';
+export type { AuthorityDeps, IssuedCertificate, OcspResponder, PeerCertificate, RevokeRequest, ServingCertificate, SignRequest } from './types.js';
 
 const DATE_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 
-export interface IssuedCertificate {
-  serial: string;
-  certificate: x509.X509Certificate;
-  /** Leaf first, then the issuing intermediate; never the root. */
-  chainPem: string[];
-}
-
-export interface ServingCertificate {
-  certPem: string;
-  chainPem: string;
-  keyPem: string;
-  notAfter: Date;
-}
-
-export interface RevokeRequest {
-  serial: string;
-  ott?: string;
-  reasonCode?: number;
-  reason?: string;
-  /** step-ca only revokes passively and 501s on false; Stepstone publishes CRL and OCSP either way. */
-  passive?: boolean;
-}
-
-/** Answers a DER OCSP request with a DER OCSP response, from the ledger. */
-export type OcspResponder = (requestDer: Uint8Array, deps: { issuer: Issuer; lookup: Ledger['getCertificate']; now: Date }) => Promise<Uint8Array>;
-
-export interface AuthorityDeps {
-  config: CaConfig;
-  roots: x509.X509Certificate[];
-  federatedRoots: x509.X509Certificate[];
-  intermediate: Issuer;
-  provisioners: ProvisionerRegistry;
-  ledger: Ledger;
-  clock?: () => Date;
-  /** How CRLs get built; the server passes a worker thread, tests may build inline. */
-  crlBuilder?: CrlBuilder;
-  ocspResponder?: OcspResponder;
-}
-
 export class Authority {
   readonly config: CaConfig;
-  readonly roots: x509.X509Certificate[];
-  readonly federatedRoots: x509.X509Certificate[];
   readonly intermediate: Issuer;
+  /** Roots, federated roots and the intermediate, as clients fetch them. */
+  readonly trust: TrustStore;
   private readonly provisioners: ProvisionerRegistry;
   private readonly ledger: Ledger;
   private readonly now: () => Date;
   private readonly backdate: number;
   private readonly maxTokenLifetime: number;
   private readonly intermediatePem: string;
-  private readonly rootsByFingerprint: Map<string, x509.X509Certificate>;
   private readonly globalClaims: Claims;
   readonly crl: CrlPublisher;
   private readonly ocspResponder?: OcspResponder;
 
   constructor(d: AuthorityDeps) {
     this.config = d.config;
-    this.roots = d.roots;
-    this.federatedRoots = d.federatedRoots;
     this.intermediate = d.intermediate;
     this.provisioners = d.provisioners;
     this.ledger = d.ledger;
@@ -119,7 +67,7 @@ export class Authority {
       now: this.now,
       build: d.crlBuilder ?? buildCrl,
     });
-    this.rootsByFingerprint = new Map([...d.roots, ...d.federatedRoots].map((c) => [sha256Hex(c.rawData), c]));
+    this.trust = new TrustStore(d.roots, d.federatedRoots, d.intermediate.cert);
   }
 
   /** POST /sign: a CSR plus a one-time token buys exactly one certificate. */
@@ -324,24 +272,6 @@ export class Authority {
     }, this.intermediate);
     const issued = await this.record(certificate, { provisioner: null, method: 'serving', replaces: null });
     return { certPem: issued.chainPem[0]!, chainPem: issued.chainPem.join(''), keyPem: unencryptedPem(privateKey), notAfter: certificate.notAfter };
-  }
-
-  rootPems(): string[] {
-    return this.roots.map(certToPem);
-  }
-
-  federationPems(): string[] {
-    return [...this.roots, ...this.federatedRoots].map(certToPem);
-  }
-
-  intermediatePems(): string[] {
-    return [this.intermediatePem];
-  }
-
-  rootByFingerprint(fp: string): string {
-    const root = this.rootsByFingerprint.get(normalizeFingerprint(fp));
-    if (!root) throw notFound(`root certificate with fingerprint "${fp}" was not found`, true);
-    return certToPem(root);
   }
 
   listProvisioners(cursor: string, limit: number): ProvisionerPage {

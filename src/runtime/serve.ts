@@ -55,7 +55,7 @@ export async function startCa(o: ServeOptions): Promise<RunningCa> {
 async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker, log: Logger, address: string, insecureAddress?: string): Promise<RunningCa> {
   await authority.crl.start();
   const serving = await authority.issueServingCertificate();
-  const trust = [...authority.rootPems(), ...authority.intermediatePems()].join('');
+  const trust = [...authority.trust.rootPems(), ...authority.trust.intermediatePems()].join('');
   const tlsBase = {
     ...nodeTlsOptions(authority.config.tls),
     // Ask for a client certificate (renew, revoke use it) but never require one.

@@ -6,11 +6,11 @@ import { sendJson } from '../reply.js';
 export const rootRoutes = (authority: Authority): FastifyPluginAsync => async (app) => {
   app.get<{ Params: { sha: string } }>('/root/:sha', {
     schema: { params: { type: 'object', properties: { sha: { type: 'string', maxLength: 200 } } } },
-  }, async (req, reply) => sendJson(reply, 200, { ca: authority.rootByFingerprint(req.params.sha) }));
+  }, async (req, reply) => sendJson(reply, 200, { ca: authority.trust.rootByFingerprint(req.params.sha) }));
 
-  app.get('/roots', async (_req, reply) => sendJson(reply, 201, { crts: authority.rootPems() }));
-  app.get('/roots.pem', async (_req, reply) => reply.code(200).type('application/x-pem-file').send(authority.rootPems().join('')));
-  app.get('/federation', async (_req, reply) => sendJson(reply, 201, { crts: authority.federationPems() }));
-  app.get('/intermediates', async (_req, reply) => sendJson(reply, 201, { crts: authority.intermediatePems() }));
-  app.get('/intermediates.pem', async (_req, reply) => reply.code(200).type('application/x-pem-file').send(authority.intermediatePems().join('')));
+  app.get('/roots', async (_req, reply) => sendJson(reply, 201, { crts: authority.trust.rootPems() }));
+  app.get('/roots.pem', async (_req, reply) => reply.code(200).type('application/x-pem-file').send(authority.trust.rootPems().join('')));
+  app.get('/federation', async (_req, reply) => sendJson(reply, 201, { crts: authority.trust.federationPems() }));
+  app.get('/intermediates', async (_req, reply) => sendJson(reply, 201, { crts: authority.trust.intermediatePems() }));
+  app.get('/intermediates.pem', async (_req, reply) => reply.code(200).type('application/x-pem-file').send(authority.trust.intermediatePems().join('')));
 };

@@ -1,0 +1,61 @@
+// The values that cross the Authority's boundary: requests in, issued certificates out.
+import type { CaConfig } from '../config/schema.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { x509 } from '../pki/x509.js';
+import type { ProvisionerRegistry } from '../provisioners/registry.js';
+import type { CrlBuilder } from './crl-publisher.js';
+import type { Issuer } from './profiles.js';
+
+export interface SignRequest {
+  csr: string;
+  ott: string;
+  notBefore?: string;
+  notAfter?: string;
+}
+
+/** The certificate a TLS client presented, and why the handshake did not trust it, if it did not. */
+export interface PeerCertificate {
+  der: ArrayBuffer;
+  /** Node's authorizationError code; dates are judged by the renewal rules, not here. */
+  tlsError?: string;
+}
+
+
+export interface IssuedCertificate {
+  serial: string;
+  certificate: x509.X509Certificate;
+  /** Leaf first, then the issuing intermediate; never the root. */
+  chainPem: string[];
+}
+
+export interface ServingCertificate {
+  certPem: string;
+  chainPem: string;
+  keyPem: string;
+  notAfter: Date;
+}
+
+export interface RevokeRequest {
+  serial: string;
+  ott?: string;
+  reasonCode?: number;
+  reason?: string;
+  /** step-ca only revokes passively and 501s on false; Stepstone publishes CRL and OCSP either way. */
+  passive?: boolean;
+}
+
+/** Answers a DER OCSP request with a DER OCSP response, from the ledger. */
+export type OcspResponder = (requestDer: Uint8Array, deps: { issuer: Issuer; lookup: Ledger['getCertificate']; now: Date }) => Promise<Uint8Array>;
+
+export interface AuthorityDeps {
+  config: CaConfig;
+  roots: x509.X509Certificate[];
+  federatedRoots: x509.X509Certificate[];
+  intermediate: Issuer;
+  provisioners: ProvisionerRegistry;
+  ledger: Ledger;
+  clock?: () => Date;
+  /** How CRLs get built; the server passes a worker thread, tests may build inline. */
+  crlBuilder?: CrlBuilder;
+  ocspResponder?: OcspResponder;
+}
