@@ -99,7 +99,9 @@ export async function startServer(ca: LocalCa, timeoutMs = 30_000): Promise<Runn
   const url = `https://127.0.0.1:${port}`;
   const log = openSync(ca.logFile, 'a');
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [BIN, 'serve', '--home', ca.home, '--password-file', ca.passwordFile, '--address', `127.0.0.1:${port}`],
+  // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server alone.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--home', ca.home, '--password-file', ca.passwordFile, '--address', `127.0.0.1:${port}`],
     { stdio: ['ignore', log, log] });
   closeSync(log);
   const server: RunningServer = {

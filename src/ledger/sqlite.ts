@@ -71,7 +71,10 @@ export class SqliteLedger implements Ledger {
   private readonly selectToken: Database.Statement<[string], unknown>;
   private readonly countCerts: Database.Statement<[], number>;
   private readonly deleteTokens: Database.Statement<[number]>;
-  private readonly record: (cert: CertificateRecord, token: TokenClaim | undefined) => void;
+  private readonly recordBatch: (batch: PendingIssuance[]) => (unknown | null)[];
+  /** Issuances waiting for the next group commit. */
+  private queue: PendingIssuance[] = [];
+  private flushScheduled = false;
   private readonly revokeTx: (r: Revocation, token: TokenClaim | undefined) => RevokeOutcome;
   private readonly selectRevoked: Database.Statement<[number], { serial: string; revoked_at: number; revocation_reason_code: number; not_after: number }>;
   private readonly bumpCrlNumber: Database.Statement<[], number>;
@@ -110,16 +113,30 @@ export class SqliteLedger implements Ledger {
     this.countCerts = db.prepare<[], number>('SELECT count(*) FROM certificates').pluck();
     this.deleteTokens = db.prepare<[number]>('DELETE FROM used_tokens WHERE expires_at < ?');
 
-    const tx = db.transaction((cert: CertificateRecord, token: TokenClaim | undefined) => {
+    const one = db.transaction((cert: CertificateRecord, token: TokenClaim | undefined) => {
       if (token) {
         const spent = this.insertToken.run(token.jti, token.provisioner, millis(token.expiresAt, 'token expiresAt'), Date.now());
         if (spent.changes === 0) throw tokenUsed(`token ${token.jti} already used`);
       }
       this.insertCert.run(toRow(cert));
     });
+    // Group commit: every issuance queued in one event-loop turn goes into one transaction, so
+    // they share one fsync (synchronous=FULL stays). Called inside the outer transaction, `one`
+    // runs as a SAVEPOINT: a replayed token or a bad row fails alone, the others still commit.
+    const batch = db.transaction((items: PendingIssuance[]) => items.map((p) => {
+      try {
+        one(p.cert, p.token);
+        return null;
+      } catch (err) {
+        // A full disk or I/O error makes SQLite roll back the whole transaction, not just the
+        // savepoint: abort the batch so every request in it hears 'unavailable'.
+        if (mapError('write', err) !== err) throw err;
+        return err;
+      }
+    }));
     // IMMEDIATE takes the write lock up front, so a competing writer makes us wait (busy_timeout)
     // instead of failing half-way through with a stale read snapshot.
-    this.record = tx.immediate;
+    this.recordBatch = batch.immediate;
 
     const markRevoked = db.prepare<[number, number, string, string]>(
       'UPDATE certificates SET revoked_at = ?, revocation_reason_code = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL',
@@ -142,8 +159,36 @@ export class SqliteLedger implements Ledger {
     this.bumpCrlNumber = db.prepare<[], number>('UPDATE crl_state SET number = number + 1 WHERE id = 1 RETURNING number').pluck();
   }
 
-  async recordIssuance(cert: CertificateRecord, token?: TokenClaim): Promise<void> {
-    guarded('write', () => this.record(cert, token));
+  /** Resolves once the row is committed and durable: only then may the certificate leave. */
+  recordIssuance(cert: CertificateRecord, token?: TokenClaim): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ cert, token, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const items = this.queue;
+    this.queue = [];
+    if (!items.length) return;
+    let outcomes: (unknown | null)[];
+    try {
+      outcomes = this.recordBatch(items);
+    } catch (err) {
+      // The commit itself failed (disk full, read-only, I/O): nothing in the batch was recorded.
+      const mapped = mapError('write', err);
+      for (const p of items) p.reject(mapped);
+      return;
+    }
+    items.forEach((p, i) => {
+      const err = outcomes[i];
+      if (err === null) p.resolve();
+      else p.reject(mapError('write', err));
+    });
   }
 
   async revoke(r: Revocation, token?: TokenClaim): Promise<RevokeOutcome> {
@@ -202,6 +247,8 @@ export class SqliteLedger implements Ledger {
   }
 
   async close(): Promise<void> {
+    // Whatever is queued was promised a commit; honour it before closing.
+    this.flush();
     if (this.db.open) this.db.close();
   }
 
@@ -219,17 +266,28 @@ export class SqliteLedger implements Ledger {
   }
 }
 
+interface PendingIssuance {
+  cert: CertificateRecord;
+  token: TokenClaim | undefined;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 /** Runs a statement, turning "the store cannot serve this" into CaError 'unavailable' (503). */
 function guarded<T>(op: 'read' | 'write', fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    const code = (err as { code?: unknown } | null)?.code;
-    if (err instanceof Database.SqliteError && typeof code === 'string' && UNAVAILABLE_CODES.some((c) => code === c || code.startsWith(`${c}_`))) {
-      throw unavailable(`ledger cannot ${op}: ${code}`, err);
-    }
-    throw err;
+    throw mapError(op, err);
   }
+}
+
+function mapError(op: 'read' | 'write', err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (err instanceof Database.SqliteError && typeof code === 'string' && UNAVAILABLE_CODES.some((c) => code === c || code.startsWith(`${c}_`))) {
+    return unavailable(`ledger cannot ${op}: ${code}`, err);
+  }
+  return err;
 }
 
 // An Invalid Date would otherwise be bound as NULL/NaN and surface as an obscure constraint error.

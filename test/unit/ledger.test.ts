@@ -283,3 +283,27 @@ test('listRevoked drops expired certificates; list filter revoked; CRL numbers o
   assert.deepEqual([await ledger.nextCrlNumber(), await ledger.nextCrlNumber(), await ledger.nextCrlNumber()], [1, 2, 3]);
   await ledger.close();
 });
+
+test('group commit: concurrent issuances share a transaction, and a replayed token fails alone', async () => {
+  const ledger = await openSqliteLedger(dbPath());
+  await ledger.recordIssuance(cert(), token('spent'));
+  const framesFor = async (write: () => Promise<unknown>) => {
+    ledger.db.pragma('wal_checkpoint(TRUNCATE)');
+    await write();
+    return (ledger.db.pragma('wal_checkpoint(PASSIVE)') as { log: number }[])[0]!.log;
+  };
+  const batch = Array.from({ length: 20 }, (_, i) => cert({ subject: `batch-${i}` }));
+  let results: PromiseSettledResult<void>[] = [];
+  const grouped = await framesFor(async () => {
+    results = await Promise.allSettled(batch.map((c, i) => ledger.recordIssuance(c, token(i === 7 ? 'spent' : `fresh-${i}`))));
+  });
+  assert.deepEqual(results.map((r) => r.status), batch.map((_, i) => (i === 7 ? 'rejected' : 'fulfilled')));
+  assert.equal((results[7] as PromiseRejectedResult).reason.code, 'token_used');
+  assert.equal(await ledger.getCertificate(batch[7]!.serial), null, 'the replay rolled back to its savepoint');
+  assert.equal(await ledger.countCertificates(), 20);
+  const sequential = await framesFor(async () => {
+    for (let i = 0; i < 20; i++) await ledger.recordIssuance(cert(), token(`seq-${i}`));
+  });
+  assert.ok(grouped * 4 < sequential, `WAL frames: ${grouped} grouped vs ${sequential} one by one`);
+  await ledger.close();
+});
