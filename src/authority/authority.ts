@@ -14,7 +14,7 @@ import { verifyToken, signSans, type VerifiedToken } from '../provisioners/jwk.j
 import type { ProvisionerPage, ProvisionerRegistry } from '../provisioners/registry.js';
 import { parseDuration } from '../util/duration.js';
 import { backdateMs, resolveClaims, type Claims } from './claims.js';
-import { checkCsrAgainstToken, sansFromToken } from './policy.js';
+import { checkCommonName, checkCsrAgainstToken, sansFromToken } from './policy.js';
 import { authorizeExistingCertificate, type AuthorizedCertificate } from './existing-certificate.js';
 import { createLeafCertificate, createRenewedCertificate, randomSerialHex, serialToDecimal, type Issuer } from './profiles.js';
 import { verifyRenewToken } from '../provisioners/x5c-renew.js';
@@ -77,6 +77,7 @@ export class Authority {
     const now = this.now();
     const token = await this.authorizeToken(req.ott, 'sign', now);
     const sans = signSans(token.claims);
+    checkCommonName(token.claims.sub);
     const certSans = sansFromToken(sans);
     checkCsrAgainstToken(csr, token.claims.sub, sans, certSans);
     const validity = computeValidity(req, now, token.provisioner.claims, this.backdate);

@@ -1,11 +1,25 @@
 // Which names a certificate gets and whether the CSR may ask for them (api.md §2.3): names come
 // from the token; the CSR is only checked against them.
-import { forbidden } from '../errors.js';
+import { badRequest, forbidden } from '../errors.js';
 import { canonicalIp, classifySan, orderSans, type San, type SanType } from '../pki/names.js';
 import type { ParsedCsr } from '../pki/csr.js';
 
-/** The certificate's SANs from the token's `sans`, deduplicated, in step-ca's order. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** The subject CN must be encodable: valid Unicode (a UTF8String cannot hold a lone surrogate). */
+export function checkCommonName(cn: string): void {
+  if (LONE_SURROGATE.test(cn)) throw badRequest('the token subject is not valid Unicode');
+}
+
+/**
+ * The certificate's SANs from the token's `sans`, deduplicated, in step-ca's order. DNS names,
+ * emails and URIs are IA5Strings: anything not ASCII is refused (a library would silently keep
+ * the low byte of each character), with a pointer to the punycode form.
+ */
 export function sansFromToken(sans: string[]): San[] {
+  for (const s of sans) {
+    if (/[^\x00-\x7f]/.test(s)) throw badRequest(`subject alternative name ${JSON.stringify(s)} is not ASCII; use the punycode (xn--) form of internationalised names`);
+  }
   const seen = new Set<string>();
   const out: San[] = [];
   for (const s of sans) {

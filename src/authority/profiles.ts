@@ -1,6 +1,8 @@
 // Certificate templates: root CA, intermediate CA, and the default leaf of step-ca (api.md §3).
 // Everything is built with @peculiar/x509; no hand-written ASN.1.
 import { randomBytes, type KeyObject } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import * as asn1X509 from '@peculiar/asn1-x509';
 import { x509 } from '../pki/x509.js';
 import { toWebKeyPair, type WebKeyPair } from '../pki/keys.js';
 import type { San } from '../pki/names.js';
@@ -36,7 +38,20 @@ export function serialToDecimal(hex: string): string {
   return BigInt(`0x${hex || '0'}`).toString(10);
 }
 
-const dn = (cn: string): x509.JsonName => (cn ? [{ CN: [cn] }] : []);
+const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+
+/**
+ * A subject of just this CN. Built from asn1-x509's classes, not handed to x509.Name as a JSON
+ * name: that path reads values like DN strings ('#…' as raw hex DER, quotes and '\' as escapes),
+ * which would let a token's sub inject DER. PrintableString when it fits, else UTF8String — the
+ * library's own choice, so fast-leaf.ts and this stay byte-identical.
+ */
+function dn(cn: string): x509.Name {
+  if (!cn) return new x509.Name([]);
+  const value = new asn1X509.AttributeValue(PRINTABLE.test(cn) ? { printableString: cn } : { utf8String: cn });
+  const rdn = new asn1X509.RelativeDistinguishedName([new asn1X509.AttributeTypeAndValue({ type: '2.5.4.3', value })]);
+  return new x509.Name(AsnConvert.serialize(new asn1X509.Name([rdn])));
+}
 
 export async function createRootCertificate(opts: { name: string; key: KeyObject; notBefore: Date; notAfter: Date }): Promise<x509.X509Certificate> {
   const keys = await toWebKeyPair(opts.key);

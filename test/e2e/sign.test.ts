@@ -228,3 +228,16 @@ test('SIGTERM drains and exits 0', async () => {
   const code = await ca.stop('SIGTERM');
   assert.equal(code, 0);
 });
+
+test('a sub that looks like DN syntax is a literal CN; non-ASCII names are refused, not mangled', async () => {
+  for (const sub of ['#0c03616263', 'a "b" c', 'back\\slash']) {
+    const ott = await mintToken(prov, { aud, sub, sans: ['dn.internal'] });
+    const r = await request(ca, 'POST', '/sign', { csr: opensslCsr('', ['dn.internal']).csrPem, ott });
+    assert.equal(r.status, 201, r.body);
+    assert.equal((new X509Certificate(r.json.crt).toLegacyObject().subject as Record<string, string>).CN, sub);
+  }
+  const idn = await mintToken(prov, { aud, sub: 'shop.internal', sans: ['shop.internal', 'bücher.internal'] });
+  const refused = await request(ca, 'POST', '/sign', { csr: opensslCsr('shop.internal').csrPem, ott: idn });
+  assert.equal(refused.status, 400);
+  assert.match(refused.json.message, /"bücher\.internal" is not ASCII; use the punycode \(xn--\) form/);
+});
