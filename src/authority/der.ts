@@ -1,0 +1,68 @@
+// A minimal DER writer and TLV reader for the issuance hot path only (fast-leaf.ts). Everything
+// else in the codebase builds ASN.1 with @peculiar/x509; test/unit/fast-leaf.test.ts holds what
+// this produces byte-identical to it.
+
+/** Tag, definite minimal length, value. */
+export function tlv(tag: number, ...parts: Uint8Array[]): Buffer<ArrayBuffer> {
+  const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  const n = body.length;
+  if (n >= 0x1000000) throw new RangeError('DER value too long');
+  const head = n < 0x80 ? [tag, n]
+    : n < 0x100 ? [tag, 0x81, n]
+    : n < 0x10000 ? [tag, 0x82, n >> 8, n & 0xff]
+    : [tag, 0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
+  return Buffer.concat([Buffer.from(head), body]);
+}
+
+export const seq = (...parts: Uint8Array[]): Buffer<ArrayBuffer> => tlv(0x30, ...parts);
+
+/** A non-negative INTEGER from big-endian magnitude bytes: leading zeros dropped, 00 added if the high bit is set. */
+export function uint(bytes: Uint8Array): Buffer<ArrayBuffer> {
+  let i = 0;
+  while (i < bytes.length - 1 && bytes[i] === 0) i++;
+  const v = bytes.length ? bytes.subarray(i) : Buffer.from([0]);
+  return tlv(0x02, v[0]! > 0x7f ? Buffer.concat([Buffer.from([0]), v]) : v);
+}
+
+export function smallUint(n: number): Buffer<ArrayBuffer> {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`not a non-negative integer: ${n}`);
+  let hex = n.toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  return uint(Buffer.from(hex, 'hex'));
+}
+
+export function oid(dotted: string): Buffer<ArrayBuffer> {
+  const [a, b, ...more] = dotted.split('.').map(Number);
+  const out: number[] = [];
+  for (const arc of [a! * 40 + b!, ...more]) {
+    const enc = [arc & 0x7f];
+    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) enc.unshift((v & 0x7f) | 0x80);
+    out.push(...enc);
+  }
+  return tlv(0x06, Buffer.from(out));
+}
+
+/** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; whole seconds, 'Z'. Years 1950–9999 only (the caller checks). */
+export function time(d: Date): Buffer<ArrayBuffer> {
+  const y = d.getUTCFullYear();
+  const p = (v: number) => String(v).padStart(2, '0');
+  const rest = `${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}Z`;
+  return y < 2050 ? tlv(0x17, Buffer.from(`${p(y % 100)}${rest}`, 'latin1')) : tlv(0x18, Buffer.from(`${y}${rest}`, 'latin1'));
+}
+
+/** One TLV at `at`: its tag, where the value starts and ends; null unless DER-minimal and in bounds. */
+export function readTlv(buf: Uint8Array, at: number): { tag: number; start: number; end: number } | null {
+  if (at + 2 > buf.length) return null;
+  const tag = buf[at]!;
+  let len = buf[at + 1]!;
+  let start = at + 2;
+  if (len & 0x80) {
+    const k = len & 0x7f;
+    if (k < 1 || k > 3 || start + k > buf.length || buf[start] === 0) return null;
+    len = 0;
+    for (let i = 0; i < k; i++) len = len * 256 + buf[start + i]!;
+    start += k;
+    if (len < 0x80 || (k > 1 && len < 1 << (8 * (k - 1)))) return null;
+  }
+  return start + len > buf.length ? null : { tag, start, end: start + len };
+}
