@@ -7,8 +7,7 @@ import type { CertificateRecord, Ledger, TokenClaim } from '../ledger/ledger.js'
 import { parseCsr, CsrError, type ParsedCsr } from '../pki/csr.js';
 import { sha256Hex } from '../pki/fingerprint.js';
 import { unencryptedPem } from '../pki/keys.js';
-import { certToPem } from '../pki/pem.js';
-import { classifySan } from '../pki/names.js';
+import { certToPem, toPem } from '../pki/pem.js';
 import { x509 } from '../pki/x509.js';
 import { verifyToken, signSans, type VerifiedToken } from '../provisioners/jwk.js';
 import type { ProvisionerPage, ProvisionerRegistry } from '../provisioners/registry.js';
@@ -16,7 +15,9 @@ import { parseDuration } from '../util/duration.js';
 import { backdateMs, resolveClaims, type Claims } from './claims.js';
 import { checkCommonName, checkCsrAgainstToken, sansFromToken } from './policy.js';
 import { authorizeExistingCertificate, type AuthorizedCertificate } from './existing-certificate.js';
-import { createLeafCertificate, createRenewedCertificate, randomSerialHex, serialToDecimal, type Issuer } from './profiles.js';
+import { createRenewedCertificate, randomSerialHex, serialToDecimal, type Issuer } from './profiles.js';
+import { LeafTemplate } from './fast-leaf.js';
+import { certificateTimes, factsOf, type IssuedFacts } from './issued-facts.js';
 import { verifyRenewToken } from '../provisioners/x5c-renew.js';
 import { readProvisionerExtension } from './provisioner-extension.js';
 import { PROVISIONER_TYPE } from './provisioner-extension.js';
@@ -45,6 +46,7 @@ export class Authority {
   private readonly globalClaims: Claims;
   readonly crl: CrlPublisher;
   private readonly ocspResponder?: OcspResponder;
+  private leafTemplate?: LeafTemplate;
 
   constructor(d: AuthorityDeps) {
     this.config = d.config;
@@ -81,7 +83,7 @@ export class Authority {
     const certSans = sansFromToken(sans);
     checkCsrAgainstToken(csr, token.claims.sub, sans, certSans);
     const validity = computeValidity(req, now, token.provisioner.claims, this.backdate);
-    const certificate = await createLeafCertificate({
+    const leaf = this.template().build({
       serialHex: randomSerialHex(),
       commonName: token.claims.sub,
       sans: certSans,
@@ -94,9 +96,10 @@ export class Authority {
         : { type: PROVISIONER_TYPE.JWK, name: token.provisioner.name, credentialId: token.provisioner.kid },
       crlDistributionPoints: this.config.stepstone.crlDistributionPoints,
       ocspServers: this.config.stepstone.ocspServers,
-    }, this.intermediate);
+    });
     const spent: TokenClaim = { jti: token.replayKey, provisioner: token.provisioner.name, expiresAt: token.expiresAt };
-    return this.record(certificate, { provisioner: token.provisioner.name, method: 'sign', replaces: null }, spent);
+    const facts = { der: leaf.der, serialHex: leaf.serialHex, subject: token.claims.sub, sans: certSans.map((s) => s.value), ...certificateTimes(validity) };
+    return this.record(facts, { provisioner: token.provisioner.name, method: 'sign', replaces: null }, spent);
   }
 
   private async parseRequestCsr(pem: string): Promise<ParsedCsr> {
@@ -122,29 +125,41 @@ export class Authority {
     return token;
   }
 
+  /**
+   * Builds the fast-path leaf template (and runs its self-check against the library). Called once
+   * at start-up by loadAuthority, before any request.
+   */
+  async init(): Promise<void> {
+    this.leafTemplate = await LeafTemplate.create(this.intermediate);
+  }
+
+  private template(): LeafTemplate {
+    if (!this.leafTemplate) throw new Error('Authority.init() has not run');
+    return this.leafTemplate;
+  }
+
   /** Commits the ledger row; only then may the certificate leave the CA. */
   private async record(
-    certificate: x509.X509Certificate,
+    c: IssuedFacts,
     how: Pick<CertificateRecord, 'provisioner' | 'method' | 'replaces'>,
     token?: TokenClaim,
   ): Promise<IssuedCertificate> {
-    const pem = certToPem(certificate);
-    const serial = serialToDecimal(certificate.serialNumber);
-    const san = certificate.getExtension(x509.SubjectAlternativeNameExtension);
+    const pem = toPem(c.der, 'CERTIFICATE');
+    const serial = serialToDecimal(c.serialHex);
     await this.ledger.recordIssuance({
       serial,
-      subject: certificate.subjectName.getField('CN')[0] ?? '',
-      sans: san ? san.names.items.map((n) => n.value) : [],
-      notBefore: certificate.notBefore,
-      notAfter: certificate.notAfter,
-      fingerprint: sha256Hex(certificate.rawData),
+      subject: c.subject,
+      sans: c.sans,
+      notBefore: c.notBefore,
+      notAfter: c.notAfter,
+      fingerprint: sha256Hex(c.der),
       provisioner: how.provisioner,
       pem,
       issuedAt: this.now(),
       method: how.method,
       replaces: how.replaces,
     }, token);
-    return { serial, certificate, chainPem: [pem, this.intermediatePem] };
+    return { serial, subject: c.subject, chainPem: [pem, this.intermediatePem] };
   }
 
   /** POST /renew over mTLS: the presented certificate, again, with a new serial and validity. */
@@ -212,7 +227,7 @@ export class Authority {
       notAfter: new Date(now.getTime() + lifetime - backdate),
       newSpki,
     }, this.intermediate);
-    return this.record(certificate, { provisioner: auth.provisioner, method, replaces: auth.stored.serial }, token);
+    return this.record(factsOf(certificate), { provisioner: auth.provisioner, method, replaces: auth.stored.serial }, token);
   }
 
   /**
@@ -261,18 +276,15 @@ export class Authority {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const lifetime = parseDuration(this.config.stepstone.servingCertDuration)!;
     const spki = publicKey.export({ type: 'spki', format: 'der' });
-    const certificate = await createLeafCertificate({
-      serialHex: randomSerialHex(),
-      commonName: this.config.commonName ?? 'Stepstone Online CA',
-      sans: sansFromToken(this.config.dnsNames).map((s) => classifySan(s.value)),
-      spki: new Uint8Array(spki).buffer as ArrayBuffer,
-      notBefore: new Date(now.getTime() - this.backdate),
-      notAfter: new Date(now.getTime() + lifetime),
-      rsa: false,
-      provisioner: null,
-    }, this.intermediate);
-    const issued = await this.record(certificate, { provisioner: null, method: 'serving', replaces: null });
-    return { certPem: issued.chainPem[0]!, chainPem: issued.chainPem.join(''), keyPem: unencryptedPem(privateKey), notAfter: certificate.notAfter };
+    const commonName = this.config.commonName ?? 'Stepstone Online CA';
+    const sans = sansFromToken(this.config.dnsNames);
+    const times = certificateTimes({ notBefore: new Date(now.getTime() - this.backdate), notAfter: new Date(now.getTime() + lifetime) });
+    const leaf = this.template().build({
+      serialHex: randomSerialHex(), commonName, sans, spki: new Uint8Array(spki).buffer as ArrayBuffer, ...times, rsa: false, provisioner: null,
+    });
+    const issued = await this.record({ der: leaf.der, serialHex: leaf.serialHex, subject: commonName, sans: sans.map((s) => s.value), ...times },
+      { provisioner: null, method: 'serving', replaces: null });
+    return { certPem: issued.chainPem[0]!, chainPem: issued.chainPem.join(''), keyPem: unencryptedPem(privateKey), notAfter: times.notAfter };
   }
 
   listProvisioners(cursor: string, limit: number): ProvisionerPage {

@@ -39,7 +39,9 @@ export async function loadAuthority(loaded: LoadedConfig, password: string, ledg
   const intermediate = await makeIssuer(interCert, key);
   if (!(await chainsToRoot(interCert, roots))) throw new Error(`the intermediate ${interCert.subject} is not signed by any configured root`);
   const provisioners = await ProvisionerRegistry.create(config);
-  return new Authority({ config, roots, federatedRoots, intermediate, provisioners, ledger, ocspResponder: respondOcsp, ...extra });
+  const authority = new Authority({ config, roots, federatedRoots, intermediate, provisioners, ledger, ocspResponder: respondOcsp, ...extra });
+  await authority.init();
+  return authority;
 }
 
 async function chainsToRoot(cert: x509.X509Certificate, roots: x509.X509Certificate[]): Promise<boolean> {

@@ -23,7 +23,8 @@ export interface PeerCertificate {
 
 export interface IssuedCertificate {
   serial: string;
-  certificate: x509.X509Certificate;
+  /** Subject common name, for the log. */
+  subject: string;
   /** Leaf first, then the issuing intermediate; never the root. */
   chainPem: string[];
 }

@@ -149,7 +149,7 @@ test('--mtls=false and --no-mtls renew with a bearer renew token', async () => {
     assert.equal(lifetime(leafOf(p.crt)), lifetime(old));
   }
   // The CA's log line can arrive a moment after the response.
-  const tokenRenewals = () => ca.logs.filter((l) => l.includes('renewed with a renew token') && l.includes('CN=proxy.example')).length;
+  const tokenRenewals = () => ca.logs.filter((l) => l.includes('renewed with a renew token') && l.includes('"subject":"proxy.example"')).length;
   for (let i = 0; i < 40 && tokenRenewals() < 2; i++) await sleep(50);
   assert.equal(tokenRenewals(), 2, 'the CA saw both renewals take the token path');
   const bad = run(['ca', 'renew', '--mtls', 'maybe', p.crt, p.key, '--home', home]);

@@ -224,10 +224,6 @@ test('the log holds no token, password or private key', async () => {
   assert.ok(!/PRIVATE KEY/.test(log), 'private key in the log');
 });
 
-test('SIGTERM drains and exits 0', async () => {
-  const code = await ca.stop('SIGTERM');
-  assert.equal(code, 0);
-});
 
 test('a sub that looks like DN syntax is a literal CN; non-ASCII names are refused, not mangled', async () => {
   for (const sub of ['#0c03616263', 'a "b" c', 'back\\slash']) {
@@ -240,4 +236,10 @@ test('a sub that looks like DN syntax is a literal CN; non-ASCII names are refus
   const refused = await request(ca, 'POST', '/sign', { csr: opensslCsr('shop.internal').csrPem, ott: idn });
   assert.equal(refused.status, 400);
   assert.match(refused.json.message, /"bücher\.internal" is not ASCII; use the punycode \(xn--\) form/);
+});
+
+// Last: it stops the server the other tests share.
+test('SIGTERM drains and exits 0', async () => {
+  const code = await ca.stop('SIGTERM');
+  assert.equal(code, 0);
 });

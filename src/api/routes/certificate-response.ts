@@ -4,7 +4,7 @@ import { sendJson } from '../reply.js';
 
 /** The 201 body of /sign, /renew and /rekey (api.md §1.9). */
 export function sendIssued(req: FastifyRequest, reply: FastifyReply, authority: Authority, issued: IssuedCertificate, what: string): FastifyReply {
-  req.log.info({ serial: issued.serial, subject: issued.certificate.subject }, what);
+  req.log.info({ serial: issued.serial, subject: issued.subject }, what);
   const tls = authority.config.tls;
   return sendJson(reply, 201, {
     crt: issued.chainPem[0],
