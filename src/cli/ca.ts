@@ -2,6 +2,7 @@
 // modules are imported inside each action so `ca health` does not pay for x509 and JOSE.
 import { Command, Option } from 'commander';
 import { resolveHome } from '../config/layout.js';
+import { withClientFlags, stepAlias, withProvisionerFlags } from './flags.js';
 import { CliError, collect, readPasswordFile, say } from './common.js';
 import { registerRenewCommands } from './renew.js';
 import { registerRevokeCommands } from './revoke.js';
@@ -10,18 +11,6 @@ interface ClientOpts { home?: string; caUrl?: string; root?: string }
 
 function clientFlags(o: ClientOpts) {
   return { home: resolveHome(o.home), caUrl: o.caUrl, root: o.root };
-}
-
-function withClientFlags(cmd: Command): Command {
-  return cmd
-    .option('--home <dir>', 'client home (default $STEPPATH or ~/.step)')
-    .option('--ca-url <url>', 'URL of the CA (default: ca-url from HOME/config/defaults.json)')
-    .option('--root <file>', 'root certificate to trust (default: root from defaults.json)');
-}
-
-/** step spells some flags differently; both spellings are accepted, step's hidden from help. */
-function stepAlias(flags: string, description: string): Option {
-  return new Option(flags, description).hideHelp();
 }
 
 function sanOption(): Option {
@@ -103,15 +92,10 @@ export function registerCaCommands(program: Command): void {
       process.stdout.write('ok\n');
     });
 
-  withClientFlags(ca.command('token'))
+  withProvisionerFlags(withClientFlags(ca.command('token')))
     .description('print a one-time token for a JWK provisioner')
     .argument('<subject>', 'certificate subject (CN), or the serial number with --revoke')
     .addOption(sanOption())
-    .option('--provisioner <name>', 'JWK provisioner to use (default: the only one)')
-    .addOption(stepAlias('--issuer <name>', 'alias of --provisioner'))
-    .option('--kid <kid>', 'key id of the provisioner, when several share a name')
-    .option('--password-file <file>', 'file holding the provisioner password')
-    .addOption(stepAlias('--provisioner-password-file <file>', 'alias of --password-file'))
     .option('--not-before <time|duration>', 'when the token becomes valid (default now)')
     .option('--not-after <time|duration>', 'when the token expires (default 5m after not-before)')
     .addOption(new Option('--revoke', 'a token to revoke the certificate with serial SUBJECT').conflicts('renew'))
@@ -140,18 +124,13 @@ export function registerCaCommands(program: Command): void {
       process.stdout.write(`${token}\n`);
     });
 
-  withClientFlags(ca.command('certificate'))
+  withProvisionerFlags(withClientFlags(ca.command('certificate')))
     .description('create a key and get a certificate for it from the CA')
     .argument('<subject>', 'certificate subject (CN)')
     .argument('<crt-file>', 'where to write the certificate chain (leaf, then intermediate)')
     .argument('<key-file>', 'where to write the private key (PKCS#8 PEM, mode 0600)')
     .addOption(sanOption())
     .option('--token <token>', 'one-time token to use instead of minting one')
-    .option('--provisioner <name>', 'JWK provisioner to use (default: the only one)')
-    .addOption(stepAlias('--issuer <name>', 'alias of --provisioner'))
-    .option('--kid <kid>', 'key id of the provisioner, when several share a name')
-    .option('--password-file <file>', 'file holding the provisioner password')
-    .addOption(stepAlias('--provisioner-password-file <file>', 'alias of --password-file'))
     .option('--kty <type>', 'key type: EC, RSA or OKP (Ed25519)', 'EC')
     .option('--curve <curve>', 'EC curve: P-256 or P-384 (default P-256)')
     .addOption(stepAlias('--crv <curve>', 'alias of --curve'))

@@ -4,16 +4,10 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolveHome } from '../config/layout.js';
 import { formatDuration, parseDuration } from '../util/duration.js';
 import { certificateGroup } from './certificate.js';
+import { withClientFlags } from './flags.js';
 import { CliError, say } from './common.js';
 
 interface ClientOpts { home?: string; caUrl?: string; root?: string }
-
-function withClientFlags(cmd: Command): Command {
-  return cmd
-    .option('--home <dir>', 'client home (default $STEPPATH or ~/.step)')
-    .option('--ca-url <url>', 'URL of the CA (default: ca-url from HOME/config/defaults.json)')
-    .option('--root <file>', 'root certificate to trust (default: root from defaults.json)');
-}
 
 const clientFlags = (o: ClientOpts) => ({ home: resolveHome(o.home), caUrl: o.caUrl, root: o.root });
 

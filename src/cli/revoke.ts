@@ -1,22 +1,14 @@
 // `ca revoke` and `ca crl`. Client modules are imported inside the actions, as in ca.ts.
 import { Command, Option } from 'commander';
 import { resolveHome } from '../config/layout.js';
+import { withClientFlags, stepAlias, withProvisionerFlags } from './flags.js';
 import { CliError, readPasswordFile, say } from './common.js';
 
 interface ClientOpts { home?: string; caUrl?: string; root?: string }
 
 const clientFlags = (o: ClientOpts) => ({ home: resolveHome(o.home), caUrl: o.caUrl, root: o.root });
 
-function withClientFlags(cmd: Command): Command {
-  return cmd
-    .option('--home <dir>', 'client home (default $STEPPATH or ~/.step)')
-    .option('--ca-url <url>', 'URL of the CA (default: ca-url from HOME/config/defaults.json)')
-    .option('--root <file>', 'root certificate to trust (default: root from defaults.json)');
-}
-
 /** step's spelling of a flag, accepted but kept out of --help. */
-const stepAlias = (flags: string, description: string) => new Option(flags, description).hideHelp();
-
 interface RevokeFlags extends ClientOpts {
   cert?: string; key?: string; token?: string; provisioner?: string; issuer?: string; kid?: string;
   passwordFile?: string; provisionerPasswordFile?: string; reason?: string; reasonCode?: string;
@@ -25,17 +17,12 @@ interface RevokeFlags extends ClientOpts {
 interface CrlFlags extends ClientOpts { out?: string; format?: string; force?: boolean }
 
 export function registerRevokeCommands(ca: Command): void {
-  withClientFlags(ca.command('revoke'))
+  withProvisionerFlags(withClientFlags(ca.command('revoke')))
     .description('revoke a certificate: by serial with a provisioner token, or over mTLS with the certificate itself')
     .argument('[serial]', 'serial number, decimal or 0x-hex (default: the serial of --cert, or the --token subject)')
     .option('--cert <file>', 'revoke this certificate, authenticating with it over mTLS (needs --key)')
     .option('--key <file>', 'the private key of --cert')
     .option('--token <token>', 'one-time revoke token (`stepstone ca token SERIAL --revoke`)')
-    .option('--provisioner <name>', 'JWK provisioner to mint the token with (default: the only one)')
-    .addOption(stepAlias('--issuer <name>', 'alias of --provisioner'))
-    .option('--kid <kid>', 'key id of the provisioner, when several share a name')
-    .option('--password-file <file>', 'file holding the provisioner password')
-    .addOption(stepAlias('--provisioner-password-file <file>', 'alias of --password-file'))
     .option('--reason <text>', 'why, in words (kept in the ledger)')
     .option('--reason-code <code>', 'RFC 5280 reason: 0-10 or a name such as keyCompromise, superseded, cessationOfOperation (default 0, unspecified)')
     .addOption(stepAlias('--reasonCode <code>', 'alias of --reason-code'))
