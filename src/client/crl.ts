@@ -1,17 +1,13 @@
 // `ca crl` (api.md §1.14): fetch the CRL and refuse to hand it on unless it verifies — signed by
 // an issuer from /intermediates that chains to the bootstrapped root, and current.
-import https from 'node:https';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import { CliError } from '../cli/common.js';
 import { parseCertificates, toArrayBuffer, toPem } from '../pki/pem.js';
 import { x509 } from '../pki/x509.js';
 import { resolveCa, type ClientFlags } from './defaults.js';
-import { CaClient, normalizeCaUrl } from './http.js';
+import { CaClient } from './http.js';
 
-const TIMEOUT_MS = 30_000;
-/** A CRL of 100 000 entries is about 4 MB; far beyond that is not a CRL this CA made. */
-const MAX_CRL = 64 * 1024 * 1024;
 /** Clock skew tolerated between the CA and us on thisUpdate, as step tolerates on tokens. */
 const SKEW_MS = 60_000;
 
@@ -25,38 +21,6 @@ export interface CrlSummary {
   nextUpdate: Date;
 }
 
-/**
- * GET a binary body over the same trust as CaClient (bootstrapped root only). CaClient answers
- * in JSON alone, and the CRL is DER.
- */
-function getBytes(origin: string, path: string, rootPem: string): Promise<Buffer> {
-  const url = new URL(path, origin);
-  return new Promise((resolve, reject) => {
-    const req = https.get(url, { agent: false, ca: rootPem, headers: { accept: 'application/pkix-crl' } }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_CRL) req.destroy(new CliError(`the CA at ${origin} sent an oversized CRL`));
-        else chunks.push(c);
-      });
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        const status = res.statusCode ?? 0;
-        if (status === 200) return resolve(body);
-        let message: unknown;
-        try {
-          message = (JSON.parse(body.toString('utf8')) as { message?: unknown }).message;
-        } catch { /* not JSON */ }
-        reject(new CliError(typeof message === 'string' && message ? message : `the CA answered ${url.pathname} with HTTP ${status}`));
-      });
-      res.on('error', reject);
-    });
-    const timer = setTimeout(() => req.destroy(new CliError(`the CA at ${origin} did not send its CRL within ${TIMEOUT_MS / 1000}s`)), TIMEOUT_MS);
-    req.on('close', () => clearTimeout(timer));
-    req.on('error', (e) => reject(e instanceof CliError ? e : new CliError(`cannot fetch the CRL from ${origin}: ${e.message}`)));
-  });
-}
 
 function crlNumber(crl: x509.X509Crl): number | undefined {
   const ext = crl.getExtension(asn1X509.id_ce_cRLNumber);
@@ -102,10 +66,10 @@ async function findIssuer(crl: x509.X509Crl, intermediates: x509.X509Certificate
 /** Fetches /crl and /intermediates and verifies the one with the other; throws unless all holds. */
 export async function fetchVerifiedCrl(flags: ClientFlags, now = new Date()): Promise<CrlSummary> {
   const ca = resolveCa(flags);
-  const origin = normalizeCaUrl(ca.caUrl);
-  const client = new CaClient({ caUrl: ca.caUrl, rootPem: ca.rootPem });
+  // A generous deadline and size: a 100 000-entry CRL is ~5 MB.
+  const client = new CaClient({ caUrl: ca.caUrl, rootPem: ca.rootPem, timeoutMs: 30_000 });
   const [der, inter] = await Promise.all([
-    getBytes(origin, '/crl', ca.rootPem),
+    client.getBytes('/crl', 'application/pkix-crl', 64 * 1024 * 1024),
     client.get<{ crts?: unknown }>('/intermediates'),
   ]);
   if (!Array.isArray(inter.crts) || !inter.crts.every((c) => typeof c === 'string')) throw new CliError('the CA answered /intermediates without a certificate list');

@@ -64,11 +64,29 @@ export class CaClient {
    * `body` undefined sends no body; EMPTY_BODY sends a zero-length one with the JSON content type
    * (what step sends to /renew). `headers` are added last, e.g. Authorization.
    */
-  request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
-    const url = new URL(path, this.origin);
+  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     const data = body === undefined ? undefined : body === EMPTY_BODY ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
+    const res = await this.exchange(method, path, data, headers, 'application/json', MAX_BODY);
+    let json: unknown;
+    try {
+      json = res.length ? JSON.parse(res.toString('utf8')) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (json === undefined) throw new CliError(`the CA answered ${method} ${path} with something that is not JSON`);
+    return json as T;
+  }
+
+  /** A binary GET (the DER CRL), with the same trust, deadline and error mapping as JSON calls. */
+  getBytes(path: string, accept: string, maxBytes = MAX_BODY): Promise<Buffer> {
+    return this.exchange('GET', path, undefined, {}, accept, maxBytes);
+  }
+
+  /** One request; resolves with the body of a 2xx answer, rejects with one line otherwise. */
+  private exchange(method: string, path: string, data: Buffer | undefined, headers: Record<string, string>, accept: string, maxBytes: number): Promise<Buffer> {
+    const url = new URL(path, this.origin);
     const timeout = this.opts.timeoutMs ?? TIMEOUT_MS;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<Buffer>((resolve, reject) => {
       const req = https.request(url, {
         method,
         // agent:false: no keep-alive socket holds the process open after the command is done.
@@ -78,7 +96,7 @@ export class CaClient {
         cert: this.opts.cert,
         key: this.opts.key,
         headers: {
-          accept: 'application/json',
+          accept,
           'user-agent': `stepstone/${VERSION}`,
           'x-request-id': randomUUID(),
           ...(data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {}),
@@ -89,24 +107,24 @@ export class CaClient {
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > MAX_BODY) {
+          if (size > maxBytes) {
             req.destroy(new CliError(`the CA at ${this.origin} sent an oversized response`));
             return;
           }
           chunks.push(c);
         });
         res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
+          const body = Buffer.concat(chunks);
           const status = res.statusCode ?? 0;
+          if (status < 400) return resolve(body);
+          const text = body.toString('utf8');
           let json: unknown;
           try {
             json = text ? JSON.parse(text) : undefined;
           } catch {
             json = undefined;
           }
-          if (status >= 400) return reject(apiError(status, json, text, url));
-          if (json === undefined) return reject(new CliError(`the CA answered ${method} ${url.pathname} with something that is not JSON (HTTP ${status})`));
-          resolve(json as T);
+          reject(apiError(status, json, text, url));
         });
         res.on('error', (e) => reject(transportError(e, this.origin)));
       });
