@@ -1,5 +1,6 @@
 // The CA: sign (and later renew, rekey, revoke) as orchestration of named steps. It knows
 // nothing of HTTP or SQL: requests come in as plain values, errors leave as CaError.
+import { signedBy } from '../pki/signed-by.js';
 import { generateKeyPairSync } from 'node:crypto';
 import type { CaConfig } from '../config/schema.js';
 import { badRequest, forbidden, notFound, tokenUsed, unauthorized } from '../errors.js';
@@ -15,7 +16,8 @@ import { parseDuration } from '../util/duration.js';
 import { backdateMs, resolveClaims, type Claims } from './claims.js';
 import { checkCommonName, checkCsrAgainstToken, sansFromToken } from './policy.js';
 import { authorizeExistingCertificate, type AuthorizedCertificate } from './existing-certificate.js';
-import { createRenewedCertificate, randomSerialHex, serialToDecimal, type Issuer } from './profiles.js';
+import { createRenewedCertificate, randomSerialHex, type Issuer } from './profiles.js';
+import { serialToDecimal } from '../pki/serial.js';
 import { LeafTemplate } from './fast-leaf.js';
 import { certificateTimes, factsOf, type IssuedFacts } from './issued-facts.js';
 import { verifyRenewToken } from '../provisioners/x5c-renew.js';
@@ -245,7 +247,7 @@ export class Authority {
       spent = { jti: token.replayKey, provisioner: token.provisioner.name, expiresAt: token.expiresAt };
     } else if (peer) {
       const cert = this.peerCertificate(peer);
-      const ours = await cert.verify({ publicKey: this.intermediate.cert.publicKey, signatureOnly: true }).catch(() => false);
+      const ours = await signedBy(cert, this.intermediate.cert);
       if (!ours) throw unauthorized(`client certificate ${cert.subject} was not issued by this CA`);
       const presented = serialToDecimal(cert.serialNumber);
       if (presented !== serial) throw forbidden(`serial number in client certificate different than body: ${presented} != ${serial}`);

@@ -1,12 +1,13 @@
 // Who may renew or rekey: a certificate this CA issued (our signature and a ledger row with the
 // same fingerprint), not revoked, not the CA's own serving certificate, whose provisioner allows
 // renewal, and within its validity (or expired where allowRenewalAfterExpiry says so).
+import { signedBy } from '../pki/signed-by.js';
 import { CaError, unauthorized } from '../errors.js';
 import type { Ledger, StoredCertificate } from '../ledger/ledger.js';
 import { sha256Hex } from '../pki/fingerprint.js';
 import { x509 } from '../pki/x509.js';
 import type { Claims } from './claims.js';
-import { serialToDecimal } from './profiles.js';
+import { serialToDecimal } from '../pki/serial.js';
 import { readProvisionerExtension } from './provisioner-extension.js';
 
 export interface ExistingCertificateDeps {
@@ -35,8 +36,7 @@ export async function authorizeExistingCertificate(cert: x509.X509Certificate, n
 }
 
 async function checkIssuedByUs(cert: x509.X509Certificate, issuer: x509.X509Certificate): Promise<void> {
-  const ok = await cert.verify({ publicKey: issuer.publicKey, signatureOnly: true }).catch(() => false);
-  if (!ok) throw unauthorized(`certificate ${cert.subject} was not issued by this CA`);
+  if (!(await signedBy(cert, issuer))) throw unauthorized(`certificate ${cert.subject} was not issued by this CA`);
 }
 
 async function checkInLedger(cert: x509.X509Certificate, ledger: Ledger): Promise<StoredCertificate> {

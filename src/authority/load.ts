@@ -1,6 +1,7 @@
 // Builds a running Authority from a validated config: reads the certificates, decrypts the
 // intermediate key, checks that they belong together, loads the provisioners.
-import { readFileSync } from 'node:fs';
+import { readTextExplained } from '../util/read-file.js';
+import { signedBy } from '../pki/signed-by.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { loadPrivateKey } from '../pki/keys.js';
@@ -12,12 +13,7 @@ import { makeIssuer } from './profiles.js';
 import { respondOcsp } from './ocsp.js';
 
 function readCerts(path: string, what: string): x509.X509Certificate[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read the ${what} certificate ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const text = readTextExplained(path, `the ${what} certificate`);
   const certs = parseCertificates(text);
   if (!certs.length) throw new Error(`${path} holds no PEM certificate (${what})`);
   return certs;
@@ -29,12 +25,7 @@ export async function loadAuthority(loaded: LoadedConfig, password: string, ledg
   const federatedRoots = (config.federatedRoots ?? []).flatMap((p) => readCerts(resolvePath(p), 'federated root'));
   const interCert = readCerts(resolvePath(config.crt), 'intermediate')[0]!;
   const keyPath = resolvePath(config.key);
-  let keyPem: string;
-  try {
-    keyPem = readFileSync(keyPath, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read the intermediate key ${keyPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const keyPem = readTextExplained(keyPath, 'the intermediate key');
   const key = loadPrivateKey(keyPem, password);
   const intermediate = await makeIssuer(interCert, key);
   if (!(await chainsToRoot(interCert, roots))) throw new Error(`the intermediate ${interCert.subject} is not signed by any configured root`);
@@ -46,7 +37,7 @@ export async function loadAuthority(loaded: LoadedConfig, password: string, ledg
 
 async function chainsToRoot(cert: x509.X509Certificate, roots: x509.X509Certificate[]): Promise<boolean> {
   for (const r of roots) {
-    if (await cert.verify({ publicKey: r.publicKey, signatureOnly: true }).catch(() => false)) return true;
+    if (await signedBy(cert, r)) return true;
   }
   return false;
 }

@@ -34,10 +34,6 @@ export function randomSerialHex(): string {
   return randomBytes(16).toString('hex');
 }
 
-export function serialToDecimal(hex: string): string {
-  return BigInt(`0x${hex || '0'}`).toString(10);
-}
-
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 
 /**

@@ -1,6 +1,7 @@
 // `ca revoke` (api.md §1.13): POST /revoke authorised by a one-time token (given, or minted from
 // the provisioner password) or by mTLS with the very certificate being revoked. The serial and
 // reason helpers are shared with `ledger`, so x509 and JOSE are only loaded when revoking.
+import { normalizeSerial, serialToDecimal } from '../pki/serial.js';
 import { CliError } from '../cli/common.js';
 import { resolveCa, type ClientFlags } from './defaults.js';
 import { CaClient } from './http.js';
@@ -45,15 +46,10 @@ export function parseReasonCode(text: string | undefined): number {
  * (Go's big.Int base prefixes), so a serial copied from `openssl x509 -serial` works with 0x.
  */
 export function parseSerial(text: string): string {
-  const t = text.trim();
-  if (!/^(0x[0-9a-f]+|0o[0-7]+|0b[01]+|\d+)$/i.test(t)) {
-    throw new CliError(`'${text}' is not a valid serial number - use a base 10 representation or a base 16 representation with '0x' prefix`, 2);
-  }
-  return BigInt(t.replace(/^0([XOB])/, (_m, p: string) => `0${p.toLowerCase()}`)).toString(10);
+  const serial = normalizeSerial(text);
+  if (serial === null) throw new CliError(`'${text}' is not a valid serial number - use a base 10 representation or a base 16 representation with '0x' prefix`, 2);
+  return serial;
 }
-
-/** A certificate's serial (hex as @peculiar/x509 gives it) in decimal. */
-export const hexSerialToDecimal = (hex: string): string => BigInt(`0x${hex || '0'}`).toString(10);
 
 export interface RevokeOptions extends ClientFlags {
   serial?: string;
@@ -103,7 +99,7 @@ export async function revokeCertificate(o: RevokeOptions): Promise<RevokeResult>
     const crt = loadCertFile(o.certFile!);
     const key = loadKeyFile(o.keyFile!);
     assertPair(crt, key);
-    const own = hexSerialToDecimal(crt.leaf.serialNumber);
+    const own = serialToDecimal(crt.leaf.serialNumber);
     if (serial !== undefined && serial !== own) throw new CliError(`serial ${serial} is not the serial of the certificate in ${crt.file} (${own})`, 2);
     serial = own;
     const client = new CaClient({ caUrl: ca.caUrl, rootPem: ca.rootPem, cert: crt.pem, key: key.pem });

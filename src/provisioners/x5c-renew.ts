@@ -2,6 +2,7 @@
 // handshake (expired, or behind an L7 proxy) proves possession. The chain in the header is
 // checked against our own intermediate with dates ignored; the token must be signed by the
 // leaf's key. Each step is a named function; the first failure wins.
+import { signedBy } from '../pki/signed-by.js';
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import * as jose from 'jose';
 import { unauthorized } from '../errors.js';
@@ -62,8 +63,7 @@ function leafFromHeader(token: string): x509.X509Certificate {
 }
 
 async function checkSignedByUs(leaf: x509.X509Certificate, issuer: x509.X509Certificate): Promise<void> {
-  const ok = await leaf.verify({ publicKey: issuer.publicKey, signatureOnly: true }).catch(() => false);
-  if (!ok) throw unauthorized(`error validating renew token: ${leaf.subject} was not issued by this CA`);
+  if (!(await signedBy(leaf, issuer))) throw unauthorized(`error validating renew token: ${leaf.subject} was not issued by this CA`);
 }
 
 function checkClientUsage(leaf: x509.X509Certificate): void {

@@ -13,9 +13,10 @@ import {
   BasicOCSPResponse, CertID, OCSPRequest, OCSPResponse, OCSPResponseStatus, Request, TBSRequest, id_pkix_ocsp_basic,
 } from '@peculiar/asn1-ocsp';
 import {
-  createIntermediateCertificate, createLeafCertificate, createRootCertificate, makeIssuer, randomSerialHex, serialToDecimal, type Issuer,
+  createIntermediateCertificate, createLeafCertificate, createRootCertificate, makeIssuer, randomSerialHex, type Issuer,
 } from '../../src/authority/profiles.ts';
 import { respondOcsp, ocspNextUpdate, type OcspDeps } from '../../src/authority/ocsp.ts';
+import { serialToDecimal } from '../../src/pki/serial.ts';
 import type { StoredCertificate } from '../../src/ledger/ledger.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'stepstone-ocsp-'));
