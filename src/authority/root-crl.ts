@@ -1,6 +1,7 @@
 // A CRL signed by the root. Relying parties that check the whole chain (nginx's ssl_crl turns on
 // OpenSSL's CRL_CHECK_ALL) need one for the intermediate too. The root key never lives on the
 // running CA, so this is an offline step: long-lived, and empty until an intermediate is revoked.
+import { readTextExplained } from '../util/read-file.js';
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import { layout } from '../config/layout.js';
@@ -17,12 +18,7 @@ export async function signRootCrl(o: { home: string; password: string; validForM
   const rootPath = resolvePath(Array.isArray(config.root) ? config.root[0]! : config.root);
   const root = parseCertificates(readFileSync(rootPath, 'utf8'))[0];
   if (!root) throw new Error(`${rootPath} holds no certificate`);
-  let keyPem: string;
-  try {
-    keyPem = readFileSync(l.rootKey, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read the root key ${l.rootKey}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const keyPem = readTextExplained(l.rootKey, 'the root key');
   const issuer = await makeIssuer(root, loadPrivateKey(keyPem, o.password));
   const now = new Date(Math.floor((o.now ?? new Date()).getTime() / 1000) * 1000);
   // Seconds since the epoch: increases from one offline signing to the next without any state.

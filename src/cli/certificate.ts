@@ -1,7 +1,7 @@
 // Offline certificate tools: `certificate inspect` and `certificate fingerprint`. Other verbs of
 // the group (create, needs-renewal, p12) register on the same `certificate` command.
+import { readFileExplained } from '../util/read-file.js';
 import { createPublicKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { sha256Hex } from '../pki/fingerprint.js';
 import type { x509 } from '../pki/x509.js';
@@ -41,11 +41,7 @@ const EKU_NAMES: Record<string, string> = {
 const SAN_LABEL: Record<string, string> = { dns: 'DNS', ip: 'IP', email: 'email', url: 'URI', dn: 'DirName', guid: 'GUID', upn: 'UPN', id: 'RID' };
 
 function readInput(file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (e) {
-    throw new CliError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  return readFileExplained(file, 'file');
 }
 
 /** Every certificate and CSR in a PEM file (in file order), or the single DER object it holds. */

@@ -1,5 +1,5 @@
 // What every CLI verb shares: reading secrets from files, one-line errors, exit codes.
-import { readFileSync } from 'node:fs';
+import { readTextExplained } from '../util/read-file.js';
 
 /** An error meant for the user: printed as one line, exit status `exitCode`. */
 export class CliError extends Error {
@@ -10,12 +10,7 @@ export class CliError extends Error {
 
 /** A password file's content without its trailing newline (as step reads it). */
 export function readPasswordFile(path: string): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new CliError(`cannot read password file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const text = readTextExplained(path, 'password file');
   const pw = text.replace(/\r?\n$/, '');
   if (!pw) throw new CliError(`password file ${path} is empty`);
   return pw;

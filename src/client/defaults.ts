@@ -1,4 +1,5 @@
 // Client defaults (HOME/config/defaults.json, written by bootstrap) and how flags override them.
+import { readTextExplained } from '../util/read-file.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CliError } from '../cli/common.js';
@@ -66,12 +67,7 @@ export function findRootFile(flags: ClientFlags, defaults = readDefaults(flags.h
 }
 
 export function readRootPem(file: string): string {
-  let pem: string;
-  try {
-    pem = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new CliError(`cannot read root certificate ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const pem = readTextExplained(file, 'root certificate');
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new CliError(`${file} holds no PEM certificate`);
   return pem;
 }

@@ -1,7 +1,8 @@
 // The certificate and key files renewal works on: reading them as a checked pair, and replacing
 // them so that a reader (or a crash) never sees a truncated file or a mismatched cert/key pair.
+import { readTextExplained } from '../util/read-file.js';
 import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, fsyncSync, linkSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CliError } from '../cli/common.js';
 import { pemBlocks } from '../pki/pem.js';
@@ -16,13 +17,7 @@ export interface CertFile {
   leaf: x509.X509Certificate;
 }
 
-function readText(file: string, what: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new CliError(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
+const readText = readTextExplained;
 
 export function loadCertFile(file: string): CertFile {
   const pem = readText(file, 'certificate');

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readTextExplained } from '../util/read-file.js';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { caConfigSchema, type CaConfig } from './schema.js';
 
@@ -18,12 +18,7 @@ export function homeOfConfig(configPath: string): string {
 
 /** Reads and validates ca.json; every problem names the field and why. */
 export function loadConfig(configPath: string): LoadedConfig {
-  let text: string;
-  try {
-    text = readFileSync(configPath, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read config ${configPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const text = readTextExplained(configPath, 'config');
   let raw: unknown;
   try {
     raw = JSON.parse(text);

@@ -53,7 +53,8 @@ export async function startCa(o: ServeOptions): Promise<RunningCa> {
 }
 
 async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker, log: Logger, address: string, insecureAddress?: string): Promise<RunningCa> {
-  await authority.crl.start();
+  // Not awaited: the first CRL builds in its worker while the port opens; GET /crl waits for it.
+  authority.crl.start().catch((err) => log.error({ err }, 'first CRL generation failed'));
   const serving = await authority.issueServingCertificate();
   const trust = [...authority.trust.rootPems(), ...authority.trust.intermediatePems()].join('');
   const tlsBase = {
