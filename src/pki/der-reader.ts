@@ -1,0 +1,62 @@
+// A strict DER TLV reader for the issuance hot path only (csr-fast.ts). It accepts exactly DER's
+// shapes — one-byte tags, definite minimal lengths, bounds inside the parent — and answers
+// `null` to anything else, so the caller falls back to the library's full parser. Nothing here
+// decides what a structure means.
+
+export interface Tlv {
+  tag: number;
+  /** Offset of the tag byte. */
+  start: number;
+  /** Offset of the first value byte. */
+  body: number;
+  /** Offset just past the value. */
+  end: number;
+}
+
+/** The TLV at `pos`, which must end at or before `limit`; null when not strict DER. */
+export function readTlv(buf: Uint8Array, pos: number, limit: number): Tlv | null {
+  if (pos + 2 > limit) return null;
+  const tag = buf[pos]!;
+  if ((tag & 0x1f) === 0x1f) return null; // multi-byte tags never occur in what we read
+  let len = buf[pos + 1]!;
+  let body = pos + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 3 || body + n > limit) return null; // indefinite, or > 16 MB
+    if (buf[body] === 0) return null; // not minimal
+    len = 0;
+    for (let i = 0; i < n; i++) len = (len << 8) | buf[body + i]!;
+    if (len < 0x80) return null; // long form where the short one fits
+    body += n;
+  }
+  const end = body + len;
+  if (end > limit) return null;
+  return { tag, start: pos, body, end };
+}
+
+/** The children of a constructed TLV, which must exactly fill it; null otherwise. */
+export function children(buf: Uint8Array, parent: Tlv): Tlv[] | null {
+  if ((parent.tag & 0x20) === 0) return null;
+  const out: Tlv[] = [];
+  let pos = parent.body;
+  while (pos < parent.end) {
+    const t = readTlv(buf, pos, parent.end);
+    if (!t) return null;
+    out.push(t);
+    pos = t.end;
+  }
+  return out;
+}
+
+/** The value bytes of `t` as 7-bit ASCII, or null if any byte is outside it. */
+export function asciiValue(buf: Uint8Array, t: Tlv): string | null {
+  for (let i = t.body; i < t.end; i++) if (buf[i]! > 0x7f) return null;
+  return Buffer.from(buf.buffer, buf.byteOffset + t.body, t.end - t.body).toString('latin1');
+}
+
+/** True when `t`'s value bytes equal `expected` (an encoded OID body, say). */
+export function valueEquals(buf: Uint8Array, t: Tlv, expected: Uint8Array): boolean {
+  if (t.end - t.body !== expected.length) return false;
+  for (let i = 0; i < expected.length; i++) if (buf[t.body + i] !== expected[i]) return false;
+  return true;
+}
