@@ -2,7 +2,8 @@
 // revocation. Regenerations never overlap (CRL numbers must increase) and a burst of revocations
 // collapses into one more run. GET /crl waits only for a run already under way, so the CRL it
 // gets includes every revocation that answered before it.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../util/worker.js';
 import type { CrlConfig } from '../config/schema.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { toPem } from '../pki/pem.js';
@@ -117,10 +118,7 @@ export class CrlWorker {
 
   private spawn(): Worker {
     if (this.worker) return this.worker;
-    // Source runs under tsx in tests (crl-worker.ts); the built CLI runs dist/ (crl-worker.js).
-    const fromSource = import.meta.url.endsWith('.ts');
-    const url = new URL(fromSource ? './crl-worker.ts' : './crl-worker.js', import.meta.url);
-    const w = new Worker(url, fromSource ? { execArgv: ['--import', 'tsx'] } : {});
+    const w = startWorker('./crl-worker', import.meta.url);
     w.unref();
     w.on('message', (m: CrlJobResult) => {
       const p = this.pending.get(m.id);

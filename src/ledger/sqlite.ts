@@ -7,20 +7,11 @@ import Database from 'better-sqlite3';
 import { tokenUsed, unavailable } from '../errors.js';
 import type { CertificateFilter, CertificateRecord, IssuanceMethod, Ledger, Revocation, RevokedEntry, RevokeOutcome, StoredCertificate, TokenClaim } from './ledger.js';
 import { migrate, MIGRATIONS_DIR } from './migrate.js';
+import { configureConnection } from './connection.js';
+import { CERT_COLUMNS, issuanceBatch, isUnavailableCode, type IssuanceItem, type IssuanceRow, type ItemOutcome } from './issuance-batch.js';
+import { BatchFailed, GroupCommit, WriterThread } from './group-commit.js';
 
-interface CertificateRow {
-  serial: string;
-  subject: string;
-  sans: string;
-  not_before: number;
-  not_after: number;
-  fingerprint: string;
-  provisioner: string | null;
-  pem: string;
-  issued_at: number;
-  method: IssuanceMethod;
-  replaces: string | null;
-}
+type CertificateRow = Omit<IssuanceRow, 'method'> & { method: IssuanceMethod };
 
 interface StoredRow extends CertificateRow {
   revoked_at: number | null;
@@ -28,38 +19,26 @@ interface StoredRow extends CertificateRow {
   revocation_reason: string | null;
 }
 
-const CERT_COLUMNS = 'serial, subject, sans, not_before, not_after, fingerprint, provisioner, pem, issued_at, method, replaces';
 const STORED_COLUMNS = `${CERT_COLUMNS}, revoked_at, revocation_reason_code, revocation_reason`;
-
-// Errors that mean "the store cannot take writes right now", as opposed to a bug or bad data.
-// better-sqlite3 reports extended codes (SQLITE_IOERR_FSYNC, SQLITE_READONLY_DBMOVED, ...).
-const UNAVAILABLE_CODES = ['SQLITE_FULL', 'SQLITE_READONLY', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_BUSY'];
 
 /**
  * Opens (creating when missing) the ledger at `path`, applies pending migrations and returns it.
  * Rejects when the file's schema is newer than this build knows.
  */
-export async function openSqliteLedger(file: string, opts: { migrationsDir?: string } = {}): Promise<SqliteLedger> {
+export async function openSqliteLedger(file: string, opts: { migrationsDir?: string; writer?: WriterMode } = {}): Promise<SqliteLedger> {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   // Create the file ourselves so it is never world-readable, whatever the umask; SQLite gives the
   // -wal and -shm files the main file's permissions.
   fs.closeSync(fs.openSync(file, 'a', 0o600));
   const db = new Database(file);
   try {
-    db.pragma('busy_timeout = 5000');
-    db.pragma('foreign_keys = ON');
-    // FULL also syncs the WAL on every commit: a certificate may leave the CA only once its row
-    // would survive power loss.
-    db.pragma('synchronous = FULL');
-    // Serials and fingerprints are random, so every insert lands on a random index page; the
-    // default 2 MB cache makes a million-row ledger read pages from the OS on every /sign.
-    db.pragma('cache_size = -65536');
+    configureConnection(db);
     await migrate(db, opts.migrationsDir ?? MIGRATIONS_DIR);
     // After migrate, not before: switching to WAL rewrites the file header, and a database we
     // refuse (newer schema) must be left exactly as we found it.
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`ledger could not enable WAL (journal_mode is ${String(mode)})`);
-    return new SqliteLedger(db);
+    return new SqliteLedger(db, { writer: opts.writer ?? 'thread' });
   } catch (err) {
     db.close();
     throw err;
@@ -68,16 +47,13 @@ export async function openSqliteLedger(file: string, opts: { migrationsDir?: str
 
 export class SqliteLedger implements Ledger {
   private readonly insertToken: Database.Statement;
-  private readonly insertCert: Database.Statement;
   private readonly selectCert: Database.Statement<[string], StoredRow>;
   private readonly selectLineage: Database.Statement<[string, string], StoredRow>;
   private readonly selectToken: Database.Statement<[string], unknown>;
   private readonly countCerts: Database.Statement<[], number>;
   private readonly deleteTokens: Database.Statement<[number]>;
-  private readonly recordBatch: (batch: PendingIssuance[]) => (unknown | null)[];
-  /** Issuances waiting for the next group commit. */
-  private queue: PendingIssuance[] = [];
-  private flushScheduled = false;
+  private readonly group: GroupCommit;
+  private readonly writer: WriterThread | null;
   private readonly revokeTx: (r: Revocation, token: TokenClaim | undefined) => RevokeOutcome;
   private readonly selectRevoked: Database.Statement<[number], { serial: string; revoked_at: number; revocation_reason_code: number; not_after: number }>;
   private readonly bumpCrlNumber: Database.Statement<[], number>;
@@ -89,15 +65,10 @@ export class SqliteLedger implements Ledger {
    * @param db an open connection, already migrated; the ledger owns it from here on. Exposed so
    * maintenance code and tests can reach the connection — do not write through it.
    */
-  constructor(readonly db: Database.Database) {
-    // ON CONFLICT DO NOTHING, then look at `changes`: a spent token is told apart from any other
-    // constraint failure (a duplicate serial is a bug, not a replay) without parsing messages.
+  constructor(readonly db: Database.Database, opts: { writer?: WriterMode } = {}) {
+    // Used by revoke; issuance has its own copy in issuance-batch.ts.
     this.insertToken = db.prepare(
       'INSERT INTO used_tokens (jti, provisioner, expires_at, used_at) VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING',
-    );
-    this.insertCert = db.prepare(
-      `INSERT INTO certificates (${CERT_COLUMNS})
-       VALUES (@serial, @subject, @sans, @not_before, @not_after, @fingerprint, @provisioner, @pem, @issued_at, @method, @replaces)`,
     );
     this.selectCert = db.prepare<[string], StoredRow>(`SELECT ${STORED_COLUMNS} FROM certificates WHERE serial = ?`);
     // Up the `replaces` chain to the first issuance, down through every renewal of it.
@@ -116,30 +87,12 @@ export class SqliteLedger implements Ledger {
     this.countCerts = db.prepare<[], number>('SELECT count(*) FROM certificates').pluck();
     this.deleteTokens = db.prepare<[number]>('DELETE FROM used_tokens WHERE expires_at < ?');
 
-    const one = db.transaction((cert: CertificateRecord, token: TokenClaim | undefined) => {
-      if (token) {
-        const spent = this.insertToken.run(token.jti, token.provisioner, millis(token.expiresAt, 'token expiresAt'), Date.now());
-        if (spent.changes === 0) throw tokenUsed(`token ${token.jti} already used`);
-      }
-      this.insertCert.run(toRow(cert));
-    });
-    // Group commit: every issuance queued in one event-loop turn goes into one transaction, so
-    // they share one fsync (synchronous=FULL stays). Called inside the outer transaction, `one`
-    // runs as a SAVEPOINT: a replayed token or a bad row fails alone, the others still commit.
-    const batch = db.transaction((items: PendingIssuance[]) => items.map((p) => {
-      try {
-        one(p.cert, p.token);
-        return null;
-      } catch (err) {
-        // A full disk or I/O error makes SQLite roll back the whole transaction, not just the
-        // savepoint: abort the batch so every request in it hears 'unavailable'.
-        if (mapError('write', err) !== err) throw err;
-        return err;
-      }
-    }));
-    // IMMEDIATE takes the write lock up front, so a competing writer makes us wait (busy_timeout)
-    // instead of failing half-way through with a stale read snapshot.
-    this.recordBatch = batch.immediate;
+    // A file-backed ledger commits issuances on a writer thread, so an fsync never stalls the
+    // event loop; an in-memory one (or a read-only CLI) commits inline.
+    const threaded = (opts.writer ?? 'inline') === 'thread' && db.name !== ':memory:' && !db.memory;
+    this.writer = threaded ? new WriterThread(db.name) : null;
+    const inline = threaded ? null : issuanceBatch(db);
+    this.group = new GroupCommit(this.writer ? this.writer.commit : async (items) => inline!(items));
 
     const markRevoked = db.prepare<[number, number, string, string]>(
       'UPDATE certificates SET revoked_at = ?, revocation_reason_code = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL',
@@ -163,35 +116,23 @@ export class SqliteLedger implements Ledger {
   }
 
   /** Resolves once the row is committed and durable: only then may the certificate leave. */
-  recordIssuance(cert: CertificateRecord, token?: TokenClaim): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ cert, token, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const items = this.queue;
-    this.queue = [];
-    if (!items.length) return;
-    let outcomes: (unknown | null)[];
+  async recordIssuance(cert: CertificateRecord, token?: TokenClaim): Promise<void> {
+    const item: IssuanceItem = {
+      row: toRow(cert),
+      token: token && { jti: token.jti, provisioner: token.provisioner, expiresAt: millis(token.expiresAt, 'token expiresAt') },
+    };
+    let outcome: ItemOutcome;
     try {
-      outcomes = this.recordBatch(items);
+      outcome = await this.group.enqueue(item);
     } catch (err) {
-      // The commit itself failed (disk full, read-only, I/O): nothing in the batch was recorded.
-      const mapped = mapError('write', err);
-      for (const p of items) p.reject(mapped);
-      return;
+      // The commit itself failed (disk full, read-only, I/O, a dead writer): nothing in the batch was recorded.
+      if (err instanceof BatchFailed) throw unavailable(`ledger cannot write: ${err.code ?? err.message}`, err);
+      throw mapError('write', err);
     }
-    items.forEach((p, i) => {
-      const err = outcomes[i];
-      if (err === null) p.resolve();
-      else p.reject(mapError('write', err));
-    });
+    if (outcome === null) return;
+    if ('tokenUsed' in outcome) throw tokenUsed(`token ${outcome.tokenUsed} already used`);
+    const failure = Object.assign(new Error(outcome.message), { code: outcome.code });
+    throw isUnavailableCode(outcome.code) ? unavailable(`ledger cannot write: ${outcome.code}`, failure) : failure;
   }
 
   async revoke(r: Revocation, token?: TokenClaim): Promise<RevokeOutcome> {
@@ -251,7 +192,8 @@ export class SqliteLedger implements Ledger {
 
   async close(): Promise<void> {
     // Whatever is queued was promised a commit; honour it before closing.
-    this.flush();
+    await this.group.drain();
+    await this.writer?.close();
     if (this.db.open) this.db.close();
   }
 
@@ -269,12 +211,7 @@ export class SqliteLedger implements Ledger {
   }
 }
 
-interface PendingIssuance {
-  cert: CertificateRecord;
-  token: TokenClaim | undefined;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
+export type WriterMode = 'thread' | 'inline';
 
 /** Runs a statement, turning "the store cannot serve this" into CaError 'unavailable' (503). */
 function guarded<T>(op: 'read' | 'write', fn: () => T): T {
@@ -287,7 +224,7 @@ function guarded<T>(op: 'read' | 'write', fn: () => T): T {
 
 function mapError(op: 'read' | 'write', err: unknown): unknown {
   const code = (err as { code?: unknown } | null)?.code;
-  if (err instanceof Database.SqliteError && typeof code === 'string' && UNAVAILABLE_CODES.some((c) => code === c || code.startsWith(`${c}_`))) {
+  if (err instanceof Database.SqliteError && isUnavailableCode(code)) {
     return unavailable(`ledger cannot ${op}: ${code}`, err);
   }
   return err;

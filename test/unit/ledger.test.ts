@@ -218,8 +218,9 @@ test('a read-only store maps to unavailable and records nothing', async () => {
   await check.close();
 });
 
+// max_page_count is per connection, so this one commits inline on the connection it limits.
 test('a full disk maps to unavailable and records nothing', async () => {
-  const ledger = await openSqliteLedger(dbPath());
+  const ledger = await openSqliteLedger(dbPath(), { writer: 'inline' });
   await ledger.recordIssuance(cert());
   const pages = ledger.db.pragma('page_count', { simple: true });
   ledger.db.pragma(`max_page_count = ${String(pages)}`);

@@ -1,0 +1,105 @@
+// Group commit on the main thread's side: issuances queue while one batch is being committed,
+// and the whole queue becomes the next batch. Under load a batch grows to whatever arrived during
+// the previous fsync; when idle, a lone issuance commits on the next turn of the event loop.
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../util/worker.js';
+import type { IssuanceItem, ItemOutcome } from './issuance-batch.js';
+import type { BatchJob, BatchResult } from './writer-worker.js';
+
+export type Committer = (items: IssuanceItem[]) => Promise<ItemOutcome[]>;
+
+interface Pending { item: IssuanceItem; resolve: (o: ItemOutcome) => void; reject: (e: unknown) => void }
+
+/** An error the whole batch failed with; `code` is SQLite's when it was SQLite's. */
+export class BatchFailed extends Error {
+  constructor(message: string, readonly code?: string) { super(message); }
+}
+
+export class GroupCommit {
+  private queue: Pending[] = [];
+  private inFlight: Promise<void> | null = null;
+  private scheduled = false;
+
+  constructor(private readonly commit: Committer) {}
+
+  /** Resolves with the item's outcome once its batch is committed (or refused). */
+  enqueue(item: IssuanceItem): Promise<ItemOutcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      if (this.inFlight || this.scheduled) return;
+      this.scheduled = true;
+      // One turn later: the requests parsed in this turn join the same batch.
+      setImmediate(() => {
+        this.scheduled = false;
+        this.next();
+      });
+    });
+  }
+
+  /** Waits until everything queued so far is committed. */
+  async drain(): Promise<void> {
+    while (this.inFlight || this.queue.length) {
+      if (!this.inFlight) this.next();
+      await this.inFlight;
+    }
+  }
+
+  private next(): void {
+    if (this.inFlight || !this.queue.length) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.inFlight = this.commit(batch.map((p) => p.item)).then(
+      (outcomes) => batch.forEach((p, i) => p.resolve(outcomes[i] ?? null)),
+      (err) => batch.forEach((p) => p.reject(err)),
+    ).finally(() => {
+      this.inFlight = null;
+      this.next();
+    });
+  }
+}
+
+/** Commits on a thread of its own, through its own connection to the same file. */
+export class WriterThread {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (o: ItemOutcome[]) => void; reject: (e: unknown) => void }>();
+
+  constructor(private readonly file: string) {}
+
+  commit: Committer = (items) => new Promise((resolve, reject) => {
+    const id = this.nextId++;
+    this.pending.set(id, { resolve, reject });
+    this.spawn().postMessage({ id, items } satisfies BatchJob);
+  });
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
+  }
+
+  private spawn(): Worker {
+    if (this.worker) return this.worker;
+    const w = startWorker('./writer-worker', import.meta.url, { file: this.file });
+    w.unref();
+    w.on('message', (m: BatchResult) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if ('outcomes' in m) p.resolve(m.outcomes);
+      else p.reject(new BatchFailed(m.failed.message, m.failed.code));
+    });
+    // A thread that dies takes its in-flight batch with it; whether that batch committed is
+    // unknown, so its requests fail (the client retries with a new token) and the next write
+    // starts a new thread.
+    const fail = (why: string) => {
+      if (this.worker === w) this.worker = null;
+      for (const p of this.pending.values()) p.reject(new BatchFailed(why));
+      this.pending.clear();
+    };
+    w.on('error', (e) => fail(`ledger writer failed: ${e.message}`));
+    w.on('exit', () => fail('ledger writer stopped'));
+    this.worker = w;
+    return w;
+  }
+}

@@ -1,0 +1,70 @@
+// One group commit: every issuance of a batch in one transaction and one fsync. Plain values in
+// and out, so the same function runs inline or in the writer thread (writer-worker.ts).
+import Database from 'better-sqlite3';
+
+export interface IssuanceRow {
+  serial: string;
+  subject: string;
+  sans: string;
+  not_before: number;
+  not_after: number;
+  fingerprint: string;
+  provisioner: string | null;
+  pem: string;
+  issued_at: number;
+  method: string;
+  replaces: string | null;
+}
+
+export interface SpentToken { jti: string; provisioner: string; expiresAt: number }
+export interface IssuanceItem { row: IssuanceRow; token?: SpentToken }
+
+/** null: committed. Otherwise why this one item was not (the others still were). */
+export type ItemOutcome = null | { tokenUsed: string } | { code?: string; message: string };
+
+export const CERT_COLUMNS = 'serial, subject, sans, not_before, not_after, fingerprint, provisioner, pem, issued_at, method, replaces';
+
+// Errors that mean "the store cannot take writes right now", as opposed to a bug or bad data.
+// better-sqlite3 reports extended codes (SQLITE_IOERR_FSYNC, SQLITE_READONLY_DBMOVED, ...).
+const UNAVAILABLE_CODES = ['SQLITE_FULL', 'SQLITE_READONLY', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_BUSY'];
+
+export function isUnavailableCode(code: unknown): code is string {
+  return typeof code === 'string' && UNAVAILABLE_CODES.some((c) => code === c || code.startsWith(`${c}_`));
+}
+
+class TokenReplay extends Error {}
+
+/**
+ * The batch function for `db`. It throws only when the whole transaction failed (disk full, I/O):
+ * then nothing of the batch was recorded.
+ */
+export function issuanceBatch(db: Database.Database): (items: IssuanceItem[]) => ItemOutcome[] {
+  // ON CONFLICT DO NOTHING, then look at `changes`: a spent token is told apart from any other
+  // constraint failure (a duplicate serial is a bug, not a replay) without parsing messages.
+  const insertToken = db.prepare('INSERT INTO used_tokens (jti, provisioner, expires_at, used_at) VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING');
+  const insertCert = db.prepare(`INSERT INTO certificates (${CERT_COLUMNS})
+     VALUES (@serial, @subject, @sans, @not_before, @not_after, @fingerprint, @provisioner, @pem, @issued_at, @method, @replaces)`);
+  const one = db.transaction((item: IssuanceItem) => {
+    const t = item.token;
+    if (t && insertToken.run(t.jti, t.provisioner, t.expiresAt, Date.now()).changes === 0) throw new TokenReplay(t.jti);
+    insertCert.run(item.row);
+  });
+  // Inside the outer transaction `one` runs as a SAVEPOINT: a replayed token or a bad row fails
+  // alone and the others still commit.
+  const batch = db.transaction((items: IssuanceItem[]) => items.map((item): ItemOutcome => {
+    try {
+      one(item);
+      return null;
+    } catch (err) {
+      if (err instanceof TokenReplay) return { tokenUsed: err.message };
+      const code = (err as { code?: unknown }).code;
+      // A full disk or I/O error makes SQLite roll back the whole transaction, not just the
+      // savepoint: abort the batch so every request in it hears 'unavailable'.
+      if (err instanceof Database.SqliteError && isUnavailableCode(code)) throw err;
+      return { code: typeof code === 'string' ? code : undefined, message: (err as Error).message };
+    }
+  }));
+  // IMMEDIATE takes the write lock up front, so a competing writer makes us wait (busy_timeout)
+  // instead of failing half-way through with a stale read snapshot.
+  return batch.immediate;
+}
