@@ -4,12 +4,13 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { CaError, isCaError } from '../errors.js';
 import { sendJson } from './reply.js';
+import { noteOutcome } from './access-log.js';
 
 export function errorHandler(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   const e = toCaError(err);
   const fields = { code: e.code, status: e.status, reason: e.detail };
   if (e.status >= 500) req.log.error({ ...fields, err: err.cause ?? err }, 'request failed');
-  else req.log.info(fields, 'request refused');
+  else noteOutcome(req, 'request refused', fields);
   if (e.status === 413) return sendJson(reply, 413, { status: 413, message: e.publicMessage });
   return sendJson(reply, e.status, { status: e.status, message: e.publicMessage });
 }

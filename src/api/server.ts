@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Authority } from '../authority/authority.js';
 import { CaError } from '../errors.js';
 import { errorHandler } from './errors.js';
+import { accessLog, noteOutcome } from './access-log.js';
 import { sendJson } from './reply.js';
 import { healthRoutes } from './routes/health.js';
 import { provisionerRoutes } from './routes/provisioners.js';
@@ -49,7 +50,9 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
     // No type coercion: a number where a string belongs is an error, not a string.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
+    disableRequestLogging: true,
   }) as unknown as FastifyInstance;
+  accessLog(app);
 
   // step-ca reads the body as JSON whatever its content type (curl -d sends form encoding), and
   // the step CLI's renew sends an empty body labelled application/json.
@@ -65,7 +68,7 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
-    req.log.info({ url: req.url }, 'no such route');
+    noteOutcome(req, 'no such route', {});
     const e = new CaError('not_found', { detail: 'no such route' });
     return sendJson(reply, 404, { status: 404, message: e.publicMessage });
   });

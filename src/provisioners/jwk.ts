@@ -8,6 +8,7 @@ import type { Claims } from '../authority/claims.js';
 import { jwkAlg } from '../pki/provisioner-key.js';
 import { allowedAudiences, audienceMatches, type Operation } from './audience.js';
 import { checkSubject, checkTimes } from './token-claims.js';
+import { fastJwsKey, verifiedFast, type FastJwsKey } from './jws-fast.js';
 
 export { LEEWAY_SEC } from './token-claims.js';
 
@@ -17,6 +18,8 @@ export interface JwkProvisioner {
   kid: string;
   alg: string;
   key: jose.CryptoKey | Uint8Array;
+  /** The same public key for node:crypto, when its algorithm has a fast path (jws-fast.ts). */
+  fastKey: FastJwsKey | null;
   claims: Claims;
   config: ProvisionerConfig;
 }
@@ -26,7 +29,7 @@ export async function loadJwkProvisioner(config: ProvisionerConfig, claims: Clai
   const alg = jwkAlg(jwk as jose.JWK);
   const { d: _private, ...pub } = jwk as jose.JWK;
   const key = await jose.importJWK(pub as jose.JWK, alg);
-  return { type: 'JWK', name: config.name, kid: jwk.kid, alg, key, claims, config };
+  return { type: 'JWK', name: config.name, kid: jwk.kid, alg, key, fastKey: fastJwsKey(pub as jose.JWK, alg), claims, config };
 }
 
 export interface TokenClaims {
@@ -44,7 +47,11 @@ export interface TokenClaims {
 export interface VerifiedToken {
   provisioner: JwkProvisioner;
   claims: TokenClaims;
-  /** The jti, or the hex SHA-256 of the token when it has none (step-ca's rule). */
+  /**
+   * The jti, or else the hex SHA-256 of the token's signed part. step-ca hashes the whole token,
+   * but an ECDSA signature has a second valid form (s -> n-s), so a jti-less token could be
+   * spent twice; the header and payload have only one.
+   */
   replayKey: string;
   expiresAt: Date;
 }
@@ -69,7 +76,7 @@ export async function verifyToken(token: string, ctx: TokenContext): Promise<Ver
   return {
     provisioner,
     claims: claims as TokenClaims,
-    replayKey: typeof claims.jti === 'string' && claims.jti !== '' ? claims.jti : createHash('sha256').update(token).digest('hex'),
+    replayKey: typeof claims.jti === 'string' && claims.jti !== '' ? claims.jti : createHash('sha256').update(token.slice(0, token.lastIndexOf('.'))).digest('hex'),
     expiresAt: new Date(exp * 1000),
   };
 }
@@ -95,6 +102,7 @@ function checkAudience(claims: jose.JWTPayload, ctx: TokenContext): void {
 }
 
 async function verifySignature(token: string, p: JwkProvisioner): Promise<void> {
+  if (p.fastKey && verifiedFast(token, p.fastKey)) return;
   try {
     // Only the provisioner's own algorithm: this is what stops alg=none and HS256-with-public-key.
     await jose.compactVerify(token, p.key, { algorithms: [p.alg] });

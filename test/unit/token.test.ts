@@ -91,13 +91,28 @@ test('the token works without typ and with an array aud', async () => {
   assert.equal(v.provisioner.name, 'admin');
 });
 
-test('no jti: replayKey is the lowercase hex SHA-256 of the whole token', async () => {
+const signedPart = (token: string) => createHash('sha256').update(token.slice(0, token.lastIndexOf('.'))).digest('hex');
+
+test('no jti: replayKey is the lowercase hex SHA-256 of the signed part (header.payload)', async () => {
   const token = await sign(claims({ jti: undefined }));
   const v = await verifyToken(token, ctx());
-  assert.equal(v.replayKey, createHash('sha256').update(token).digest('hex'));
+  assert.equal(v.replayKey, signedPart(token));
   assert.match(v.replayKey, /^[0-9a-f]{64}$/);
   const empty = await sign(claims({ jti: '' }));
-  assert.equal((await verifyToken(empty, ctx())).replayKey, createHash('sha256').update(empty).digest('hex'));
+  assert.equal((await verifyToken(empty, ctx())).replayKey, signedPart(empty));
+});
+
+test('no jti: the other valid form of an ECDSA signature (s -> n-s) is the same token for replay', async () => {
+  const token = await sign(claims({ jti: undefined }));
+  const [h, p, s] = token.split('.') as [string, string, string];
+  const sig = Buffer.from(s, 'base64url');
+  // P-256's group order: (r, s) and (r, n-s) both verify.
+  const n = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+  const flipped = (n - BigInt(`0x${sig.subarray(32).toString('hex')}`)).toString(16).padStart(64, '0');
+  const twin = `${h}.${p}.${Buffer.concat([sig.subarray(0, 32), Buffer.from(flipped, 'hex')]).toString('base64url')}`;
+  assert.notEqual(twin, token);
+  const [a, b] = [await verifyToken(token, ctx()), await verifyToken(twin, ctx())];
+  assert.equal(a.replayKey, b.replayKey);
 });
 
 test('alg none is refused', async () => {

@@ -2,6 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Authority } from '../../authority/authority.js';
 import { sendJson } from '../reply.js';
+import { noteOutcome } from '../access-log.js';
 import { peerOf } from './peer.js';
 
 const revokeBody = {
@@ -21,7 +22,7 @@ export const revokeRoutes = (authority: Authority): FastifyPluginAsync => async 
   app.post<{ Body: RevokeBody }>('/revoke', { schema: { body: revokeBody } }, async (req, reply) => {
     const b = req.body ?? {};
     await authority.revoke({ serial: b.serial ?? '', ott: b.ott, reasonCode: b.reasonCode, reason: b.reason, passive: b.passive }, b.ott ? null : peerOf(req));
-    req.log.info({ serial: b.serial, reasonCode: b.reasonCode ?? 0 }, 'certificate revoked');
+    noteOutcome(req, 'certificate revoked', { serial: b.serial, reasonCode: b.reasonCode ?? 0 });
     return sendJson(reply, 200, { status: 'ok' });
   });
 };
