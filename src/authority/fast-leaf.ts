@@ -18,7 +18,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import { badRequest, internal } from '../errors.js';
 import type { San } from '../pki/names.js';
-import { oid, readTlv, seq, smallUint, time, tlv, uint } from './der.js';
+import { oid, readTlv, seq, smallUint, time, tlv, uint } from '../pki/der.js';
 import { createLeafCertificate, type Issuer, type LeafRequest } from './profiles.js';
 import { PROVISIONER_EXTENSION_OID, type ProvisionerInfo } from './provisioner-extension.js';
 

@@ -6,7 +6,7 @@
 // and mutated CSRs.
 import { AsnIpConverter } from '@peculiar/asn1-x509';
 import { OctetString } from 'asn1js';
-import { oid } from '../authority/der.js';
+import { oid } from './der.js';
 import { asciiValue, children, readTlv, valueEquals, type Tlv } from './der-reader.js';
 import type { SanType } from './names.js';
 

@@ -213,7 +213,7 @@ function request(r: Rand, leafKeys: { kind: Kind; spki: ArrayBuffer }[]): LeafRe
 
 // ---- comparison -----------------------------------------------------------------------------
 
-/** Certificate's first child, raw; read independently of src/authority/der.ts. */
+/** Certificate's first child, raw; read independently of src/pki/der.ts. */
 function rawChildren(der: ArrayBuffer | Uint8Array): Buffer[] {
   const b = Buffer.from(der instanceof ArrayBuffer ? new Uint8Array(der) : der);
   const header = (at: number) => {

@@ -1,6 +1,7 @@
-// A minimal DER writer and TLV reader for the issuance hot path only (fast-leaf.ts). Everything
+// A minimal DER writer and TLV reader for the issuance hot path only (fast-leaf.ts, csr-fast.ts). Everything
 // else in the codebase builds ASN.1 with @peculiar/x509; test/unit/fast-leaf.test.ts holds what
 // this produces byte-identical to it.
+import { readTlv as readStrictTlv } from './der-reader.js';
 
 /** Tag, definite minimal length, value. */
 export function tlv(tag: number, ...parts: Uint8Array[]): Buffer<ArrayBuffer> {
@@ -52,17 +53,6 @@ export function time(d: Date): Buffer<ArrayBuffer> {
 
 /** One TLV at `at`: its tag, where the value starts and ends; null unless DER-minimal and in bounds. */
 export function readTlv(buf: Uint8Array, at: number): { tag: number; start: number; end: number } | null {
-  if (at + 2 > buf.length) return null;
-  const tag = buf[at]!;
-  let len = buf[at + 1]!;
-  let start = at + 2;
-  if (len & 0x80) {
-    const k = len & 0x7f;
-    if (k < 1 || k > 3 || start + k > buf.length || buf[start] === 0) return null;
-    len = 0;
-    for (let i = 0; i < k; i++) len = len * 256 + buf[start + i]!;
-    start += k;
-    if (len < 0x80 || (k > 1 && len < 1 << (8 * (k - 1)))) return null;
-  }
-  return start + len > buf.length ? null : { tag, start, end: start + len };
+  const t = readStrictTlv(buf, at, buf.length);
+  return t && { tag: t.tag, start: t.body, end: t.end };
 }
