@@ -1,6 +1,7 @@
 // The CA: sign (and later renew, rekey, revoke) as orchestration of named steps. It knows
 // nothing of HTTP or SQL: requests come in as plain values, errors leave as CaError.
 import { signedBy } from '../pki/signed-by.js';
+import { viewCertificate, type CertificateView } from '../pki/certificate-view.js';
 import { generateKeyPairSync } from 'node:crypto';
 import type { CaConfig } from '../config/schema.js';
 import { badRequest, forbidden, notFound, tokenUsed, unauthorized } from '../errors.js';
@@ -195,16 +196,16 @@ export class Authority {
     return this.reissue(cert, await this.authorizeExisting(cert, now), now, 'rekey', csr.spki);
   }
 
-  private peerCertificate(peer: PeerCertificate): x509.X509Certificate {
+  private peerCertificate(peer: PeerCertificate): CertificateView {
     if (peer.tlsError && !DATE_ERRORS.has(peer.tlsError)) throw unauthorized(`client certificate not trusted: ${peer.tlsError}`);
     try {
-      return new x509.X509Certificate(peer.der);
+      return viewCertificate(peer.der);
     } catch (e) {
       throw unauthorized('client certificate cannot be parsed', e);
     }
   }
 
-  private authorizeExisting(cert: x509.X509Certificate, now: Date): Promise<AuthorizedCertificate> {
+  private authorizeExisting(cert: CertificateView, now: Date): Promise<AuthorizedCertificate> {
     return authorizeExistingCertificate(cert, now, {
       issuer: this.intermediate.cert,
       ledger: this.ledger,
@@ -219,17 +220,17 @@ export class Authority {
    * certificate expire before it is issued.
    */
   private async reissue(
-    old: x509.X509Certificate, auth: AuthorizedCertificate, now: Date, method: 'renew' | 'rekey', newSpki?: ArrayBuffer, token?: TokenClaim,
+    old: CertificateView, auth: AuthorizedCertificate, now: Date, method: 'renew' | 'rekey', newSpki?: ArrayBuffer, token?: TokenClaim,
   ): Promise<IssuedCertificate> {
     const lifetime = old.notAfter.getTime() - old.notBefore.getTime();
     const backdate = lifetime >= 2 * this.backdate ? this.backdate : 0;
-    const certificate = await createRenewedCertificate(old, {
-      serialHex: randomSerialHex(),
-      notBefore: new Date(now.getTime() - backdate),
-      notAfter: new Date(now.getTime() + lifetime - backdate),
-      newSpki,
-    }, this.intermediate);
-    return this.record(factsOf(certificate), { provisioner: auth.provisioner, method, replaces: auth.stored.serial }, token);
+    const o = { serialHex: randomSerialHex(), notBefore: new Date(now.getTime() - backdate), notAfter: new Date(now.getTime() + lifetime - backdate), newSpki };
+    // A renewal keeps the names, so the ledger row takes them from the row it replaces.
+    const fast = this.template().renew(new Uint8Array(old.rawData), o);
+    const facts = fast
+      ? { der: fast.der, serialHex: fast.serialHex, subject: auth.stored.subject, sans: auth.stored.sans, ...certificateTimes(o) }
+      : factsOf(await createRenewedCertificate(new x509.X509Certificate(old.rawData), o, this.intermediate));
+    return this.record(facts, { provisioner: auth.provisioner, method, replaces: auth.stored.serial }, token);
   }
 
   /**

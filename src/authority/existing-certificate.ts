@@ -5,7 +5,8 @@ import { signedBy } from '../pki/signed-by.js';
 import { CaError, unauthorized } from '../errors.js';
 import type { Ledger, StoredCertificate } from '../ledger/ledger.js';
 import { sha256Hex } from '../pki/fingerprint.js';
-import { x509 } from '../pki/x509.js';
+import type { CertificateView } from '../pki/certificate-view.js';
+import type { x509 } from '../pki/x509.js';
 import type { Claims } from './claims.js';
 import { serialToDecimal } from '../pki/serial.js';
 import { readProvisionerExtension } from './provisioner-extension.js';
@@ -25,7 +26,7 @@ export interface AuthorizedCertificate {
   provisioner: string | null;
 }
 
-export async function authorizeExistingCertificate(cert: x509.X509Certificate, now: Date, d: ExistingCertificateDeps): Promise<AuthorizedCertificate> {
+export async function authorizeExistingCertificate(cert: CertificateView, now: Date, d: ExistingCertificateDeps): Promise<AuthorizedCertificate> {
   await checkIssuedByUs(cert, d.issuer);
   const stored = await checkInLedger(cert, d.ledger);
   checkNotRevoked(stored);
@@ -35,11 +36,11 @@ export async function authorizeExistingCertificate(cert: x509.X509Certificate, n
   return { stored, claims, provisioner };
 }
 
-async function checkIssuedByUs(cert: x509.X509Certificate, issuer: x509.X509Certificate): Promise<void> {
+async function checkIssuedByUs(cert: CertificateView, issuer: x509.X509Certificate): Promise<void> {
   if (!(await signedBy(cert, issuer))) throw unauthorized(`certificate ${cert.subject} was not issued by this CA`);
 }
 
-async function checkInLedger(cert: x509.X509Certificate, ledger: Ledger): Promise<StoredCertificate> {
+async function checkInLedger(cert: CertificateView, ledger: Ledger): Promise<StoredCertificate> {
   const serial = serialToDecimal(cert.serialNumber);
   const stored = await ledger.getCertificate(serial);
   if (!stored || stored.fingerprint !== sha256Hex(cert.rawData)) throw unauthorized(`certificate ${serial} is not in the ledger`);
@@ -51,7 +52,7 @@ function checkNotRevoked(stored: StoredCertificate): void {
   if (stored.revokedAt) throw unauthorized(`certificate ${stored.serial} was revoked at ${stored.revokedAt.toISOString()}`);
 }
 
-function provisionerClaims(cert: x509.X509Certificate, d: ExistingCertificateDeps): { claims: Claims; provisioner: string | null } {
+function provisionerClaims(cert: CertificateView, d: ExistingCertificateDeps): { claims: Claims; provisioner: string | null } {
   const ext = readProvisionerExtension(cert);
   if (!ext) return { claims: d.globalClaims, provisioner: null };
   const claims = d.claimsFor(ext.name, ext.credentialId);
@@ -63,7 +64,7 @@ function checkRenewalAllowed(claims: Claims, provisioner: string | null): void {
   if (claims.disableRenewal) throw unauthorized(`renew is disabled for provisioner '${provisioner ?? '(none)'}'`);
 }
 
-function checkValidityWindow(cert: x509.X509Certificate, now: Date, claims: Claims): void {
+function checkValidityWindow(cert: CertificateView, now: Date, claims: Claims): void {
   if (now < cert.notBefore) throw unauthorized(`certificate is not valid until ${cert.notBefore.toISOString()}`);
   if (now > cert.notAfter && !claims.allowRenewalAfterExpiry) {
     const detail = `certificate expired on ${cert.notAfter.toISOString()}`;

@@ -60,3 +60,28 @@ export function valueEquals(buf: Uint8Array, t: Tlv, expected: Uint8Array): bool
   for (let i = 0; i < expected.length; i++) if (buf[t.body + i] !== expected[i]) return false;
   return true;
 }
+
+/**
+ * The extnValue bytes of the extension `oidBody` in a DER certificate: the value, null when the
+ * certificate certainly has no such extension, undefined when its shape is not one this reads
+ * (the caller then asks the library).
+ */
+export function findExtensionValue(cert: Uint8Array, oidBody: Uint8Array): Uint8Array | null | undefined {
+  const top = readTlv(cert, 0, cert.length);
+  const parts = top && top.tag === 0x30 ? children(cert, top) : null;
+  const fields = parts && parts[0]?.tag === 0x30 ? children(cert, parts[0]) : null;
+  if (!fields) return undefined;
+  const wrap = fields[fields.length - 1]!;
+  if (wrap.tag !== 0xa3) return fields.some((f) => f.tag === 0xa3) ? undefined : null;
+  const seq = children(cert, wrap);
+  const exts = seq?.length === 1 && seq[0]!.tag === 0x30 ? children(cert, seq[0]!) : null;
+  if (!exts) return undefined;
+  for (const ext of exts) {
+    const f = ext.tag === 0x30 ? children(cert, ext) : null;
+    if (!f || f.length < 2 || f[0]!.tag !== 0x06) return undefined;
+    if (!valueEquals(cert, f[0]!, oidBody)) continue;
+    const value = f[f.length - 1]!;
+    return value.tag === 0x04 ? cert.subarray(value.body, value.end) : undefined;
+  }
+  return null;
+}

@@ -18,11 +18,14 @@ import { toPem } from '../../src/pki/pem.ts';
 import { canonicalIp, type San } from '../../src/pki/names.ts';
 import { CaError } from '../../src/errors.ts';
 import {
-  createIntermediateCertificate, createLeafCertificate, createRootCertificate, makeIssuer, randomSerialHex,
+  createIntermediateCertificate, createLeafCertificate, createRenewedCertificate, createRootCertificate, makeIssuer, randomSerialHex,
   type Issuer, type LeafRequest,
 } from '../../src/authority/profiles.ts';
 import { LeafTemplate, buildLeafFast, type FastLeaf } from '../../src/authority/fast-leaf.ts';
 import { Rand } from '../helpers/random.ts';
+import { findExtensionValue } from '../../src/pki/der-reader.ts';
+import { oid } from '../../src/pki/der.ts';
+import { PROVISIONER_EXTENSION_OID } from '../../src/authority/provisioner-extension.ts';
 
 const SEED = Number(process.env.FAST_LEAF_SEED ?? 20250611);
 const CASES = Number(process.env.FAST_LEAF_CASES ?? 240);
@@ -277,6 +280,61 @@ test(`${CASES} randomized requests: TBS byte-identical to createLeafCertificate,
     const c = chains[i % chains.length]!;
     await compare(c, request(r, leafKeys), `case ${i} (issuer ${c.kind}, seed ${SEED})`);
   }
+});
+
+test(`renewal: for randomized leaves, template.renew is byte-identical to createRenewedCertificate, rekey and a rotated issuer included (seed ${SEED})`, async () => {
+  const { chains, leafKeys } = await setup;
+  const r = new Rand(SEED + 7);
+  let done = 0;
+  for (let i = 0; i < CASES / 2; i++) {
+    const c = chains[i % chains.length]!;
+    const req = request(r, leafKeys);
+    let leafDer: Buffer;
+    try {
+      leafDer = c.template.build(req).der;
+    } catch {
+      continue; // requests the fast leaf refuses are the other test's business
+    }
+    // The DER walk that finds an extension agrees with the library's extension list.
+    const parsed = new x509.X509Certificate(leafDer);
+    for (const id of [PROVISIONER_EXTENSION_OID, '2.5.29.17', '2.5.29.31', '1.2.3.4']) {
+      const lib = parsed.getExtension(id);
+      const found = findExtensionValue(leafDer, oid(id).subarray(2));
+      assert.deepEqual(found && Buffer.from(found), lib ? Buffer.from(lib.value) : null, `extension ${id} of leaf ${i}`);
+    }
+    // Renewed by the same issuer, or by another one (the intermediate was rotated).
+    const by = r.chance(0.3) ? chains[(i + 1) % chains.length]! : c;
+    const o = {
+      serialHex: r.hex(r.int(1, 20)).replace(/^0+/, '') || '01',
+      notBefore: new Date(Date.UTC(2026, r.int(0, 11), r.int(1, 28), r.int(0, 23), r.int(0, 59), r.int(0, 59))),
+      notAfter: new Date(Date.UTC(r.pick([2027, 2049, 2050, 2060]), r.int(0, 11), r.int(1, 28))),
+      newSpki: r.chance(0.3) ? r.pick(leafKeys).spki : undefined,
+    };
+    const label = `renewal ${i} (issuer ${c.kind} -> ${by.kind}, rekey ${!!o.newSpki})`;
+    const reference = await createRenewedCertificate(new x509.X509Certificate(leafDer), o, by.inter);
+    const fast = by.template.renew(leafDer, o);
+    assert.ok(fast, `${label}: our own leaf takes the fast path`);
+    const [fastTbs] = rawChildren(fast.der);
+    const [refTbs] = rawChildren(reference.rawData);
+    if (!fastTbs!.equals(refTbs!)) assert.fail(`${label}: TBSCertificate differs; ${firstDiff(fastTbs!, refTbs!)}\n${describe(req)}`);
+    assert.equal(fast.serialHex, reference.serialNumber, `${label}: serial`);
+    assert.equal(new X509Certificate(fast.der).verify(by.publicKey), true, `${label}: signature verifies`);
+    done++;
+  }
+  assert.ok(done > CASES / 4, `only ${done} renewals compared`);
+});
+
+test('renewal: shapes our leaves never have go to the library (null)', async () => {
+  const { chains } = await setup;
+  const c = chains[0]!;
+  const o = { serialHex: '0a', notBefore: new Date('2026-01-01T00:00:00Z'), notAfter: new Date('2027-01-01T00:00:00Z') };
+  assert.equal(c.template.renew(Buffer.from('3000', 'hex'), o), null);
+  assert.equal(c.template.renew(Buffer.from(c.root.rawData).subarray(0, 50), o), null);
+  // The leaf with its version field made v1 (a0 03 02 01 00): not our shape.
+  const leaf = Buffer.from(c.template.build({ serialHex: '01', commonName: 'x', sans: [], spki: c.root.publicKey.rawData, notBefore: o.notBefore, notAfter: o.notAfter, rsa: false, provisioner: null }).der);
+  const at = leaf.indexOf(Buffer.from([0xa0, 0x03, 0x02, 0x01, 0x02]));
+  leaf[at + 4] = 0;
+  assert.equal(c.template.renew(leaf, o), null);
 });
 
 test('every SAN type, CN lengths across the DER length boundaries, every issuer', async () => {
