@@ -38,7 +38,6 @@ try {
   const renewUs = (cpu() - c0) / peers.length;
   console.log(JSON.stringify({ n: rest.length, parseCsrUs: Math.round(csrUs), signUs: Math.round(signUs), signPerSec: Math.round(rest.length / (wall / 1000)), renewUs: Math.round(renewUs), renewPerSec: Math.round(peers.length / ((performance.now() - t0) / 1000)) }));
   await ledger.close();
-  await authority.crl.close?.();
 } finally {
   await ca.cleanup();
 }

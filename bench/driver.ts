@@ -30,9 +30,12 @@ export interface DriveResult {
   firstError?: string;
 }
 
-/** A keep-alive client with at most `sockets` connections; reuse it across warm-up and measurement. */
-export function createClient(target: Target, sockets: number): Client {
-  const agent = new https.Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets, ca: target.rootPem });
+/**
+ * A keep-alive client with at most `sockets` connections; reuse it across warm-up and measurement.
+ * With `identity` every connection presents that client certificate (mTLS renewal).
+ */
+export function createClient(target: Target, sockets: number, identity?: { cert: string; key: string }): Client {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets, ca: target.rootPem, ...identity });
   return { target, agent, close: () => agent.destroy() };
 }
 
@@ -61,24 +64,27 @@ function post(client: Client, url: URL, body: Buffer, sockets: Set<Socket>): Pro
  * Sends every body to POST `path`, `concurrency` at a time (a closed loop: each worker sends its
  * next request as soon as the previous answer has arrived).
  */
-export async function drive(client: Client, path: string, bodies: Buffer[], concurrency: number): Promise<DriveResult> {
-  const url = new URL(path, client.target.url);
+export async function drive(client: Client | Client[], path: string, bodies: Buffer[], concurrency: number): Promise<DriveResult> {
+  // An array gives each worker a client of its own (one client certificate per renewing host).
+  const clients = Array.isArray(client) ? client : [client];
+  const url = new URL(path, clients[0]!.target.url);
   const latenciesMs: number[] = [];
   const statuses: Record<string, number> = {};
   const sockets = new Set<Socket>();
   let firstError: string | undefined;
   let next = 0;
-  const worker = async () => {
+  const worker = async (w: number) => {
+    const mine = clients[w % clients.length]!;
     while (next < bodies.length) {
       const body = bodies[next++]!;
       const t0 = performance.now();
-      const r = await post(client, url, body, sockets);
+      const r = await post(mine, url, body, sockets);
       latenciesMs.push(performance.now() - t0);
       statuses[r.status] = (statuses[r.status] ?? 0) + 1;
       if (!r.status.startsWith('2') && firstError === undefined) firstError = `${r.status} ${(r.body ?? '').slice(0, 300)}`;
     }
   };
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: Math.min(concurrency, bodies.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(concurrency, bodies.length) }, (_, w) => worker(w)));
   return { latenciesMs, statuses, wallMs: performance.now() - t0, connections: sockets.size, firstError };
 }

@@ -34,7 +34,7 @@ export interface Machine {
 
 export interface BenchResults {
   machine: Machine;
-  config: { sequential: number; requests: number; concurrency: number; warmup: number };
+  config: { sequential: number; requests: number; renews: number; concurrency: number; warmup: number; compare: string | null };
   setup: { csrs: number; csrMs: number };
   coldStartMs: { runs: number[]; median: number };
   phases: PhaseResult[];
@@ -118,6 +118,25 @@ export function table(res: BenchResults): string {
     `serve cold start (spawn to first 200 on /health): median ${f1(res.coldStartMs.median)} ms of ${res.coldStartMs.runs.map(f1).join(', ')}`,
     `setup (not timed above): ${res.setup.csrs} P-256 CSRs in ${(res.setup.csrMs / 1000).toFixed(1)} s`,
   ];
+  out.push(...ratios(res.phases));
   for (const p of res.phases) if (p.firstError) out.push(`first failure in ${p.phase}: ${p.firstError}`);
   return out.join('\n');
+}
+
+/** The ratios a reader wants, each from phases of this one run. */
+export function ratios(phases: PhaseResult[]): string[] {
+  const find = (phase: string, target: string) => phases.find((p) => p.phase === phase && p.target === target);
+  const x = (a: number | null | undefined, b: number | null | undefined) => (a && b ? `${(a / b).toFixed(2)}x` : '-');
+  const out: string[] = [];
+  for (const target of new Set(phases.map((p) => p.target))) {
+    const sign = find('throughput', target);
+    const renew = find('renew', target);
+    if (sign && renew) out.push(`${target}: /renew vs /sign at c=${renew.concurrency}: req/s ${x(renew.reqPerSec, sign.reqPerSec)}, server CPU per request ${x(renew.serverCpuMsPerReq, sign.serverCpuMsPerReq)}`);
+  }
+  for (const phase of new Set(phases.map((p) => p.phase))) {
+    const ours = find(phase, 'stepstone');
+    const theirs = find(phase, 'compared');
+    if (ours && theirs) out.push(`${phase}: stepstone vs compared: req/s ${x(ours.reqPerSec, theirs.reqPerSec)}, server CPU per request ${x(ours.serverCpuMsPerReq, theirs.serverCpuMsPerReq)}`);
+  }
+  return out;
 }

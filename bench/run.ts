@@ -1,19 +1,28 @@
 // `npm run bench`: measures POST /1.0/sign on a fresh local Stepstone CA. A script, not a test:
 // it reports numbers and asserts nothing about them.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { provisionerKey } from '../test/helpers/tokens.ts';
 import { initLocalCa, startServer, type LocalCa } from './ca.ts';
 import { prefillLedger } from './prefill.ts';
-import { createClient, drive, type Target } from './driver.ts';
+import { createClient, drive, type Client, type Target } from './driver.ts';
+import { provisionerKeyFromFile, type CompareSpec } from './compare.ts';
 import { startRssSampler, treeCpuMs } from './procstat.ts';
 import { machine, median, summarise, table, type BenchResults, type PhaseResult } from './report.ts';
-import { makeCsrs, signBodies, type PreparedCsr, type TokenIssuer } from './requests.ts';
+import { issueIdentities, makeCsrs, signBodies, type PreparedCsr, type TokenIssuer } from './requests.ts';
 
 const COLD_STARTS = 3;
-const USAGE = `usage: npm run bench -- [--requests N] [--concurrency C] [--sequential N] [--warmup N] [--prefill N] [--json]
-  --requests N      requests in the throughput phase (default 2000)
+const USAGE = `usage: npm run bench -- [--requests N] [--renews N] [--concurrency C] [--sequential N] [--warmup N] [--prefill N] [--json]
+                   [--compare URL --root F --provisioner-key F [--password F] [--iss NAME] [--compare-pid PID]]
+  --requests N      requests in the /sign throughput phase (default 2000)
+  --renews N        requests in the /renew phase: C hosts renew over mTLS keep-alive (default 1000, 0 skips)
+  --compare URL     also drive another step-ca-compatible CA, alternating phase by phase
+  --root F          that CA's root certificate (PEM)
+  --provisioner-key F  its JWK provisioner's private key: the encryptedKey JWE of ca.json, or a JWK
+  --password F      file with the password of an encrypted provisioner key
+  --iss NAME        that provisioner's name (default admin)
+  --compare-pid PID read that CA's server CPU and RSS from /proc too (when it runs on this machine)
   --concurrency C   requests in flight in the throughput phase (default 16)
   --sequential N    requests in the latency phase (default 500)
   --warmup N        unmeasured requests before each phase (default 20; the throughput
@@ -27,8 +36,6 @@ function intFlag(name: string, v: string, min = 1): number {
   return n;
 }
 
-// Later flags (--compare URL --root F --provisioner-key F --password F --iss NAME) slot in here:
-// they build a second Target and TokenIssuer and runPhase() alternates between the two.
 function parseFlags() {
   const { values: f } = parseArgs({
     options: {
@@ -37,6 +44,13 @@ function parseFlags() {
       sequential: { type: 'string', default: '500' },
       warmup: { type: 'string', default: '20' },
       prefill: { type: 'string', default: '0' },
+      renews: { type: 'string', default: '1000' },
+      compare: { type: 'string' },
+      root: { type: 'string' },
+      'provisioner-key': { type: 'string' },
+      password: { type: 'string' },
+      iss: { type: 'string', default: 'admin' },
+      'compare-pid': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -52,7 +66,17 @@ function parseFlags() {
     sequential: intFlag('sequential', f.sequential),
     warmup: intFlag('warmup', f.warmup, 0),
     prefill: intFlag('prefill', f.prefill, 0),
+    renews: intFlag('renews', f.renews, 0),
+    compare: f.compare ? compareFlags(f) : null,
     json: f.json,
+  };
+}
+
+function compareFlags(f: { compare?: string; root?: string; 'provisioner-key'?: string; password?: string; iss: string; 'compare-pid'?: string }): CompareSpec {
+  if (!f.root || !f['provisioner-key']) throw new Error('--compare needs --root and --provisioner-key');
+  return {
+    url: f.compare!.replace(/\/+$/, ''), rootFile: f.root, keyFile: f['provisioner-key'], passwordFile: f.password, iss: f.iss,
+    pid: f['compare-pid'] ? intFlag('compare-pid', f['compare-pid']) : null,
   };
 }
 
@@ -66,17 +90,32 @@ try {
 // Progress goes to stderr so stdout carries only the report; --json silences it altogether.
 const progress = (msg: string) => { if (!opts.json) process.stderr.write(`[bench] ${msg}\n`); };
 
-interface PhaseSpec { phase: string; concurrency: number; warmup: PreparedCsr[]; measured: PreparedCsr[] }
+interface PhaseSpec { phase: string; path: '/1.0/sign' | '/1.0/renew'; concurrency: number; warmup: PreparedCsr[]; measured: PreparedCsr[] }
+
+/** A server under test: where it is, how to get tokens for it, which pid to read /proc of. */
+interface Subject { target: Target; issuer: TokenIssuer; pid: number | null }
 
 /**
  * One measured phase against one target: warm the keep-alive connections, then drive the
  * measured bodies while reading server CPU and RSS from /proc when the server is ours.
  */
-async function runPhase(target: Target, issuer: TokenIssuer, spec: PhaseSpec, serverPid: number | null): Promise<PhaseResult> {
-  const path = '/1.0/sign';
-  // Tokens are minted now, not at setup, so a long CSR setup cannot outlive their 5 minutes.
-  const [warm, bodies] = await Promise.all([signBodies(issuer, target.url, spec.warmup), signBodies(issuer, target.url, spec.measured)]);
-  const client = createClient(target, spec.concurrency);
+async function runPhase(subject: Subject, spec: PhaseSpec): Promise<PhaseResult> {
+  const { target, issuer, pid: serverPid } = subject;
+  const { path } = spec;
+  let warm: Buffer[];
+  let bodies: Buffer[];
+  let client: Client | Client[];
+  if (path === '/1.0/renew') {
+    // C hosts, each renewing its own certificate over its own keep-alive mTLS connection.
+    const ids = await issueIdentities(issuer, target, spec.concurrency);
+    client = ids.map((id) => createClient(target, 1, id));
+    warm = ids.map(() => Buffer.alloc(0));
+    bodies = Array.from({ length: spec.measured.length }, () => Buffer.alloc(0));
+  } else {
+    // Tokens are minted now, not at setup, so a long CSR setup cannot outlive their 5 minutes.
+    [warm, bodies] = await Promise.all([signBodies(issuer, target.url, spec.warmup), signBodies(issuer, target.url, spec.measured)]);
+    client = createClient(target, spec.concurrency);
+  }
   try {
     await drive(client, path, warm, spec.concurrency);
     const rss = serverPid === null ? null : startRssSampler(serverPid);
@@ -91,8 +130,15 @@ async function runPhase(target: Target, issuer: TokenIssuer, spec: PhaseSpec, se
       rss: rssMiB && { start: rssMiB.startMiB, max: rssMiB.maxMiB },
     });
   } finally {
-    client.close();
+    for (const c of Array.isArray(client) ? client : [client]) c.close();
   }
+}
+
+async function compareSubject(c: CompareSpec): Promise<Subject> {
+  const rootPem = readFileSync(c.rootFile, 'utf8');
+  const password = c.passwordFile ? readFileSync(c.passwordFile, 'utf8').replace(/\r?\n$/, '') : undefined;
+  const key = await provisionerKeyFromFile(c.keyFile, password);
+  return { target: { name: 'compared', url: c.url, rootPem }, issuer: { key, iss: c.iss }, pid: c.pid };
 }
 
 async function coldStarts(ca: LocalCa): Promise<number[]> {
@@ -137,22 +183,33 @@ async function main(): Promise<void> {
     const coldRuns = await coldStarts(ca);
 
     const server = await startServer(ca);
-    const target: Target = { name: 'stepstone', url: server.url, rootPem: ca.rootPem };
-    const issuer: TokenIssuer = { key: await provisionerKey(ca.configPath, ca.password), iss: 'admin' };
+    const ours: Subject = {
+      target: { name: 'stepstone', url: server.url, rootPem: ca.rootPem },
+      issuer: { key: await provisionerKey(ca.configPath, ca.password), iss: 'admin' },
+      pid: server.pid,
+    };
+    const subjects = [ours, ...(opts.compare ? [await compareSubject(opts.compare)] : [])];
     // The throughput phase warms one request per socket so 16 TLS handshakes stay out of its numbers.
     const specs: PhaseSpec[] = [
-      { phase: 'latency', concurrency: 1, warmup: take(opts.warmup), measured: take(opts.sequential) },
-      { phase: 'throughput', concurrency: opts.concurrency, warmup: take(throughputWarmup), measured: take(opts.requests) },
+      { phase: 'latency', path: '/1.0/sign', concurrency: 1, warmup: take(opts.warmup), measured: take(opts.sequential) },
+      { phase: 'throughput', path: '/1.0/sign', concurrency: opts.concurrency, warmup: take(throughputWarmup), measured: take(opts.requests) },
+      ...(opts.renews ? [{ phase: 'renew', path: '/1.0/renew' as const, concurrency: opts.concurrency, warmup: [], measured: Array<PreparedCsr>(opts.renews) }] : []),
     ];
     const phases: PhaseResult[] = [];
+    // Phase by phase, each server in turn: the same load, the same minutes of machine noise.
     for (const spec of specs) {
-      progress(`${spec.phase}: ${spec.measured.length} requests, concurrency ${spec.concurrency}`);
-      phases.push(await runPhase(target, issuer, spec, server.pid));
+      for (const subject of subjects) {
+        progress(`${spec.phase} ${spec.path} on ${subject.target.name}: ${spec.measured.length} requests, concurrency ${spec.concurrency}`);
+        const sign = spec.path === '/1.0/sign';
+        // A compared server gets CSRs of its own: the same names twice would be the same request.
+        const own = subject === ours || !sign ? spec : { ...spec, warmup: await makeCsrs(spec.warmup.length, 'cmp.bench.internal'), measured: await makeCsrs(spec.measured.length, 'cmp.bench.internal', spec.warmup.length) };
+        phases.push(await runPhase(subject, own));
+      }
     }
 
     const results: BenchResults = {
       machine: mach,
-      config: { sequential: opts.sequential, requests: opts.requests, concurrency: opts.concurrency, warmup: opts.warmup },
+      config: { sequential: opts.sequential, requests: opts.requests, renews: opts.renews, concurrency: opts.concurrency, warmup: opts.warmup, compare: opts.compare?.url ?? null },
       setup: { csrs: total, csrMs },
       coldStartMs: { runs: coldRuns, median: median(coldRuns) },
       phases,
