@@ -45,9 +45,15 @@ export function initLocalCa(provisioner = 'admin'): LocalCa {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`stepstone init failed (${init.status}): ${init.stderr || init.stdout}`);
   }
+  // The bench sends thousands of requests a minute from one address: it measures issuance, not
+  // the per-IP limiter, which would (rightly) answer 429.
+  const configPath = join(home, 'config', 'ca.json');
+  const config = JSON.parse(readFileSync(configPath, 'utf8'));
+  config.stepstone = { ...config.stepstone, rateLimit: { enabled: false } };
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
   return {
     dir, home, passwordFile, password,
-    configPath: join(home, 'config', 'ca.json'),
+    configPath,
     rootPem: readFileSync(join(home, 'certs', 'root_ca.crt'), 'utf8'),
     logFile: join(dir, 'server.log'),
     async cleanup() {

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'not_found'
+  | 'rate_limited'
   | 'not_implemented'
   | 'unavailable'
   | 'internal'
@@ -18,6 +19,7 @@ const STATUS: Record<ErrorCode, number> = {
   token_used: 401,
   forbidden: 403,
   not_found: 404,
+  rate_limited: 429,
   internal: 500,
   not_implemented: 501,
   unavailable: 503,
@@ -29,6 +31,7 @@ const GENERIC: Record<number, string> = {
   401: 'The request lacked necessary authorization to be completed. Please see the certificate authority logs for more info.',
   403: 'The request was forbidden by the certificate authority. Please see the certificate authority logs for more info.',
   404: 'The requested resource could not be found. Please see the certificate authority logs for more info.',
+  429: 'Too many requests: the certificate authority is rate limiting this client or provisioner. Please retry later.',
   500: 'The certificate authority encountered an Internal Server Error. Please see the certificate authority logs for more info.',
   501: 'The requested method is not implemented by the certificate authority. Please see the certificate authority logs for more info.',
   503: 'The certificate authority is temporarily unavailable. Please see the certificate authority logs for more info.',
@@ -39,6 +42,7 @@ const PREFIX: Record<number, string> = {
   401: 'The request lacked necessary authorization to be completed',
   403: 'The request was forbidden by the certificate authority',
   404: 'The requested resource could not be found',
+  429: 'Too many requests',
   503: 'The certificate authority is temporarily unavailable',
 };
 
@@ -75,6 +79,7 @@ export const forbidden = (detail: string) => new CaError('forbidden', { detail, 
 export const notFound = (detail: string, shown = false) => new CaError('not_found', { detail, public: shown });
 export const notImplemented = (detail: string) => new CaError('not_implemented', { detail });
 export const unavailable = (detail: string, cause?: unknown) => new CaError('unavailable', { detail, public: true, cause });
+export const rateLimited = (detail: string) => new CaError('rate_limited', { detail, public: true });
 export const internal = (detail: string, cause?: unknown) => new CaError('internal', { detail, cause });
 export const tokenUsed = (detail = 'token already used') => new CaError('token_used', { detail });
 

@@ -3,7 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Authority } from '../authority/authority.js';
-import { CaError } from '../errors.js';
+import rateLimit from '@fastify/rate-limit';
+import { CaError, rateLimited } from '../errors.js';
 import { errorHandler } from './errors.js';
 import { accessLog, noteOutcome } from './access-log.js';
 import { sendJson } from './reply.js';
@@ -23,6 +24,8 @@ export interface AppOptions {
   https?: import('node:https').ServerOptions;
   /** How long a request may take to arrive in full before the connection is dropped. */
   requestTimeoutMs?: number;
+  /** Requests per client IP per window over the whole API; absent: no limit. */
+  rateLimit?: { max: number; windowMs: number };
   /**
    * 'full': the whole API (HTTPS). 'revocation': only what relying parties fetch over plain HTTP
    * (CRL, OCSP), for the insecureAddress listener.
@@ -35,7 +38,9 @@ const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export async function buildApp(authority: Authority, o: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(o.logger ? { loggerInstance: o.logger } : { logger: false }),
-    ...(o.https ? { https: o.https } : {}),
+    // Node checks request timeouts every connectionsCheckingInterval (30 s by default): at most a
+    // second late, so a slow-drip client is cut off near requestTimeout, not up to 30 s after it.
+    ...(o.https ? { https: { ...o.https, connectionsCheckingInterval: 1000 } } : {}),
     bodyLimit: o.bodyLimit,
     requestTimeout: o.requestTimeoutMs ?? 30_000,
     connectionTimeout: 60_000,
@@ -62,6 +67,15 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
     if (body === '') return done(null, undefined);
     return json(req, body as string, done);
   });
+
+  if (o.rateLimit) {
+    // Global, keyed by client IP, checked in onRequest: a flood is refused before any parsing.
+    await app.register(rateLimit, {
+      max: o.rateLimit.max,
+      timeWindow: o.rateLimit.windowMs,
+      errorResponseBuilder: (_req, ctx) => rateLimited(`client rate limit: more than ${ctx.max} requests per ${ctx.after}`),
+    });
+  }
 
   app.addHook('onSend', async (req, reply) => {
     reply.header('X-Request-Id', req.id);

@@ -29,6 +29,7 @@ import { TrustStore } from './trust.js';
 import { buildCrl } from './crl.js';
 import { CrlPublisher, type PublishedCrl } from './crl-publisher.js';
 import { checkReasonCode, parseSerial } from './revocation.js';
+import { ProvisionerQuota } from './quota.js';
 
 import type { AuthorityDeps, IssuedCertificate, OcspResponder, PeerCertificate, RevokeRequest, ServingCertificate, SignRequest } from './types.js';
 export type { AuthorityDeps, IssuedCertificate, OcspResponder, PeerCertificate, RevokeRequest, ServingCertificate, SignRequest } from './types.js';
@@ -50,6 +51,8 @@ export class Authority {
   readonly crl: CrlPublisher;
   private readonly ocspResponder?: OcspResponder;
   private leafTemplate?: LeafTemplate;
+  /** null when rate limiting is off. */
+  private readonly quota: ProvisionerQuota | null;
 
   constructor(d: AuthorityDeps) {
     this.config = d.config;
@@ -73,6 +76,8 @@ export class Authority {
       build: d.crlBuilder ?? buildCrl,
     });
     this.trust = new TrustStore(d.roots, d.federatedRoots, d.intermediate.cert);
+    const limit = d.config.stepstone.rateLimit;
+    this.quota = limit.enabled ? new ProvisionerQuota(limit.perProvisioner.max, parseDuration(limit.perProvisioner.window)!, () => this.now().getTime()) : null;
   }
 
   /** POST /sign: a CSR plus a one-time token buys exactly one certificate. */
@@ -81,6 +86,7 @@ export class Authority {
     if (!req.ott) throw badRequest('missing ott');
     const now = this.now();
     const token = await this.authorizeToken(req.ott, 'sign', now);
+    this.quota?.take(token.provisioner.name);
     const sans = signSans(token.claims);
     checkCommonName(token.claims.sub);
     const certSans = sansFromToken(sans);
@@ -222,6 +228,7 @@ export class Authority {
   private async reissue(
     old: CertificateView, auth: AuthorizedCertificate, now: Date, method: 'renew' | 'rekey', newSpki?: ArrayBuffer, token?: TokenClaim,
   ): Promise<IssuedCertificate> {
+    this.quota?.take(auth.provisioner ?? '(no provisioner)');
     const lifetime = old.notAfter.getTime() - old.notBefore.getTime();
     const backdate = lifetime >= 2 * this.backdate ? this.backdate : 0;
     const o = { serialHex: randomSerialHex(), notBefore: new Date(now.getTime() - backdate), notAfter: new Date(now.getTime() + lifetime - backdate), newSpki };
@@ -244,6 +251,7 @@ export class Authority {
     let spent: TokenClaim | undefined;
     if (req.ott) {
       const token = await this.authorizeToken(req.ott, 'revoke', now);
+      this.quota?.take(token.provisioner.name);
       if (token.claims.sub !== serial) throw forbidden(`request serial number "${serial}" and token subject "${token.claims.sub}" do not match`);
       spent = { jti: token.replayKey, provisioner: token.provisioner.name, expiresAt: token.expiresAt };
     } else if (peer) {

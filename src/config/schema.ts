@@ -74,6 +74,18 @@ export const stepstoneSchema = z.object({
   crlDistributionPoints: z.array(z.string().url()).default([]),
   /** OCSP responder URLs written into every issued leaf's Authority Information Access. */
   ocspServers: z.array(z.string().url()).default([]),
+  /** A whole request (headers and body) must arrive within this, or the connection is dropped (slowloris). */
+  requestTimeout: goDuration.default('30s'),
+  /**
+   * Requests per window: per client IP over the whole API (before any work), and per provisioner
+   * for authorized issuance and revocation (after the token verified, so forged tokens cannot
+   * spend a provisioner's budget). Generous defaults: a fleet renews a few times a day per host.
+   */
+  rateLimit: z.object({
+    enabled: z.boolean().default(true),
+    perIp: z.object({ max: z.number().int().positive().default(6000), window: goDuration.default('1m') }).default({ max: 6000, window: '1m' }),
+    perProvisioner: z.object({ max: z.number().int().positive().default(60000), window: goDuration.default('1m') }).default({ max: 60000, window: '1m' }),
+  }).default({ enabled: true, perIp: { max: 6000, window: '1m' }, perProvisioner: { max: 60000, window: '1m' } }),
   ocsp: z.object({
     enabled: z.boolean().default(true),
     /** Served under / and /1.0, and on insecureAddress. */

@@ -11,6 +11,7 @@ import { loadConfig } from '../config/load.js';
 import { openSqliteLedger } from '../ledger/sqlite.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { LEEWAY_SEC } from '../provisioners/jwk.js';
+import { parseDuration } from '../util/duration.js';
 
 export interface ServeOptions {
   configPath: string;
@@ -64,9 +65,12 @@ async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker
     rejectUnauthorized: false,
     ca: trust,
   };
+  const { bodyLimit, requestTimeout, rateLimit } = authority.config.stepstone;
   const app = await buildApp(authority, {
     logger: log,
-    bodyLimit: authority.config.stepstone.bodyLimit,
+    bodyLimit,
+    requestTimeoutMs: parseDuration(requestTimeout)!,
+    rateLimit: rateLimit.enabled ? { max: rateLimit.perIp.max, windowMs: parseDuration(rateLimit.perIp.window)! } : undefined,
     https: { ...tlsBase, key: serving.keyPem, cert: serving.chainPem },
   });
 
