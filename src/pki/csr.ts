@@ -63,15 +63,17 @@ function verifiesFast(csr: FastCsr, key: KeyObject): boolean {
 }
 
 async function parseCsrDer(der: ArrayBuffer): Promise<ParsedCsr> {
-  let csr: x509.Pkcs10CertificateRequest;
   try {
-    csr = new x509.Pkcs10CertificateRequest(der);
-  } catch {
+    // The library decodes lazily: the public key, names and extensions are parsed on first
+    // access, so a malformed part throws from any of these lines, not only the constructor.
+    const csr = new x509.Pkcs10CertificateRequest(der);
+    const { key, keyType } = checkKey(csr.publicKey.rawData);
+    if (!(await verifies(csr, key))) throw new CsrError('invalid csr: its signature does not verify');
+    return { der, commonName: csr.subjectName.getField('CN')[0] ?? '', sans: readSans(csr), spki: csr.publicKey.rawData, keyType };
+  } catch (e) {
+    if (e instanceof CsrError) throw e;
     throw new CsrError('invalid csr: cannot parse it');
   }
-  const { key, keyType } = checkKey(csr.publicKey.rawData);
-  if (!(await verifies(csr, key))) throw new CsrError('invalid csr: its signature does not verify');
-  return { der, commonName: csr.subjectName.getField('CN')[0] ?? '', sans: readSans(csr), spki: csr.publicKey.rawData, keyType };
 }
 
 /**
