@@ -23,10 +23,10 @@ interface Base { name: string; csrPem: string; csrDer: Buffer }
 
 const UNICODE = ['é', 'ß', 'Ж', '日本', '🔐', '\u0000', '\u202e', '\ud800', 'ﬁ', '\u200b', '\n', '"', '\\', '%00', '../'];
 
-export async function makeBases(n: number): Promise<Base[]> {
+export async function makeBases(n: number, prefix = 'fuzz'): Promise<Base[]> {
   const alg = { name: 'ECDSA', namedCurve: 'P-256' } as const;
   return Promise.all(Array.from({ length: n }, async (_, i) => {
-    const name = `fuzz-${i}.internal`;
+    const name = `${prefix}-${i}.internal`;
     const keys = await crypto.subtle.generateKey(alg, false, ['sign', 'verify']) as CryptoKeyPair;
     const csr = await x509.Pkcs10CertificateRequestGenerator.create({
       name: `CN=${name}`, keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
