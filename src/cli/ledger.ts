@@ -7,6 +7,7 @@ import type { CertificateFilter, Ledger, StoredCertificate } from '../ledger/led
 import { parseSerial, reasonName } from '../client/revoke.js';
 import { parseTimeOrDuration } from '../util/duration.js';
 import { CliError, say } from './common.js';
+import { registerLedgerVerify } from './maintenance.js';
 
 interface HomeOpts { home?: string }
 interface FilterOpts extends HomeOpts { expiring?: string; revoked?: boolean; provisioner?: string; limit?: number }
@@ -134,6 +135,7 @@ function filterOptions(cmd: Command): Command {
 
 export function registerLedgerCommands(program: Command): void {
   const group = program.command('ledger').description('read the CA\'s issuance ledger (on the CA\'s machine; never writes)');
+  registerLedgerVerify(group);
 
   filterOptions(group.command('list'))
     .description('list issued certificates, oldest first')

@@ -8,6 +8,7 @@ import { registerCertificateCommands } from './certificate.js';
 import { registerSystemdCommands } from './systemd.js';
 import { registerLedgerCommands } from './ledger.js';
 import { registerCrlCommands } from './crl.js';
+import { registerBackupCommand } from './maintenance.js';
 
 export function buildProgram(): Command {
   const program = new Command('stepstone')
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerSystemdCommands(program);
   registerLedgerCommands(program);
   registerCrlCommands(program);
+  registerBackupCommand(program);
   return program;
 }
 
