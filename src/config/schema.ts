@@ -74,6 +74,11 @@ export const stepstoneSchema = z.object({
   crlDistributionPoints: z.array(z.string().url()).default([]),
   /** OCSP responder URLs written into every issued leaf's Authority Information Access. */
   ocspServers: z.array(z.string().url()).default([]),
+  /**
+   * A private key file that group or others can read: 'refuse' to start (the default: a CA key
+   * readable by others is a compromised CA) or 'warn' and start anyway.
+   */
+  keyPermissions: z.enum(['refuse', 'warn']).default('refuse'),
   /** A whole request (headers and body) must arrive within this, or the connection is dropped (slowloris). */
   requestTimeout: goDuration.default('30s'),
   /**

@@ -44,7 +44,7 @@ export async function startCa(o: ServeOptions): Promise<RunningCa> {
   const ledger = await openSqliteLedger(loaded.resolvePath(config.db.dataSource));
   const crlWorker = new CrlWorker();
   try {
-    const authority = await loadAuthority(loaded, o.password, ledger, { crlBuilder: crlWorker.build });
+    const authority = await loadAuthority(loaded, o.password, ledger, { crlBuilder: crlWorker.build, warn: (msg) => log.warn(msg) });
     return await listen(authority, ledger, crlWorker, log, o.address ?? config.address, o.insecureAddress ?? config.insecureAddress);
   } catch (e) {
     await crlWorker.close();

@@ -50,6 +50,8 @@ test('a minimal ca.json loads with the stepstone defaults', () => {
   assert.deepEqual(config.stepstone, {
     maxTokenLifetime: '1h', servingCertDuration: '24h', bodyLimit: 65536, logLevel: 'info',
     crlDistributionPoints: [], ocspServers: [], ocsp: { enabled: true, path: '/ocsp' },
+    keyPermissions: 'refuse', requestTimeout: '30s',
+    rateLimit: { enabled: true, perIp: { max: 6000, window: '1m' }, perProvisioner: { max: 60000, window: '1m' } },
   });
   assert.deepEqual(config.crl, { enabled: true, generateOnRevoke: true, cacheDuration: '24h' });
   assert.deepEqual(config.dnsNames, ['ca.example.com', '127.0.0.1']);
@@ -81,7 +83,7 @@ test('invalid JSON names the file', () => {
 
 test('a missing file names the file', () => {
   const path = join(root, 'nope', 'ca.json');
-  failsWith(path, path, 'ENOENT');
+  failsWith(path, path, 'no such file');
 });
 
 test('missing dnsNames names the field', () => {
