@@ -1,0 +1,59 @@
+// A full disk under the ledger (issue 6): /sign answers 503 with step-ca's JSON and a clear
+// message, issues nothing, and works again once space returns. The ledger lives on a small tmpfs,
+// which needs root (CI here runs as root); elsewhere the test skips and says why.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { request, startTestCa } from '../helpers/ca.ts';
+import { mintToken, opensslCsr, provisionerKey } from '../helpers/tokens.ts';
+
+test('disk full: 503 and nothing issued; space back: issuing again', async (t) => {
+  const mnt = mkdtempSync(join(tmpdir(), 'stepstone-full-'));
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { encoding: 'utf8' });
+  if (mount.status !== 0) {
+    rmSync(mnt, { recursive: true, force: true });
+    t.skip(`cannot mount a tmpfs to fill (${(mount.stderr || 'not root').trim()})`);
+    return;
+  }
+  const db = join(mnt, 'db', 'ledger.sqlite');
+  mkdirSync(join(mnt, 'db'), { mode: 0o700 });
+  const ca = await startTestCa({ configure: (c) => { c.db.dataSource = db; } });
+  try {
+    const admin = await provisionerKey(ca.configPath, ca.password);
+    const sign = async (cn: string) => request(ca, 'POST', '/1.0/sign', { csr: opensslCsr(cn).csrPem, ott: await mintToken(admin, { aud: `${ca.url}/1.0/sign`, sub: cn }) });
+    assert.equal((await sign('before.internal')).status, 201);
+    const rows = () => {
+      const d = new Database(db, { readonly: true });
+      try { return (d.prepare('SELECT count(*) AS n FROM certificates').get() as { n: number }).n; } finally { d.close(); }
+    };
+    const before = rows();
+
+    // Fill what is left of the filesystem.
+    const filler = join(mnt, 'filler');
+    spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k'], { encoding: 'utf8' });
+    let full;
+    let issuedWhileFilling = 0;
+    for (let i = 0; i < 20 && (!full || full.status === 201); i++) {
+      full = await sign(`full-${i}.internal`);
+      if (full.status === 201) issuedWhileFilling++;
+    }
+    assert.equal(full!.status, 503, full!.body);
+    assert.equal(full!.json.status, 503);
+    assert.match(full!.json.message, /temporarily unavailable: ledger cannot write: SQLITE_FULL/);
+    assert.equal((await request(ca, 'GET', '/health')).status, 200, 'the server stays up');
+
+    rmSync(filler);
+    const back = await sign('after.internal');
+    assert.equal(back.status, 201, back.body);
+    // Exactly what was answered 201 is in the ledger: the refused request left nothing behind.
+    assert.equal(rows(), before + issuedWhileFilling + 1);
+  } finally {
+    await ca.cleanup();
+    spawnSync('umount', [mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  }
+});
