@@ -42,7 +42,7 @@ const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
  * which would let a token's sub inject DER. PrintableString when it fits, else UTF8String — the
  * library's own choice, so fast-leaf.ts and this stay byte-identical.
  */
-function dn(cn: string): x509.Name {
+export function dn(cn: string): x509.Name {
   if (!cn) return new x509.Name([]);
   const value = new asn1X509.AttributeValue(PRINTABLE.test(cn) ? { printableString: cn } : { utf8String: cn });
   const rdn = new asn1X509.RelativeDistinguishedName([new asn1X509.AttributeTypeAndValue({ type: '2.5.4.3', value })]);

@@ -2,16 +2,12 @@
 // modules are imported inside each action so `ca health` does not pay for x509 and JOSE.
 import { Command, Option } from 'commander';
 import { resolveHome } from '../config/layout.js';
-import { withClientFlags, stepAlias, withProvisionerFlags } from './flags.js';
+import { withClientFlags, stepAlias, withProvisionerFlags, clientFlags, type ClientOpts } from './flags.js';
 import { CliError, collect, readPasswordFile, say } from './common.js';
 import { registerRenewCommands } from './renew.js';
 import { registerRevokeCommands } from './revoke.js';
 
-interface ClientOpts { home?: string; caUrl?: string; root?: string }
 
-function clientFlags(o: ClientOpts) {
-  return { home: resolveHome(o.home), caUrl: o.caUrl, root: o.root };
-}
 
 function sanOption(): Option {
   return new Option('--san <name>', 'subject alternative name, repeatable').argParser(collect).default([], 'SUBJECT');
@@ -68,7 +64,7 @@ export function registerCaCommands(program: Command): void {
       const { readDefaults, requireCaUrl } = await import('../client/defaults.js');
       const { fetchPinnedRoot } = await import('../client/bootstrap.js');
       const flags = clientFlags(o);
-      const defaults = readDefaults(flags.home);
+      const defaults = readDefaults(flags.home, flags.config);
       const fp = o.fingerprint ?? defaults.fingerprint;
       if (!fp) throw new CliError('no root fingerprint: pass --fingerprint or run `stepstone ca bootstrap` first');
       await writeOrPrint(file, await fetchPinnedRoot(requireCaUrl(flags, defaults), fp), o.force);

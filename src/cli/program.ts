@@ -9,6 +9,8 @@ import { registerSystemdCommands } from './systemd.js';
 import { registerLedgerCommands } from './ledger.js';
 import { registerCrlCommands } from './crl.js';
 import { registerBackupCommand } from './maintenance.js';
+import { registerOfflineCommands } from './offline.js';
+import { registerPkiCommands } from './pki.js';
 
 export function buildProgram(): Command {
   const program = new Command('stepstone')
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerLedgerCommands(program);
   registerCrlCommands(program);
   registerBackupCommand(program);
+  registerOfflineCommands(program);
+  registerPkiCommands(program);
   return program;
 }
 

@@ -1,15 +1,12 @@
 // `ca renew`, `ca rekey` and `certificate needs-renewal`. Heavy modules (x509, JOSE) are loaded
 // inside the actions, as in ca.ts.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { resolveHome } from '../config/layout.js';
 import { formatDuration, parseDuration } from '../util/duration.js';
 import { certificateGroup } from './certificate.js';
-import { withClientFlags } from './flags.js';
+import { withClientFlags, clientFlags, type ClientOpts } from './flags.js';
 import { CliError, say } from './common.js';
 
-interface ClientOpts { home?: string; caUrl?: string; root?: string }
 
-const clientFlags = (o: ClientOpts) => ({ home: resolveHome(o.home), caUrl: o.caUrl, root: o.root });
 
 /** A Go duration in ms, or a usage error naming the flag. */
 export function durationFlag(flag: string, value: string | undefined, positive = false): number | undefined {

@@ -1,12 +1,9 @@
 // `ca revoke` and `ca crl`. Client modules are imported inside the actions, as in ca.ts.
 import { Command, Option } from 'commander';
-import { resolveHome } from '../config/layout.js';
-import { withClientFlags, stepAlias, withProvisionerFlags } from './flags.js';
+import { withClientFlags, stepAlias, withProvisionerFlags, clientFlags, type ClientOpts } from './flags.js';
 import { CliError, readPasswordFile, say } from './common.js';
 
-interface ClientOpts { home?: string; caUrl?: string; root?: string }
 
-const clientFlags = (o: ClientOpts) => ({ home: resolveHome(o.home), caUrl: o.caUrl, root: o.root });
 
 /** step's spelling of a flag, accepted but kept out of --help. */
 interface RevokeFlags extends ClientOpts {

@@ -8,6 +8,7 @@ import { layout, resolveHome } from '../config/layout.js';
 import type { KeySpec } from '../pki/keys.js';
 import type { RunningCa } from '../runtime/serve.js';
 import { CliError, collect, readPasswordFile, say } from './common.js';
+import { readTextExplained } from '../util/read-file.js';
 
 // The server and CA modules (fastify, SQLite, x509) load only when a server verb runs, so client
 // verbs start fast.
@@ -33,10 +34,26 @@ export function registerServerCommands(program: Command): void {
     .option('--home <dir>', 'CA home (default $STEPPATH or ~/.step)')
     .option('--kty <type>', 'key type for the CA keys: EC (P-256), RSA (3072) or OKP (Ed25519)', 'EC')
     .option('--force', 'overwrite an existing CA')
-    .action(async (o: { name: string; dns: string[]; address: string; provisioner: string; passwordFile: string; home?: string; kty: string; force?: boolean }) => {
+    .option('--root <crt>', 'bring your own CA: an existing root certificate (its key stays offline)')
+    .option('--intermediate <crt>', 'bring your own CA: an intermediate signed by --root, which this CA will sign with')
+    .option('--key <key>', 'bring your own CA: the intermediate\'s private key (re-encrypted with --password-file)')
+    .option('--key-password-file <file>', 'password of an encrypted --key (default: --password-file)')
+    .action(async (o: {
+      name: string; dns: string[]; address: string; provisioner: string; passwordFile: string; home?: string; kty: string; force?: boolean;
+      root?: string; intermediate?: string; key?: string; keyPasswordFile?: string;
+    }) => {
+      const bring = [o.root, o.intermediate, o.key].filter(Boolean).length;
+      if (bring && bring !== 3) throw new CliError('--root, --intermediate and --key go together', 2);
+      const password = readPasswordFile(o.passwordFile);
+      const existing = bring ? {
+        rootPem: readTextExplained(o.root!, 'the root certificate'),
+        intermediatePem: readTextExplained(o.intermediate!, 'the intermediate certificate'),
+        intermediateKeyPem: readTextExplained(o.key!, 'the intermediate key'),
+        keyPassword: o.keyPasswordFile ? readPasswordFile(o.keyPasswordFile) : password,
+      } : undefined;
       const res = await initCa({
         home: resolveHome(o.home), name: o.name, dnsNames: o.dns, address: o.address, provisioner: o.provisioner,
-        password: readPasswordFile(o.passwordFile), key: keySpec(o.kty), force: o.force,
+        password, key: keySpec(o.kty), force: o.force, existing,
       });
       say(`Root certificate: ${res.layout.rootCert}`);
       say(`Intermediate certificate: ${res.layout.intermediateCert}`);

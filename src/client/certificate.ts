@@ -66,7 +66,7 @@ function readToken(token: string): TokenClaims {
 
 /** The client for a given token: URL from --ca-url/defaults or aud[0]; root from flags or pinned by the token's sha. */
 async function clientForToken(flags: ClientFlags, claims: TokenClaims): Promise<CaClient> {
-  const defaults = readDefaults(flags.home);
+  const defaults = readDefaults(flags.home, flags.config);
   const aud = Array.isArray(claims.aud) ? claims.aud[0] : claims.aud;
   let caUrl = findCaUrl(flags, defaults);
   if (!caUrl) {
@@ -105,7 +105,7 @@ export async function requestCertificate(o: CertificateOptions): Promise<Certifi
     ott = o.token.trim();
   } else {
     if (o.password === undefined) throw new CliError('--password-file (or --token) is required', 2);
-    const defaults = readDefaults(o.home);
+    const defaults = readDefaults(o.home, o.config);
     const caUrl = requireCaUrl(o, defaults);
     const rootFile = findRootFile(o, defaults);
     if (!rootFile) throw new CliError('no root certificate: pass --root or run `stepstone ca bootstrap` first');

@@ -13,13 +13,14 @@ export interface ClientDefaults {
   [key: string]: unknown;
 }
 
-export function readDefaults(home: string): ClientDefaults {
-  const file = layout(home).defaults;
+/** HOME/config/defaults.json, or `configFile` (--config) instead. */
+export function readDefaults(home: string, configFile?: string): ClientDefaults {
+  const file = configFile ? resolve(configFile) : layout(home).defaults;
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !configFile) return {};
     throw new CliError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   let parsed: unknown;
@@ -45,21 +46,23 @@ export interface ClientFlags {
   home: string;
   caUrl?: string;
   root?: string;
+  /** --config: a defaults.json-style file read instead of the home's. */
+  config?: string;
 }
 
 /** The CA URL from --ca-url, else defaults.json; undefined when neither has one. */
-export function findCaUrl(flags: ClientFlags, defaults = readDefaults(flags.home)): string | undefined {
+export function findCaUrl(flags: ClientFlags, defaults = readDefaults(flags.home, flags.config)): string | undefined {
   return flags.caUrl ?? defaults['ca-url'];
 }
 
-export function requireCaUrl(flags: ClientFlags, defaults = readDefaults(flags.home)): string {
+export function requireCaUrl(flags: ClientFlags, defaults = readDefaults(flags.home, flags.config)): string {
   const url = findCaUrl(flags, defaults);
   if (!url) throw new CliError('no CA URL: pass --ca-url or run `stepstone ca bootstrap` first');
   return url;
 }
 
 /** The root file from --root, else defaults.json, else HOME/certs/root_ca.crt if it exists. */
-export function findRootFile(flags: ClientFlags, defaults = readDefaults(flags.home)): string | undefined {
+export function findRootFile(flags: ClientFlags, defaults = readDefaults(flags.home, flags.config)): string | undefined {
   if (flags.root) return resolve(flags.root);
   if (defaults.root) return resolve(flags.home, defaults.root);
   const fallback = layout(flags.home).rootCert;
@@ -80,7 +83,7 @@ export interface ResolvedCa {
 
 /** What most commands need: a CA URL and the root to trust it with; a clear error otherwise. */
 export function resolveCa(flags: ClientFlags): ResolvedCa {
-  const defaults = readDefaults(flags.home);
+  const defaults = readDefaults(flags.home, flags.config);
   const caUrl = requireCaUrl(flags, defaults);
   const rootFile = findRootFile(flags, defaults);
   if (!rootFile) throw new CliError('no root certificate: pass --root or run `stepstone ca bootstrap` first');

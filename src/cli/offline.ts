@@ -1,0 +1,263 @@
+// Offline PKI verbs: `certificate create|sign|p12|verify|key` and `crypto change-pass`. They
+// parse flags and files here and leave the certificate work to src/offline/.
+import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { Option, type Command } from 'commander';
+import type { KeySpec } from '../pki/keys.js';
+import { parseTimeOrDuration } from '../util/duration.js';
+import { readTextExplained } from '../util/read-file.js';
+import { certificateGroup } from './certificate.js';
+import { CliError, collect, readPasswordFile, say } from './common.js';
+
+const lib = async () => {
+  const [keys, enc, pem, profiles, authority, p12] = await Promise.all([
+    import('../pki/keys.js'), import('../pki/encrypted-key.js'), import('../pki/pem.js'), import('../offline/profiles.js'),
+    import('../authority/profiles.js'), import('../offline/p12.js'),
+  ]);
+  return { keys, enc, pem, profiles, authority, p12 };
+};
+
+interface KeyOutput { passwordFile?: string; password?: boolean; insecure?: boolean }
+
+/** step's rule: a key is written in the clear only with --no-password and --insecure together. */
+function keyPassword(o: KeyOutput, what: string): string | null {
+  const noPassword = o.password === false;
+  if (noPassword !== !!o.insecure) throw new CliError('--no-password and --insecure go together: both to write an unencrypted key, neither to encrypt it', 2);
+  if (noPassword) return null;
+  if (!o.passwordFile) throw new CliError(`--password-file is required to encrypt ${what} (or --no-password --insecure to leave it unencrypted)`, 2);
+  return readPasswordFile(o.passwordFile);
+}
+
+function withKeyOutput(c: Command): Command {
+  return c.option('--password-file <file>', 'password to encrypt the new private key with')
+    .option('--no-password', 'do not encrypt the private key (needs --insecure)')
+    .option('--insecure', 'allow --no-password');
+}
+
+function keySpecOf(o: { kty: string; curve?: string; size?: string }): KeySpec {
+  const kty = o.kty.toUpperCase();
+  if (kty === 'EC') {
+    const curve = (o.curve ?? 'P-256').toUpperCase();
+    if (curve !== 'P-256' && curve !== 'P-384' && curve !== 'P-521') throw new CliError(`--curve must be P-256, P-384 or P-521, not ${o.curve}`, 2);
+    return { kty: 'EC', curve };
+  }
+  if (kty === 'RSA') {
+    const size = Number(o.size ?? 2048);
+    if (!Number.isInteger(size) || size < 2048) throw new CliError(`--size must be at least 2048 for RSA, not ${o.size}`, 2);
+    return { kty: 'RSA', size };
+  }
+  if (kty === 'OKP') return { kty: 'OKP' };
+  throw new CliError(`--kty must be EC, RSA or OKP, not ${o.kty}`, 2);
+}
+
+function timeFlag(name: string, v: string | undefined, base: Date): Date | undefined {
+  if (v === undefined) return undefined;
+  const t = parseTimeOrDuration(v, base);
+  if (!t) throw new CliError(`--${name}: '${v}' is neither a duration such as 24h nor an RFC 3339 time`, 2);
+  return t;
+}
+
+async function readKey(file: string, passwordFile: string | undefined): Promise<KeyObject> {
+  const { keys } = await lib();
+  const pem = readTextExplained(file, 'the key');
+  try {
+    return keys.loadPrivateKey(pem, passwordFile ? readPasswordFile(passwordFile) : undefined);
+  } catch (e) {
+    throw new CliError(`${file}: ${(e as Error).message}`);
+  }
+}
+
+async function readCert(file: string) {
+  const { pem } = await lib();
+  const certs = pem.parseCertificates(readTextExplained(file, 'the certificate'));
+  if (!certs.length) throw new CliError(`${file} holds no PEM certificate`);
+  return certs;
+}
+
+function refuseOverwrite(...files: string[]): void {
+  for (const f of files) if (existsSync(f)) throw new CliError(`${f} already exists; remove it first (nothing is overwritten)`);
+}
+
+async function writeKey(file: string, key: KeyObject, password: string | null): Promise<void> {
+  const { keys, enc } = await lib();
+  keys.writeFileAtomic(file, password === null ? keys.unencryptedPem(key) : await enc.encryptPrivateKey(key, password), 0o600);
+}
+
+export function registerOfflineCommands(program: Command): void {
+  const group = certificateGroup(program);
+
+  withKeyOutput(group.command('create'))
+    .description('create a key pair and a certificate: a root or intermediate CA, a leaf, or a self-signed certificate')
+    .argument('<subject>', 'the subject common name')
+    .argument('<crt>', 'certificate file to write')
+    .argument('<key>', 'private key file to write (0600)')
+    .addOption(new Option('--profile <profile>', 'what to make').choices(['root-ca', 'intermediate-ca', 'leaf', 'self-signed']).default('leaf'))
+    .option('--ca <crt>', 'the issuing CA certificate (intermediate-ca, leaf)')
+    .option('--ca-key <key>', 'the issuing CA key')
+    .option('--ca-password-file <file>', 'password of an encrypted --ca-key')
+    .option('--san <name>', 'subject alternative name: DNS, IP, email or URI (repeat or comma-separate)', collect, [])
+    .option('--not-before <time|duration>', 'start of validity (default now)')
+    .option('--not-after <time|duration>', 'end of validity (default 24h for leaves, 10 years for CAs)')
+    .option('--kty <type>', 'EC, RSA or OKP (Ed25519)', 'EC')
+    .option('--curve <curve>', 'EC curve: P-256, P-384 or P-521')
+    .option('--size <bits>', 'RSA size (default 2048)')
+    .option('--path-len <n>', 'CA path length constraint (default: 1 for root-ca, 0 for intermediate-ca)')
+    .option('--name-constraint-dns <domain>', 'permit only names under this DNS domain (CA profiles; repeatable)', collect, [])
+    .option('--bundle', 'write the certificate followed by its issuer')
+    .action(async (subject: string, crtFile: string, keyFile: string, o: KeyOutput & {
+      profile: 'root-ca' | 'intermediate-ca' | 'leaf' | 'self-signed'; ca?: string; caKey?: string; caPasswordFile?: string; san: string[];
+      notBefore?: string; notAfter?: string; kty: string; curve?: string; size?: string; pathLen?: string; nameConstraintDns: string[]; bundle?: boolean;
+    }) => {
+      const { keys, pem, profiles, authority } = await lib();
+      const selfSigned = o.profile === 'root-ca' || o.profile === 'self-signed';
+      if (selfSigned && (o.ca || o.caKey)) throw new CliError(`--profile ${o.profile} is self-signed: it takes no --ca or --ca-key`, 2);
+      if (!selfSigned && (!o.ca || !o.caKey)) throw new CliError(`--profile ${o.profile} needs --ca and --ca-key`, 2);
+      const password = keyPassword(o, 'the new key');
+      refuseOverwrite(crtFile, keyFile);
+      const now = new Date();
+      const notBefore = timeFlag('not-before', o.notBefore, now) ?? now;
+      const notAfter = timeFlag('not-after', o.notAfter, now) ?? new Date(notBefore.getTime() + profiles.DEFAULT_LIFETIME[o.profile]);
+      if (notAfter <= notBefore) throw new CliError('--not-after must be after --not-before', 2);
+      const pathLen = o.pathLen === undefined ? undefined : Number(o.pathLen);
+      if (pathLen !== undefined && !(Number.isInteger(pathLen) && pathLen >= 0)) throw new CliError(`--path-len must be a non-negative integer, not ${o.pathLen}`, 2);
+      const pair = keys.generateKeyPair(keySpecOf(o));
+      let issuerCerts: Awaited<ReturnType<typeof readCert>> = [];
+      let signer: KeyObject | Awaited<ReturnType<typeof authority.makeIssuer>> = pair.privateKey;
+      if (!selfSigned) {
+        issuerCerts = await readCert(o.ca!);
+        try {
+          signer = await authority.makeIssuer(issuerCerts[0]!, await readKey(o.caKey!, o.caPasswordFile));
+        } catch (e) {
+          throw new CliError(e instanceof CliError ? e.message : `--ca-key: ${(e as Error).message}`);
+        }
+      }
+      let cert;
+      try {
+        cert = await profiles.createProfileCertificate({
+          profile: o.profile, subject, sans: o.san, publicKey: pair.publicKey, notBefore, notAfter, pathLen, permittedDns: o.nameConstraintDns,
+        }, signer);
+      } catch (e) {
+        throw new CliError((e as Error).message);
+      }
+      await writeKey(keyFile, pair.privateKey, password);
+      keys.writeFileAtomic(crtFile, [cert, ...(o.bundle ? issuerCerts.slice(0, 1) : [])].map(pem.certToPem).join(''), 0o644);
+      say(`Your certificate has been saved in ${crtFile}.`);
+      say(`Your private key has been saved in ${keyFile}${password === null ? ' (unencrypted)' : ''}.`);
+    });
+
+  group.command('sign')
+    .description('sign a CSR with a CA certificate and key, offline')
+    .argument('<csr>', 'certificate request (PEM)')
+    .argument('<ca-crt>', 'the issuing CA certificate')
+    .argument('<ca-key>', 'the issuing CA key')
+    .addOption(new Option('--profile <profile>', 'what to make of it').choices(['leaf', 'intermediate-ca']).default('leaf'))
+    .option('--password-file <file>', 'password of an encrypted CA key')
+    .option('--not-before <time|duration>', 'start of validity (default now)')
+    .option('--not-after <time|duration>', 'end of validity (default 24h for leaves, 10 years for CAs)')
+    .option('--path-len <n>', 'path length constraint for an intermediate-ca (default 0)')
+    .option('--bundle', 'print the certificate followed by its issuer')
+    .action(async (csrFile: string, caCrt: string, caKey: string, o: { profile: 'leaf' | 'intermediate-ca'; passwordFile?: string; notBefore?: string; notAfter?: string; pathLen?: string; bundle?: boolean }) => {
+      const { pem, profiles, authority } = await lib();
+      const { parseCsr, CsrError } = await import('../pki/csr.js');
+      let csr;
+      try {
+        csr = await parseCsr(readTextExplained(csrFile, 'the CSR'));
+      } catch (e) {
+        throw new CliError(`${csrFile}: ${e instanceof CsrError ? e.message : (e as Error).message}`);
+      }
+      const issuerCerts = await readCert(caCrt);
+      let issuer;
+      try {
+        issuer = await authority.makeIssuer(issuerCerts[0]!, await readKey(caKey, o.passwordFile));
+      } catch (e) {
+        throw new CliError(e instanceof CliError ? e.message : `${caKey}: ${(e as Error).message}`);
+      }
+      const now = new Date();
+      const notBefore = timeFlag('not-before', o.notBefore, now) ?? now;
+      const notAfter = timeFlag('not-after', o.notAfter, now) ?? new Date(notBefore.getTime() + profiles.DEFAULT_LIFETIME[o.profile]);
+      const sans = [...csr.sans.dns, ...csr.sans.ip, ...csr.sans.email, ...csr.sans.url];
+      let cert;
+      try {
+        cert = await profiles.createProfileCertificate({
+          profile: o.profile, subject: csr.commonName, sans, publicKey: createPublicKey({ key: Buffer.from(csr.spki), format: 'der', type: 'spki' }),
+          notBefore, notAfter, pathLen: o.pathLen === undefined ? undefined : Number(o.pathLen),
+        }, issuer);
+      } catch (e) {
+        throw new CliError((e as Error).message);
+      }
+      process.stdout.write([cert, ...(o.bundle ? issuerCerts.slice(0, 1) : [])].map(pem.certToPem).join(''));
+    });
+
+  group.command('p12')
+    .description('bundle a certificate and its key (and CA certificates) into a PKCS#12 file for browsers and keychains')
+    .argument('<out>', 'the .p12 file to write (0600)')
+    .argument('<crt>', 'certificate (PEM; a chain adds its other certificates)')
+    .argument('<key>', 'its private key')
+    .option('--ca <crt>', 'a CA certificate to include (repeatable)', (v: string, p: string[] = []) => [...p, v], [])
+    .option('--key-password-file <file>', 'password of an encrypted key')
+    .option('--password-file <file>', 'password to protect the bundle with')
+    .option('--no-password', 'protect the bundle with the empty password (needs --insecure)')
+    .option('--insecure', 'allow --no-password')
+    .action(async (out: string, crtFile: string, keyFile: string, o: KeyOutput & { ca: string[]; keyPasswordFile?: string }) => {
+      const { keys, p12, profiles } = await lib();
+      const password = keyPassword(o, 'the bundle') ?? '';
+      refuseOverwrite(out);
+      const [cert, ...chain] = await readCert(crtFile);
+      const extra = (await Promise.all(o.ca.map(readCert))).flat();
+      const key = await readKey(keyFile, o.keyPasswordFile);
+      if (!profiles.keyMatches(cert!, createPublicKey(key))) throw new CliError(`${keyFile} is not the key of ${crtFile}`);
+      keys.writeFileAtomic(out, await p12.buildP12(key, cert!, [...chain, ...extra], password, cert!.subjectName.getField('CN')[0]), 0o600);
+      say(`Your PKCS#12 bundle has been saved in ${out}${password ? '' : ' (empty password)'}.`);
+    });
+
+  group.command('verify')
+    .description('verify a certificate chains to a root (and, with --host, that it names the host); exit 0 when valid')
+    .argument('<crt>', 'certificate, optionally followed by intermediates')
+    .requiredOption('--roots <file>', 'trusted root certificates (PEM)')
+    .option('--host <name>', 'a DNS name or IP the certificate must cover')
+    .action(async (crtFile: string, o: { roots: string; host?: string }) => {
+      const split = (file: string) => readTextExplained(file, 'certificate file').split(/(?=-----BEGIN CERTIFICATE-----)/).filter((b) => b.includes('BEGIN CERTIFICATE')).map((b) => new X509Certificate(b));
+      const [leaf, ...intermediates] = split(crtFile);
+      if (!leaf) throw new CliError(`${crtFile} holds no PEM certificate`);
+      const roots = split(o.roots);
+      const now = new Date();
+      let cur = leaf;
+      for (let depth = 0; depth < 8; depth++) {
+        if (now < new Date(cur.validFrom) || now > new Date(cur.validTo)) throw new CliError(`${cur.subject.replace(/\n/g, ', ')} is not valid now (${cur.validFrom} to ${cur.validTo})`);
+        const root = roots.find((r) => cur.checkIssued(r) && cur.verify(r.publicKey));
+        if (root) {
+          if (o.host && !(isIP(o.host) ? leaf.checkIP(o.host) : leaf.checkHost(o.host))) throw new CliError(`the certificate does not cover ${o.host}`);
+          process.stdout.write('ok\n');
+          return;
+        }
+        const next = intermediates.find((i) => cur.checkIssued(i) && cur.verify(i.publicKey) && i.ca);
+        if (!next) throw new CliError(`${cur.subject.replace(/\n/g, ', ')}: no trusted issuer found in ${o.roots}${intermediates.length ? ' or the chain' : ''}`);
+        cur = next;
+      }
+      throw new CliError('the chain is too long');
+    });
+
+  group.command('key')
+    .description('print the public key of a certificate (PEM)')
+    .argument('<crt>', 'certificate')
+    .action(async (crtFile: string) => {
+      const [cert] = await readCert(crtFile);
+      process.stdout.write(createPublicKey({ key: Buffer.from(cert!.publicKey.rawData), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }) as string);
+    });
+
+  const crypto = program.commands.find((c) => c.name() === 'crypto') ?? program.command('crypto').description('keys and passwords');
+  crypto.command('change-pass')
+    .description('re-encrypt a private key with a new password (or decrypt it with --no-password --insecure)')
+    .argument('<key>', 'the key file, rewritten in place (0600)')
+    .option('--password-file <file>', 'its current password (for an encrypted key)')
+    .option('--new-password-file <file>', 'the new password')
+    .option('--no-password', 'write it unencrypted (needs --insecure)')
+    .option('--insecure', 'allow --no-password')
+    .action(async (keyFile: string, o: { passwordFile?: string; newPasswordFile?: string; password?: boolean; insecure?: boolean }) => {
+      const next = keyPassword({ passwordFile: o.newPasswordFile, password: o.password, insecure: o.insecure }, 'the key');
+      const key = await readKey(keyFile, o.passwordFile);
+      await writeKey(keyFile, key, next);
+      say(`${keyFile} ${next === null ? 'is now unencrypted' : 'is encrypted with the new password'}.`);
+    });
+}
