@@ -36,13 +36,16 @@ export interface AppOptions {
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function buildApp(authority: Authority, o: AppOptions): Promise<FastifyInstance> {
+  const requestTimeout = o.requestTimeoutMs ?? 30_000;
+  const timeouts = { requestTimeout, headersTimeout: Math.min(requestTimeout, 60_000), connectionsCheckingInterval: 1000 };
   const app = Fastify({
     ...(o.logger ? { loggerInstance: o.logger } : { logger: false }),
-    // Node checks request timeouts every connectionsCheckingInterval (30 s by default): at most a
-    // second late, so a slow-drip client is cut off near requestTimeout, not up to 30 s after it.
-    ...(o.https ? { https: { ...o.https, connectionsCheckingInterval: 1000 } } : {}),
+    // Node honours requestTimeout only when the server is constructed with it (fastify sets it
+    // afterwards, which Node's connection checker ignores), and checks every
+    // connectionsCheckingInterval (30 s by default): so both go into the server options here.
+    ...(o.https ? { https: { ...o.https, ...timeouts } } : { http: timeouts }),
     bodyLimit: o.bodyLimit,
-    requestTimeout: o.requestTimeoutMs ?? 30_000,
+    requestTimeout,
     connectionTimeout: 60_000,
     keepAliveTimeout: 30_000,
     // Ids come from the client when they are safe to log, else are made here.

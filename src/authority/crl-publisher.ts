@@ -2,8 +2,7 @@
 // revocation. Regenerations never overlap (CRL numbers must increase) and a burst of revocations
 // collapses into one more run. GET /crl waits only for a run already under way, so the CRL it
 // gets includes every revocation that answered before it.
-import type { Worker } from 'node:worker_threads';
-import { startWorker } from '../util/worker.js';
+import { JobThread } from '../util/worker.js';
 import type { CrlConfig } from '../config/schema.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { toPem } from '../pki/pem.js';
@@ -95,49 +94,17 @@ export class CrlPublisher {
 
 /** A CrlBuilder that runs in one long-lived worker thread. */
 export class CrlWorker {
-  private worker: Worker | null = null;
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (der: ArrayBuffer) => void; reject: (e: Error) => void }>();
+  private readonly thread = new JobThread<CrlJobResult>('./crl-worker', import.meta.url, (why) => new Error(`CRL worker ${why}`));
 
-  build: CrlBuilder = (params) => {
-    const w = this.spawn();
-    const id = this.nextId++;
+  build: CrlBuilder = async (params) => {
     const { issuer, ...rest } = params;
-    const job: CrlJob = { id, issuer: { certDer: issuer.cert.rawData, key: issuer.key, signer: issuer.signer, keyId: issuer.keyId }, params: rest };
-    return new Promise<ArrayBuffer>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      w.postMessage(job);
-    });
+    const job: Omit<CrlJob, 'id'> = { issuer: { certDer: issuer.cert.rawData, key: issuer.key, signer: issuer.signer, keyId: issuer.keyId }, params: rest };
+    const m = await this.thread.call(job);
+    if ('der' in m) return m.der;
+    throw new Error(`CRL generation failed: ${m.error}`);
   };
 
-  async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = null;
-    if (w) await w.terminate();
-  }
-
-  private spawn(): Worker {
-    if (this.worker) return this.worker;
-    const w = startWorker('./crl-worker', import.meta.url);
-    w.unref();
-    w.on('message', (m: CrlJobResult) => {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      if ('der' in m) p.resolve(m.der);
-      else p.reject(new Error(`CRL generation failed: ${m.error}`));
-    });
-    w.on('error', (e) => this.failAll(e));
-    w.on('exit', () => {
-      if (this.worker === w) this.worker = null;
-      this.failAll(new Error('CRL worker exited'));
-    });
-    this.worker = w;
-    return w;
-  }
-
-  private failAll(e: Error): void {
-    for (const p of this.pending.values()) p.reject(e);
-    this.pending.clear();
+  close(): Promise<void> {
+    return this.thread.close();
   }
 }

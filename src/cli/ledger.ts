@@ -7,25 +7,14 @@ import type { CertificateFilter, Ledger, StoredCertificate } from '../ledger/led
 import { parseSerial, reasonName } from '../client/revoke.js';
 import { parseTimeOrDuration } from '../util/duration.js';
 import { CliError, say } from './common.js';
-import { registerLedgerVerify } from './maintenance.js';
+import { caFiles, registerLedgerVerify } from './maintenance.js';
 
 interface HomeOpts { home?: string }
 interface FilterOpts extends HomeOpts { expiring?: string; revoked?: boolean; provisioner?: string; limit?: number }
 
 /** The ledger file: ca.json's db.dataSource is authoritative; the default layout otherwise. */
 async function ledgerFile(home: string): Promise<string> {
-  const l = layout(home);
-  if (!existsSync(l.caConfig)) return l.ledger;
-  const { loadConfig } = await import('../config/load.js');
-  let loaded;
-  try {
-    loaded = loadConfig(l.caConfig);
-  } catch (e) {
-    throw new CliError((e as Error).message);
-  }
-  const { db } = loaded.config;
-  if (db.type.toLowerCase() !== 'sqlite') throw new CliError(`${l.caConfig}: db.type "${db.type}" is not a ledger these tools can read (only sqlite)`);
-  return loaded.resolvePath(db.dataSource);
+  return (await caFiles(home)).ledger;
 }
 
 /**

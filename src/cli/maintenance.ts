@@ -6,8 +6,8 @@ import { layout, resolveHome } from '../config/layout.js';
 import { backupLedger, verifyLedger } from '../ledger/maintenance.js';
 import { CliError, say } from './common.js';
 
-/** The ledger file and the intermediate certificate of the CA in `home`, from its ca.json. */
-async function caFiles(home: string): Promise<{ ledger: string; intermediate: string | null }> {
+/** The ledger file and the intermediate certificate of the CA in `home`: ca.json's when there is one, else the default layout's. */
+export async function caFiles(home: string): Promise<{ ledger: string; intermediate: string | null }> {
   const l = layout(home);
   if (!existsSync(l.caConfig)) return { ledger: l.ledger, intermediate: null };
   const { loadConfig } = await import('../config/load.js');
@@ -17,7 +17,9 @@ async function caFiles(home: string): Promise<{ ledger: string; intermediate: st
   } catch (e) {
     throw new CliError((e as Error).message);
   }
-  return { ledger: loaded.resolvePath(loaded.config.db.dataSource), intermediate: loaded.resolvePath(loaded.config.crt) };
+  const { db } = loaded.config;
+  if (db.type.toLowerCase() !== 'sqlite') throw new CliError(`${l.caConfig}: db.type "${db.type}" is not a ledger these tools can read (only sqlite)`);
+  return { ledger: loaded.resolvePath(db.dataSource), intermediate: loaded.resolvePath(loaded.config.crt) };
 }
 
 export function registerBackupCommand(program: Command): void {

@@ -1,8 +1,7 @@
 // Group commit on the main thread's side: issuances queue while one batch is being committed,
 // and the whole queue becomes the next batch. Under load a batch grows to whatever arrived during
 // the previous fsync; when idle, a lone issuance commits on the next turn of the event loop.
-import type { Worker } from 'node:worker_threads';
-import { startWorker } from '../util/worker.js';
+import { JobThread } from '../util/worker.js';
 import type { IssuanceItem, ItemOutcome } from './issuance-batch.js';
 import type { BatchJob, BatchResult } from './writer-worker.js';
 
@@ -60,46 +59,22 @@ export class GroupCommit {
 
 /** Commits on a thread of its own, through its own connection to the same file. */
 export class WriterThread {
-  private worker: Worker | null = null;
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (o: ItemOutcome[]) => void; reject: (e: unknown) => void }>();
+  // A thread that dies takes its in-flight batch with it; whether that batch committed is
+  // unknown, so its requests fail (the client retries with a new token) and the next write
+  // starts a new thread.
+  private readonly thread: JobThread<BatchResult>;
 
-  constructor(private readonly file: string) {}
-
-  commit: Committer = (items) => new Promise((resolve, reject) => {
-    const id = this.nextId++;
-    this.pending.set(id, { resolve, reject });
-    this.spawn().postMessage({ id, items } satisfies BatchJob);
-  });
-
-  async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = null;
-    if (w) await w.terminate();
+  constructor(file: string) {
+    this.thread = new JobThread<BatchResult>('./writer-worker', import.meta.url, (why) => new BatchFailed(`ledger writer ${why}`), { file });
   }
 
-  private spawn(): Worker {
-    if (this.worker) return this.worker;
-    const w = startWorker('./writer-worker', import.meta.url, { file: this.file });
-    w.unref();
-    w.on('message', (m: BatchResult) => {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      if ('outcomes' in m) p.resolve(m.outcomes);
-      else p.reject(new BatchFailed(m.failed.message, m.failed.code));
-    });
-    // A thread that dies takes its in-flight batch with it; whether that batch committed is
-    // unknown, so its requests fail (the client retries with a new token) and the next write
-    // starts a new thread.
-    const fail = (why: string) => {
-      if (this.worker === w) this.worker = null;
-      for (const p of this.pending.values()) p.reject(new BatchFailed(why));
-      this.pending.clear();
-    };
-    w.on('error', (e) => fail(`ledger writer failed: ${e.message}`));
-    w.on('exit', () => fail('ledger writer stopped'));
-    this.worker = w;
-    return w;
+  commit: Committer = async (items) => {
+    const m = await this.thread.call({ items } satisfies Omit<BatchJob, 'id'>);
+    if ('outcomes' in m) return m.outcomes;
+    throw new BatchFailed(m.failed.message, m.failed.code);
+  };
+
+  close(): Promise<void> {
+    return this.thread.close();
   }
 }

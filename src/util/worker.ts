@@ -11,3 +11,57 @@ export function startWorker(base: string, from: string, workerData?: unknown): W
   const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${target}); })`;
   return new Worker(boot, { eval: true, workerData });
 }
+
+/**
+ * One long-lived worker thread answering numbered jobs: each job posted with an `id`, each reply
+ * carrying it back. Started on first use; if the thread dies, every job in flight fails with
+ * `onDeath(why)` and the next job starts a new thread.
+ */
+export class JobThread<Reply extends { id: number }> {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: unknown) => void }>();
+
+  constructor(
+    private readonly base: string,
+    private readonly from: string,
+    private readonly onDeath: (why: string) => Error,
+    private readonly workerData?: unknown,
+  ) {}
+
+  call(job: object): Promise<Reply> {
+    const w = this.spawn();
+    const id = this.nextId++;
+    return new Promise<Reply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      w.postMessage({ ...job, id });
+    });
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
+  }
+
+  private spawn(): Worker {
+    if (this.worker) return this.worker;
+    const w = startWorker(this.base, this.from, this.workerData);
+    w.unref();
+    w.on('message', (m: Reply) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      p.resolve(m);
+    });
+    const fail = (why: string) => {
+      if (this.worker === w) this.worker = null;
+      for (const p of this.pending.values()) p.reject(this.onDeath(why));
+      this.pending.clear();
+    };
+    w.on('error', (e) => fail(`failed: ${e.message}`));
+    w.on('exit', () => fail('stopped'));
+    this.worker = w;
+    return w;
+  }
+}
