@@ -17,8 +17,11 @@ export async function backupLedger(ledger: string, out: string): Promise<BackupR
   try {
     src.pragma('busy_timeout = 5000');
     const progress = await src.backup(out);
-    const copy = new Database(out, { readonly: true });
+    const copy = new Database(out);
     try {
+      // The copy carries the live ledger's WAL mode; as a rollback-journal file it is one
+      // self-contained file to move or archive, with no -wal/-shm beside it.
+      copy.pragma('journal_mode = DELETE');
       const ok = copy.pragma('integrity_check', { simple: true });
       if (ok !== 'ok') throw new Error(`the copy fails integrity_check: ${String(ok)}`);
       const certificates = (copy.prepare('SELECT count(*) AS n FROM certificates').get() as { n: number }).n;

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { tokenUsed, unavailable } from '../errors.js';
+import { CaError, tokenUsed } from '../errors.js';
 import type { CertificateFilter, CertificateRecord, IssuanceMethod, Ledger, Revocation, RevokedEntry, RevokeOutcome, StoredCertificate, TokenClaim } from './ledger.js';
 import { migrate, MIGRATIONS_DIR } from './migrate.js';
 import { configureConnection } from './connection.js';
@@ -126,13 +126,13 @@ export class SqliteLedger implements Ledger {
       outcome = await this.group.enqueue(item);
     } catch (err) {
       // The commit itself failed (disk full, read-only, I/O, a dead writer): nothing in the batch was recorded.
-      if (err instanceof BatchFailed) throw unavailable(`ledger cannot write: ${err.code ?? err.message}`, err);
+      if (err instanceof BatchFailed) throw ledgerUnavailable('write', err.code ?? err.message, err);
       throw mapError('write', err);
     }
     if (outcome === null) return;
     if ('tokenUsed' in outcome) throw tokenUsed(`token ${outcome.tokenUsed} already used`);
     const failure = Object.assign(new Error(outcome.message), { code: outcome.code });
-    throw isUnavailableCode(outcome.code) ? unavailable(`ledger cannot write: ${outcome.code}`, failure) : failure;
+    throw isUnavailableCode(outcome.code) ? ledgerUnavailable('write', outcome.code, failure) : failure;
   }
 
   async revoke(r: Revocation, token?: TokenClaim): Promise<RevokeOutcome> {
@@ -225,9 +225,26 @@ function guarded<T>(op: 'read' | 'write', fn: () => T): T {
 function mapError(op: 'read' | 'write', err: unknown): unknown {
   const code = (err as { code?: unknown } | null)?.code;
   if (err instanceof Database.SqliteError && isUnavailableCode(code)) {
-    return unavailable(`ledger cannot ${op}: ${code}`, err);
+    return ledgerUnavailable(op, code, err);
   }
   return err;
+}
+
+// What a client is told: the reason in plain words, never SQLite's codes (those go to the log).
+const PLAIN_REASON: [string, string][] = [
+  ['SQLITE_FULL', 'its ledger is out of disk space'],
+  ['SQLITE_READONLY', 'its ledger is read-only'],
+  ['SQLITE_BUSY', 'its ledger is busy'],
+  ['SQLITE_CANTOPEN', 'its ledger cannot be opened'],
+];
+
+function ledgerUnavailable(op: 'read' | 'write', code: string, cause: unknown): CaError {
+  const reason = PLAIN_REASON.find(([c]) => code.startsWith(c))?.[1] ?? 'its ledger cannot be reached';
+  return new CaError('unavailable', {
+    detail: `ledger cannot ${op}: ${code}`,
+    public: `The certificate authority is temporarily unavailable: ${reason}${op === 'write' ? '; nothing was issued or recorded' : ''}. Please retry later.`,
+    cause,
+  });
 }
 
 // An Invalid Date would otherwise be bound as NULL/NaN and surface as an obscure constraint error.

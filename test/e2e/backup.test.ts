@@ -34,6 +34,7 @@ test('backup during /sign load: a consistent 0600 copy that ledger verify accept
   assert.equal(statSync(out).mode & 0o777, 0o600);
   const copy = new Database(out, { readonly: true });
   const n = (copy.prepare('SELECT count(*) AS n FROM certificates').get() as { n: number }).n;
+  assert.equal(copy.pragma('journal_mode', { simple: true }), 'delete', 'one self-contained file, not a WAL database');
   copy.close();
   assert.ok(n >= 5, `the copy holds ${n} rows`);
 

@@ -43,7 +43,8 @@ test('disk full: 503 and nothing issued; space back: issuing again', async (t) =
     }
     assert.equal(full!.status, 503, full!.body);
     assert.equal(full!.json.status, 503);
-    assert.match(full!.json.message, /temporarily unavailable: ledger cannot write: SQLITE_FULL/);
+    assert.equal(full!.json.message, 'The certificate authority is temporarily unavailable: its ledger is out of disk space; nothing was issued or recorded. Please retry later.');
+    assert.ok(ca.logs.some((l) => l.includes('ledger cannot write: SQLITE_FULL')), 'the SQLite code is in the log');
     assert.equal((await request(ca, 'GET', '/health')).status, 200, 'the server stays up');
 
     rmSync(filler);

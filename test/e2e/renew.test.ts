@@ -305,18 +305,24 @@ test('the daemon renews a 30 s certificate at about 2/3 of its life, again on SI
   assert.ok(d.changedAt >= planned - 1000, `renewed before the plan (${fraction} < ${plannedFraction})`);
   assert.ok(fraction < plannedFraction + 0.15 || /renewal failed/.test(log), `renewed late with no failed attempt logged (${fraction}):\n${log}`);
   assert.equal(certSpki(d.crt), keySpki(d.key));
-  // Wait for the next renewal to be scheduled (and the first hook to have run) before the SIGHUP.
-  const scheduled = Date.now() + 10_000;
-  while (!/next renewal in[\s\S]*next renewal in/.test(d.stderr.join('')) && Date.now() < scheduled) await sleep(50);
-  assert.equal(readFileSync(d.log, 'utf8'), "it's renewed\n");
+  // The hook runs once per renewal. The test may reach this point after further scheduled
+  // renewals on a busy machine, so it counts renewals in the daemon's log rather than assuming one.
+  const renewals = () => (d.stderr.join('').match(/certificate renewed/g) ?? []).length;
+  const hookRuns = () => readFileSync(d.log, 'utf8').split('\n').filter(Boolean);
+  const settled = Date.now() + 10_000;
+  while ((renewals() < 1 || hookRuns().length < renewals()) && Date.now() < settled) await sleep(50);
+  assert.ok(renewals() >= 1, d.stderr.join(''));
+  assert.deepEqual(hookRuns(), Array(renewals()).fill("it's renewed"));
 
+  const before = renewals();
   const second = leafOf(d.crt).serialNumber;
   d.proc.kill('SIGHUP');
   const deadline = Date.now() + 5000;
-  while (leafOf(d.crt).serialNumber === second && Date.now() < deadline) await sleep(50);
+  while ((leafOf(d.crt).serialNumber === second || hookRuns().length <= before) && Date.now() < deadline) await sleep(50);
   assert.notEqual(leafOf(d.crt).serialNumber, second, 'SIGHUP renews at once');
-  await sleep(300);
-  assert.equal(readFileSync(d.log, 'utf8'), "it's renewed\nit's renewed\n");
+  assert.match(d.stderr.join(''), /SIGHUP: renewing now/);
+  assert.deepEqual(hookRuns(), Array(renewals()).fill("it's renewed"), 'one hook run per renewal');
+  assert.ok(renewals() > before);
 
   d.proc.kill('SIGTERM');
   assert.equal(await d.exit, 0);
