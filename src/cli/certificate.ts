@@ -45,22 +45,25 @@ function readInput(file: string): Buffer {
 }
 
 /** Every certificate and CSR in a PEM file (in file order), or the single DER object it holds. */
-async function loadObjects(file: string): Promise<(x509.X509Certificate | x509.Pkcs10CertificateRequest)[]> {
+type Loaded = x509.X509Certificate | x509.Pkcs10CertificateRequest | x509.X509Crl;
+
+async function loadObjects(file: string): Promise<Loaded[]> {
   const { X, pem: { pemBlocks, toArrayBuffer } } = await libs();
   const data = readInput(file);
   const text = data.toString('latin1');
   if (text.includes('-----BEGIN ')) {
-    const found: { at: number; obj: x509.X509Certificate | x509.Pkcs10CertificateRequest }[] = [];
-    const re = /-----BEGIN (CERTIFICATE|CERTIFICATE REQUEST|NEW CERTIFICATE REQUEST)-----[\s\S]*?-----END \1-----/g;
+    const found: { at: number; obj: Loaded }[] = [];
+    const re = /-----BEGIN (CERTIFICATE|CERTIFICATE REQUEST|NEW CERTIFICATE REQUEST|X509 CRL)-----[\s\S]*?-----END \1-----/g;
     for (const m of text.matchAll(re)) {
       const der = pemBlocks(m[0], m[1]!)[0]!;
       try {
-        found.push({ at: m.index, obj: m[1] === 'CERTIFICATE' ? new X.X509Certificate(der) : new X.Pkcs10CertificateRequest(der) });
+        const obj = m[1] === 'CERTIFICATE' ? new X.X509Certificate(der) : m[1] === 'X509 CRL' ? new X.X509Crl(der) : new X.Pkcs10CertificateRequest(der);
+        found.push({ at: m.index, obj });
       } catch {
         throw new CliError(`${file}: a ${m[1]} block cannot be parsed`);
       }
     }
-    if (found.length === 0) throw new CliError(`${file} holds no certificate or certificate request`);
+    if (found.length === 0) throw new CliError(`${file} holds no certificate, certificate request or CRL`);
     return found.sort((a, b) => a.at - b.at).map((f) => f.obj);
   }
   const der = toArrayBuffer(data);
@@ -70,7 +73,11 @@ async function loadObjects(file: string): Promise<(x509.X509Certificate | x509.P
     try {
       return [new X.Pkcs10CertificateRequest(der)];
     } catch {
-      throw new CliError(`${file} is neither a PEM nor a DER certificate or certificate request`);
+      try {
+        return [new X.X509Crl(der)];
+      } catch {
+        throw new CliError(`${file} is neither a PEM nor a DER certificate, certificate request or CRL`);
+      }
     }
   }
 }
@@ -115,6 +122,53 @@ function inspect(X: X509, obj: x509.X509Certificate | x509.Pkcs10CertificateRequ
   };
 }
 
+interface InspectedCrl {
+  type: 'crl';
+  issuer: string;
+  crlNumber: string | null;
+  thisUpdate: string;
+  nextUpdate: string | null;
+  revoked: { serial: string; revokedAt: string; reason: string | null }[];
+  signatureAlgorithm: string;
+  fingerprint: string;
+}
+
+const REASONS = ['unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', '', 'removeFromCRL', 'privilegeWithdrawn', 'aACompromise'];
+
+async function inspectCrl(crl: x509.X509Crl): Promise<InspectedCrl> {
+  const number = crl.getExtension('2.5.29.20');
+  const [{ AsnConvert }, { CRLNumber }] = await Promise.all([import('@peculiar/asn1-schema'), import('@peculiar/asn1-x509')]);
+  return {
+    type: 'crl',
+    issuer: crl.issuer,
+    crlNumber: number ? String(AsnConvert.parse(number.value, CRLNumber).value) : null,
+    thisUpdate: crl.thisUpdate.toISOString(),
+    nextUpdate: crl.nextUpdate ? crl.nextUpdate.toISOString() : null,
+    revoked: crl.entries.map((e) => ({
+      serial: BigInt(`0x${e.serialNumber || '0'}`).toString(10),
+      revokedAt: e.revocationDate.toISOString(),
+      reason: e.reason === undefined ? null : REASONS[e.reason] ?? String(e.reason),
+    })),
+    signatureAlgorithm: signatureName(crl.signatureAlgorithm),
+    fingerprint: sha256Hex(crl.rawData),
+  };
+}
+
+function crlAsText(c: InspectedCrl): string {
+  const lines = ['Certificate Revocation List:', `    Issuer: ${c.issuer}`, `    CRL Number: ${c.crlNumber ?? '(none)'}`,
+    `    This Update: ${c.thisUpdate}`, `    Next Update: ${c.nextUpdate ?? '(none)'}`, `    Revoked Certificates: ${c.revoked.length}`];
+  for (const r of c.revoked) lines.push(`        ${r.serial}  ${r.revokedAt}${r.reason ? `  ${r.reason}` : ''}`);
+  lines.push(`    Signature Algorithm: ${c.signatureAlgorithm}`, `    SHA-256 Fingerprint: ${c.fingerprint}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** One line per object, for scripts and quick looks. */
+function short(i: Inspected | InspectedCrl): string {
+  if (i.type === 'crl') return `CRL ${i.issuer} number ${i.crlNumber ?? '-'}, ${i.revoked.length} revoked, next update ${i.nextUpdate ?? '-'}`;
+  if (i.type === 'csr') return `CSR ${i.subject || '(empty subject)'} [${i.sans.join(', ')}] ${i.publicKey}`;
+  return `${i.isCA ? 'CA certificate' : 'certificate'} ${i.subject || '(empty subject)'} serial ${i.serial!.decimal}, ${i.validity!.notBefore} to ${i.validity!.notAfter} [${i.sans.join(', ')}]`;
+}
+
 function signatureName(alg: { name: string; hash?: unknown }): string {
   const hash = typeof alg.hash === 'string' ? alg.hash : (alg.hash as { name?: string } | undefined)?.name;
   return hash ? `${alg.name} with ${hash}` : alg.name;
@@ -145,15 +199,17 @@ export function registerCertificateCommands(program: Command): void {
   const group = certificateGroup(program);
 
   group.command('inspect')
-    .description('show the fields of the certificates and CSRs in FILE (PEM or DER)')
-    .argument('<file>', 'certificate, chain or CSR')
+    .description('show the fields of the certificates, CSRs and CRLs in FILE (PEM or DER)')
+    .argument('<file>', 'certificate, chain, CSR or CRL')
     .option('--format <format>', 'text or json', 'text')
-    .action(async (file: string, o: { format: string }) => {
+    .option('--short', 'one line per object')
+    .action(async (file: string, o: { format: string; short?: boolean }) => {
       if (o.format !== 'text' && o.format !== 'json') throw new CliError(`--format must be text or json, not ${o.format}`, 2);
       const { X } = await libs();
-      const items = (await loadObjects(file)).map((obj) => inspect(X, obj));
+      const items = await Promise.all((await loadObjects(file)).map(async (obj) => (obj instanceof X.X509Crl ? inspectCrl(obj) : inspect(X, obj))));
       if (o.format === 'json') process.stdout.write(`${JSON.stringify(items.length === 1 ? items[0] : items, null, 2)}\n`);
-      else process.stdout.write(items.map(asText).join('\n'));
+      else if (o.short) process.stdout.write(items.map((i) => `${short(i)}\n`).join(''));
+      else process.stdout.write(items.map((i) => (i.type === 'crl' ? crlAsText(i) : asText(i))).join('\n'));
     });
 
   group.command('fingerprint')
@@ -161,7 +217,7 @@ export function registerCertificateCommands(program: Command): void {
     .argument('<file>', 'certificate or chain, PEM or DER')
     .action(async (file: string) => {
       const { X } = await libs();
-      const cert = (await loadObjects(file)).find((o) => o instanceof X.X509Certificate);
+      const cert = (await loadObjects(file)).find((o): o is x509.X509Certificate => o instanceof X.X509Certificate);
       if (!cert) throw new CliError(`${file} holds no certificate`);
       process.stdout.write(`${sha256Hex(cert.rawData)}\n`);
     });

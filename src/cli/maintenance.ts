@@ -3,7 +3,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import type { Command } from 'commander';
 import { layout, resolveHome } from '../config/layout.js';
-import { backupLedger, verifyLedger } from '../ledger/maintenance.js';
 import { CliError, say } from './common.js';
 
 /** The ledger file and the intermediate certificate of the CA in `home`: ca.json's when there is one, else the default layout's. */
@@ -30,6 +29,7 @@ export function registerBackupCommand(program: Command): void {
     .action(async (out: string, o: { home?: string }) => {
       const { ledger } = await caFiles(resolveHome(o.home));
       if (!existsSync(ledger)) throw new CliError(`no ledger at ${ledger}`);
+      const { backupLedger } = await import('../ledger/maintenance.js');
       try {
         const r = await backupLedger(ledger, out);
         say(`backed up ${r.certificates} certificate record${r.certificates === 1 ? '' : 's'} (${r.pages} pages) to ${r.file}`);
@@ -53,6 +53,7 @@ export function registerLedgerVerify(group: Command): void {
       const issuers = issuerFile && existsSync(issuerFile)
         ? readFileSync(issuerFile, 'utf8').split(/(?=-----BEGIN CERTIFICATE-----)/).filter((b) => b.includes('BEGIN CERTIFICATE')).map((b) => new X509Certificate(b))
         : [];
+      const { verifyLedger } = await import('../ledger/maintenance.js');
       let r;
       try {
         r = verifyLedger(file, issuers);

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -200,6 +201,18 @@ test('init --root --intermediate --key: a CA serving an offline-made intermediat
     writeFileSync(f('byo-chain.crt'), r.json.ca);
     const v = openssl(['verify', '-x509_strict', '-CAfile', f('root.crt'), '-untrusted', f('byo-chain.crt'), f('byo-leaf.crt')]);
     assert.equal(v.status, 0, v.stdout + v.stderr);
+
+    // certificate inspect reads CRLs too: revoke that leaf, fetch the CRL, inspect it.
+    const serial = BigInt(`0x${new X509Certificate(r.json.crt).serialNumber}`).toString();
+    const rv = await request({ url, rootPem: readFileSync(f('root.crt'), 'utf8') }, 'POST', '/1.0/revoke',
+      { serial, reasonCode: 1, ott: await mintToken(admin, { aud: `${url}/1.0/revoke`, sub: serial }) });
+    assert.equal(rv.status, 200, rv.body);
+    ok(['ca', 'crl', '--ca-url', url, '--root', f('root.crt'), '--out', f('byo.crl'), '--home', f('byo-client')]);
+    const crl = JSON.parse(ok(['certificate', 'inspect', f('byo.crl'), '--format', 'json']).stdout);
+    assert.equal(crl.type, 'crl');
+    assert.deepEqual(crl.revoked.map((e: { serial: string; reason: string }) => [e.serial, e.reason]), [[serial, 'keyCompromise']]);
+    assert.match(ok(['certificate', 'inspect', f('byo.crl'), '--short']).stdout, /^CRL CN=Online Intermediate number \d+, 1 revoked/);
+    assert.match(ok(['certificate', 'inspect', f('byo-leaf.crt'), '--short']).stdout, new RegExp(`^certificate CN=byo\\.internal serial ${serial}, `));
   } finally {
     proc.kill('SIGTERM');
   }
