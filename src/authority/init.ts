@@ -41,9 +41,10 @@ export async function initCa(o: InitOptions): Promise<InitResult> {
   if (existsSync(l.caConfig) && !o.force) throw new Error(`a CA already exists at ${l.home} (use --force to overwrite it)`);
   if (!o.password) throw new Error('the password must not be empty');
   if (!o.dnsNames.length) throw new Error('at least one DNS name or IP is needed (--dns)');
-  for (const d of ['config', 'certs', 'secrets', 'db']) mkdirSync(`${l.home}/${d}`, { recursive: true, mode: d === 'secrets' || d === 'db' ? 0o700 : 0o755 });
 
   const { root, inter, interKey, rootKey } = o.existing ? await broughtCa(o.existing) : await newCa(o);
+  // Only now, with the CA checked: a refused --root/--intermediate/--key leaves nothing behind.
+  for (const d of ['config', 'certs', 'secrets', 'db']) mkdirSync(`${l.home}/${d}`, { recursive: true, mode: d === 'secrets' || d === 'db' ? 0o700 : 0o755 });
   const prov = await createProvisionerKey(o.password, 'EC');
 
   if (rootKey) writeFileAtomic(l.rootKey, await encryptPrivateKey(rootKey, o.password), 0o600);

@@ -185,6 +185,7 @@ test('init --root --intermediate --key: a CA serving an offline-made intermediat
   const bad = cli(['init', '--name', 'BYO', '--dns', '127.0.0.1', '--password-file', pw, '--home', f('byo-bad'), '--root', f('root.crt'), '--intermediate', f('online.crt'), '--key', f('web.key')]);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /does not match/);
+  assert.throws(() => statSync(f('byo-bad')), 'a refused init leaves nothing behind');
   const init = ok(['init', '--name', 'BYO', '--dns', 'localhost,127.0.0.1', '--address', '127.0.0.1:0', '--password-file', pw, '--home', home,
     '--root', f('root.crt'), '--intermediate', f('online.crt'), '--key', f('online.key')]);
   assert.equal(/Root fingerprint: ([0-9a-f]{64})/.exec(init.stdout)?.[1], openssl(['x509', '-noout', '-fingerprint', '-sha256', '-in', f('root.crt')]).stdout.replace(/.*=|:|\n/g, '').toLowerCase());
