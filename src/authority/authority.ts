@@ -92,7 +92,7 @@ export class Authority {
     const certSans = sansFromToken(sans);
     checkCsrAgainstToken(csr, token.claims.sub, sans, certSans);
     const validity = computeValidity(req, now, token.provisioner.claims, this.backdate);
-    const leaf = this.template().build({
+    const leaf = await this.template().buildAsync({
       serialHex: randomSerialHex(),
       commonName: token.claims.sub,
       sans: certSans,

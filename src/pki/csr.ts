@@ -5,6 +5,7 @@ import { x509 } from './x509.js';
 import { pemBlocks } from './pem.js';
 import type { SanType } from './names.js';
 import { readCsrFast, type FastCsr } from './csr-fast.js';
+import { verifyOffLoop } from './verify-off-loop.js';
 
 export interface ParsedCsr {
   der: ArrayBuffer;
@@ -22,7 +23,7 @@ export async function parseCsr(pem: string): Promise<ParsedCsr> {
   const der = csrDer(pem);
   const fast = readCsrFast(new Uint8Array(der));
   // Only a success leaves the fast path: every refusal is worded by the reference parse.
-  return (fast && acceptFast(der, fast)) || parseCsrDer(der);
+  return (fast && await acceptFast(der, fast)) || parseCsrDer(der);
 }
 
 /** The reference path: every CSR through @peculiar/x509 (also the fast reader's fallback). */
@@ -36,30 +37,28 @@ function csrDer(pem: string): ArrayBuffer {
   return blocks[0]!;
 }
 
-function acceptFast(der: ArrayBuffer, csr: FastCsr): ParsedCsr | null {
+async function acceptFast(der: ArrayBuffer, csr: FastCsr): Promise<ParsedCsr | null> {
   const spki = der.slice(csr.spki.start, csr.spki.end);
+  let found: { key: KeyObject; keyType: ParsedCsr['keyType'] };
   try {
     // A JWK import costs half of an SPKI import under OpenSSL 3 (bench/keyimport.mts).
-    const { key, keyType } = csr.ec
+    found = csr.ec
       ? { key: createPublicKey({ key: { kty: 'EC', ...csr.ec }, format: 'jwk' }), keyType: 'ec' as const }
       : checkKey(spki);
-    if (!verifiesFast(csr, key)) return null;
-    return { der, commonName: csr.commonName, sans: csr.sans, spki, keyType };
   } catch {
     return null;
   }
+  if (!(await verifiesFast(csr, found.key))) return null;
+  return { der, commonName: csr.commonName, sans: csr.sans, spki, keyType: found.keyType };
 }
 
-function verifiesFast(csr: FastCsr, key: KeyObject): boolean {
+/** The self-signature, checked on libuv's thread pool so the event loop goes on meanwhile. */
+function verifiesFast(csr: FastCsr, key: KeyObject): Promise<boolean> {
   const t = key.asymmetricKeyType;
   const a = csr.algorithm;
   const fits = (a.kind === 'ecdsa' && t === 'ec') || (a.kind === 'rsa' && t === 'rsa') || (a.kind === 'ed25519' && t === 'ed25519');
-  if (!fits) return false;
-  try {
-    return nodeVerify(a.hash, csr.tbs, key, csr.signature);
-  } catch {
-    return false;
-  }
+  if (!fits) return Promise.resolve(false);
+  return verifyOffLoop(a.hash, csr.tbs, key, csr.signature);
 }
 
 async function parseCsrDer(der: ArrayBuffer): Promise<ParsedCsr> {

@@ -102,7 +102,7 @@ function checkAudience(claims: jose.JWTPayload, ctx: TokenContext): void {
 }
 
 async function verifySignature(token: string, p: JwkProvisioner): Promise<void> {
-  if (p.fastKey && verifiedFast(token, p.fastKey)) return;
+  if (p.fastKey && await verifiedFast(token, p.fastKey)) return;
   try {
     // Only the provisioner's own algorithm: this is what stops alg=none and HS256-with-public-key.
     await jose.compactVerify(token, p.key, { algorithms: [p.alg] });

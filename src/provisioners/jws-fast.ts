@@ -4,8 +4,9 @@
 // in canonical base64url, the provisioner's own algorithm — and says "verified" or "not decided";
 // everything undecided, including every bad signature, goes to jose, which keeps the last word
 // and the error text. test/unit/jws-fast.test.ts holds it to jose's verdicts.
-import { constants, createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { constants, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type * as jose from 'jose';
+import { verifyOffLoop } from '../pki/verify-off-loop.js';
 
 export interface FastJwsKey { alg: string; key: KeyObject; hash: string | null; rsa: boolean }
 
@@ -34,8 +35,12 @@ export function fastJwsKey(jwk: jose.JWK, alg: string): FastJwsKey | null {
   }
 }
 
-/** True only when `token` is a plain compact JWS whose signature `k` verifies. */
-export function verifiedFast(token: string, k: FastJwsKey): boolean {
+/**
+ * True only when `token` is a plain compact JWS whose signature `k` verifies. The signature check
+ * runs on libuv's thread pool: it is the costliest step of a /sign after the CSR's own check, and
+ * off the event loop it overlaps with TLS and parsing of other requests on the second core.
+ */
+export async function verifiedFast(token: string, k: FastJwsKey): Promise<boolean> {
   const parts = token.split('.');
   if (parts.length !== 3) return false;
   const [h, p, s] = parts as [string, string, string];
@@ -51,12 +56,7 @@ export function verifiedFast(token: string, k: FastJwsKey): boolean {
   const sig = Buffer.from(s, 'base64url');
   // Only the canonical spelling: two strings for one signature would be two tokens to a jti-less replay check.
   if (sig.toString('base64url') !== s) return false;
-  try {
-    const data = Buffer.from(`${h}.${p}`, 'latin1');
-    if (k.rsa) return verify(k.hash, data, { key: k.key, padding: constants.RSA_PKCS1_PADDING }, sig);
-    if (k.hash) return verify(k.hash, data, { key: k.key, dsaEncoding: 'ieee-p1363' }, sig);
-    return verify(null, data, k.key, sig);
-  } catch {
-    return false;
-  }
+  const data = Buffer.from(`${h}.${p}`, 'latin1');
+  const key = k.rsa ? { key: k.key, padding: constants.RSA_PKCS1_PADDING } : k.hash ? { key: k.key, dsaEncoding: 'ieee-p1363' as const } : k.key;
+  return verifyOffLoop(k.hash, data, key, sig);
 }
