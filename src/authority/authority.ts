@@ -233,7 +233,7 @@ export class Authority {
     const backdate = lifetime >= 2 * this.backdate ? this.backdate : 0;
     const o = { serialHex: randomSerialHex(), notBefore: new Date(now.getTime() - backdate), notAfter: new Date(now.getTime() + lifetime - backdate), newSpki };
     // A renewal keeps the names, so the ledger row takes them from the row it replaces.
-    const fast = this.template().renew(new Uint8Array(old.rawData), o);
+    const fast = await this.template().renewAsync(new Uint8Array(old.rawData), o);
     const facts = fast
       ? { der: fast.der, serialHex: fast.serialHex, subject: auth.stored.subject, sans: auth.stored.sans, ...certificateTimes(o) }
       : factsOf(await createRenewedCertificate(new x509.X509Certificate(old.rawData), o, this.intermediate));

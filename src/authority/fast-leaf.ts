@@ -122,9 +122,7 @@ export class LeafTemplate {
   /** The same, with the signature computed on libuv's thread pool. */
   buildAsync(req: LeafRequest): Promise<FastLeaf> {
     const { tbs, serialHex } = this.tbs(req);
-    return new Promise((resolve, reject) => {
-      nodeSign(this.hash, tbs, this.signer, (err, sig) => (err ? reject(err) : resolve({ der: this.wrap(tbs, sig), serialHex })));
-    });
+    return this.signOffLoop(tbs, serialHex);
   }
 
   /** createRenewedCertificate's output for our own leaf `old`, or null when the library must build it. */
@@ -132,6 +130,19 @@ export class LeafTemplate {
     const { version, sigAlg, issuerName, authorityKeyId } = this;
     const built = renewedTbs(old, o, { version, sigAlg, issuerName, authorityKeyId });
     return built && { der: this.wrap(built.tbs, nodeSign(this.hash, built.tbs, this.signer)), serialHex: built.serialHex };
+  }
+
+  /** renew's output with the signature computed on libuv's thread pool; null as renew. */
+  renewAsync(old: Uint8Array, o: RenewRequest): Promise<FastLeaf> | null {
+    const { version, sigAlg, issuerName, authorityKeyId } = this;
+    const built = renewedTbs(old, o, { version, sigAlg, issuerName, authorityKeyId });
+    return built && this.signOffLoop(built.tbs, built.serialHex);
+  }
+
+  private signOffLoop(tbs: Buffer, serialHex: string): Promise<FastLeaf> {
+    return new Promise((resolve, reject) => {
+      nodeSign(this.hash, tbs, this.signer, (err, sig) => (err ? reject(err) : resolve({ der: this.wrap(tbs, sig), serialHex })));
+    });
   }
 
   private wrap(tbs: Buffer, sig: Buffer): Buffer<ArrayBuffer> {

@@ -1,21 +1,56 @@
 import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
 import type { x509 } from './x509.js';
+import { readCertificateParts } from './certificate-parts.js';
+import { verifyOffLoop } from './verify-off-loop.js';
 
 // The issuer's key, imported once: renew and revoke check every presented certificate against
 // the same intermediate (an import costs more than the verification under OpenSSL 3).
 const issuerKeys = new WeakMap<x509.X509Certificate, KeyObject>();
 
+// The signature algorithms a CA of ours signs with, as whole AlgorithmIdentifier DER, with the
+// digest node:crypto verifies them with and the key type they need. Anything else goes to
+// node's X509Certificate.verify.
+const ALGORITHMS = new Map<string, { digest: string | null; keyType: string }>([
+  ['300a06082a8648ce3d040302', { digest: 'sha256', keyType: 'ec' }], // ecdsa-with-SHA256
+  ['300a06082a8648ce3d040303', { digest: 'sha384', keyType: 'ec' }],
+  ['300a06082a8648ce3d040304', { digest: 'sha512', keyType: 'ec' }],
+  ['300d06092a864886f70d01010b0500', { digest: 'sha256', keyType: 'rsa' }], // sha256WithRSAEncryption
+  ['300d06092a864886f70d01010c0500', { digest: 'sha384', keyType: 'rsa' }],
+  ['300d06092a864886f70d01010d0500', { digest: 'sha512', keyType: 'rsa' }],
+  ['300506032b6570', { digest: null, keyType: 'ed25519' }],
+]);
+
 /** True when `issuer`'s key signed `cert` (dates not considered); false on any failure. */
 export async function signedBy(cert: Pick<x509.X509Certificate, 'rawData'>, issuer: x509.X509Certificate): Promise<boolean> {
+  let key: KeyObject;
   try {
-    let key = issuerKeys.get(issuer);
-    if (!key) {
-      key = createPublicKey({ key: Buffer.from(issuer.publicKey.rawData), format: 'der', type: 'spki' });
-      issuerKeys.set(issuer, key);
-    }
-    // node's native check of the signature alone, as the library's signatureOnly was.
-    return new X509Certificate(Buffer.from(cert.rawData)).verify(key);
+    key = issuerKey(issuer);
   } catch {
     return false;
   }
+  const der = new Uint8Array(cert.rawData);
+  const parts = readCertificateParts(der);
+  const alg = parts && ALGORITHMS.get(Buffer.from(parts.signatureAlgorithm).toString('hex'));
+  if (!parts || !alg || alg.keyType !== key.asymmetricKeyType) return nativeSignedBy(der, key);
+  // X509_verify refuses a certificate whose two algorithm fields differ; so does this.
+  if (!Buffer.from(parts.innerAlgorithm).equals(parts.signatureAlgorithm)) return false;
+  return verifyOffLoop(alg.digest, parts.tbs, key, parts.signature);
+}
+
+/** node's native check of the signature alone, as the library's signatureOnly was. */
+export function nativeSignedBy(der: Uint8Array, key: KeyObject): boolean {
+  try {
+    return new X509Certificate(der).verify(key);
+  } catch {
+    return false;
+  }
+}
+
+export function issuerKey(issuer: x509.X509Certificate): KeyObject {
+  let key = issuerKeys.get(issuer);
+  if (!key) {
+    key = createPublicKey({ key: Buffer.from(issuer.publicKey.rawData), format: 'der', type: 'spki' });
+    issuerKeys.set(issuer, key);
+  }
+  return key;
 }

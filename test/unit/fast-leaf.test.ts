@@ -319,6 +319,9 @@ test(`renewal: for randomized leaves, template.renew is byte-identical to create
     if (!fastTbs!.equals(refTbs!)) assert.fail(`${label}: TBSCertificate differs; ${firstDiff(fastTbs!, refTbs!)}\n${describe(req)}`);
     assert.equal(fast.serialHex, reference.serialNumber, `${label}: serial`);
     assert.equal(new X509Certificate(fast.der).verify(by.publicKey), true, `${label}: signature verifies`);
+    const offLoop = await by.template.renewAsync(leafDer, o);
+    assert.ok(offLoop && rawChildren(offLoop.der)[0]!.equals(fastTbs!), `${label}: renewAsync's TBS is renew's`);
+    assert.equal(new X509Certificate(offLoop.der).verify(by.publicKey), true, `${label}: renewAsync's signature verifies`);
     done++;
   }
   assert.ok(done > CASES / 4, `only ${done} renewals compared`);
@@ -335,6 +338,7 @@ test('renewal: shapes our leaves never have go to the library (null)', async () 
   const at = leaf.indexOf(Buffer.from([0xa0, 0x03, 0x02, 0x01, 0x02]));
   leaf[at + 4] = 0;
   assert.equal(c.template.renew(leaf, o), null);
+  assert.equal(c.template.renewAsync(leaf, o), null);
 });
 
 test('every SAN type, CN lengths across the DER length boundaries, every issuer', async () => {
