@@ -36,6 +36,14 @@ export type { AuthorityDeps, IssuedCertificate, OcspResponder, PeerCertificate, 
 
 const DATE_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 
+/**
+ * The handshake verified the chain, signatures included, against our roots and intermediates
+ * only (runtime/serve.ts gives TLS nothing else to trust); checking the leaf's signature again would
+ * cost a second ECDSA verification per renewal. A date error means it did not finish, so those
+ * certificates are checked here.
+ */
+const chainVerified = (peer: PeerCertificate) => peer.tlsError === undefined;
+
 export class Authority {
   readonly config: CaConfig;
   readonly intermediate: Issuer;
@@ -175,7 +183,7 @@ export class Authority {
   async renew(peer: PeerCertificate): Promise<IssuedCertificate> {
     const cert = this.peerCertificate(peer);
     const now = this.now();
-    return this.reissue(cert, await this.authorizeExisting(cert, now), now, 'renew');
+    return this.reissue(cert, await this.authorizeExisting(cert, now, chainVerified(peer)), now, 'renew');
   }
 
   /** POST /renew with a bearer x5cInsecure token: renewal without a handshake (expired, L7 proxies). */
@@ -199,7 +207,7 @@ export class Authority {
     const csr = await this.parseRequestCsr(csrPem);
     const cert = this.peerCertificate(peer);
     const now = this.now();
-    return this.reissue(cert, await this.authorizeExisting(cert, now), now, 'rekey', csr.spki);
+    return this.reissue(cert, await this.authorizeExisting(cert, now, chainVerified(peer)), now, 'rekey', csr.spki);
   }
 
   private peerCertificate(peer: PeerCertificate): CertificateView {
@@ -211,8 +219,8 @@ export class Authority {
     }
   }
 
-  private authorizeExisting(cert: CertificateView, now: Date): Promise<AuthorizedCertificate> {
-    return authorizeExistingCertificate(cert, now, {
+  private authorizeExisting(cert: CertificateView, now: Date, signatureVerified = false): Promise<AuthorizedCertificate> {
+    return authorizeExistingCertificate(cert, now, signatureVerified, {
       issuer: this.intermediate.cert,
       ledger: this.ledger,
       claimsFor: (name, kid) => this.provisioners.find(name, kid)?.claims,

@@ -26,8 +26,9 @@ export interface AuthorizedCertificate {
   provisioner: string | null;
 }
 
-export async function authorizeExistingCertificate(cert: CertificateView, now: Date, d: ExistingCertificateDeps): Promise<AuthorizedCertificate> {
-  await checkIssuedByUs(cert, d.issuer);
+/** `signatureVerified`: the caller already checked the signature (a TLS handshake did). */
+export async function authorizeExistingCertificate(cert: CertificateView, now: Date, signatureVerified: boolean, d: ExistingCertificateDeps): Promise<AuthorizedCertificate> {
+  if (!signatureVerified) await checkIssuedByUs(cert, d.issuer);
   const stored = await checkInLedger(cert, d.ledger);
   checkNotRevoked(stored);
   const { claims, provisioner } = provisionerClaims(cert, d);

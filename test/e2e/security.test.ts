@@ -61,6 +61,12 @@ function csr(cn: string, sans: string[] = [cn], keyArgs?: string[]): string {
 }
 
 /** The refusal contract: this status, step-ca's JSON shape, and no new ledger row. */
+async function waitFor(ok: () => boolean, what: string): Promise<void> {
+  for (const end = Date.now() + 5000; !ok(); await new Promise((r) => setTimeout(r, 20))) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+  }
+}
+
 async function refused(name: string, status: number, send: () => Promise<HttpResult>): Promise<void> {
   const before = ledgerCount();
   const r = await send();
@@ -179,6 +185,19 @@ test('renew and revoke: look-alikes from another CA, revoked certificates, forei
   const evil = { cert: readFileSync(join(dir, 'leaf.crt'), 'utf8'), key: readFileSync(join(dir, 'leaf.key'), 'utf8') };
   secrets.push(evil.key);
   await refused('renew: a look-alike from another CA', 401, () => request(ca, 'POST', '/1.0/renew', undefined, evil));
+
+  // Signed with this CA's own intermediate key, so the handshake trusts it, but never issued:
+  // renewal must still refuse it, because it is not in the ledger (the TLS check is the only
+  // signature check an mTLS renewal makes; the ledger row is what makes it ours).
+  run(['x509', '-req', '-in', 'leaf.csr', '-CA', join(ca.home, 'certs', 'intermediate_ca.crt'), '-CAkey', join(ca.home, 'secrets', 'intermediate_ca_key'),
+    '-passin', `file:${ca.passwordFile}`, '-set_serial', '77', '-days', '1', '-out', 'forged.crt']);
+  const forged = { cert: readFileSync(join(dir, 'forged.crt'), 'utf8'), key: evil.key };
+  const before = ledgerCount();
+  const rf = await request(ca, 'POST', '/1.0/renew', undefined, forged);
+  assert.equal(rf.status, 401, rf.body);
+  // The public message is step-ca's generic one; the reason is in the log.
+  await waitFor(() => /certificate 77 is not in the ledger/.test(ca.logs.join('')), 'the refusal reason in the log');
+  assert.equal(ledgerCount(), before);
 
   const revoked = await issue('revoked.internal');
   const rv = await request(ca, 'POST', '/1.0/revoke', { serial: revoked.serial, reasonCode: 1 }, revoked);
