@@ -64,7 +64,7 @@ export function initLocalCa(provisioner = 'admin'): LocalCa {
 }
 
 /** A port that was free a moment ago; the small race is acceptable on a bench box. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -102,13 +102,18 @@ function stopProc(proc: ChildProcess): Promise<void> {
  */
 export async function startServer(ca: LocalCa, timeoutMs = 30_000): Promise<RunningServer> {
   const port = await freePort();
+  // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server alone.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  return spawnServer(ca, 'stepstone serve', process.execPath,
+    [...nodeArgs, BIN, 'serve', '--home', ca.home, '--password-file', ca.passwordFile, '--address', `127.0.0.1:${port}`], port, timeoutMs);
+}
+
+/** Any CA server of `ca`'s PKI on 127.0.0.1:`port`, stopped by ca.cleanup() like our own. */
+export async function spawnServer(ca: LocalCa, label: string, command: string, args: string[], port: number, timeoutMs = 30_000): Promise<RunningServer> {
   const url = `https://127.0.0.1:${port}`;
   const log = openSync(ca.logFile, 'a');
   const t0 = performance.now();
-  // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server alone.
-  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const proc = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--home', ca.home, '--password-file', ca.passwordFile, '--address', `127.0.0.1:${port}`],
-    { stdio: ['ignore', log, log] });
+  const proc = spawn(command, args, { stdio: ['ignore', log, log] });
   closeSync(log);
   const server: RunningServer = {
     proc, pid: proc.pid!, url, coldStartMs: NaN,
@@ -124,7 +129,7 @@ export async function startServer(ca: LocalCa, timeoutMs = 30_000): Promise<Runn
     if (exited || performance.now() - t0 > timeoutMs) {
       await server.stop();
       const tail = readFileSync(ca.logFile, 'utf8').split('\n').slice(-20).join('\n');
-      throw new Error(`stepstone serve ${exited ? `exited (${proc.exitCode ?? proc.signalCode})` : 'did not answer /health'}:\n${tail}`);
+      throw new Error(`${label} ${exited ? `exited (${proc.exitCode ?? proc.signalCode})` : 'did not answer /health'}:\n${tail}`);
     }
     await new Promise((r) => setTimeout(r, 5));
   }

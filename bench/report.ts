@@ -135,8 +135,9 @@ export function ratios(phases: PhaseResult[]): string[] {
   }
   for (const phase of new Set(phases.map((p) => p.phase))) {
     const ours = find(phase, 'stepstone');
-    const theirs = find(phase, 'compared');
-    if (ours && theirs) out.push(`${phase}: stepstone vs compared: req/s ${x(ours.reqPerSec, theirs.reqPerSec)}, server CPU per request ${x(ours.serverCpuMsPerReq, theirs.serverCpuMsPerReq)}`);
+    const other = phases.find((p) => p.phase === phase && p.target !== 'stepstone')?.target;
+    const theirs = other && find(phase, other);
+    if (ours && theirs) out.push(`${phase}: stepstone vs ${other}: req/s ${x(ours.reqPerSec, theirs.reqPerSec)}, server CPU per request ${x(ours.serverCpuMsPerReq, theirs.serverCpuMsPerReq)}`);
   }
   return out;
 }

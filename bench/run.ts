@@ -8,15 +8,18 @@ import { initLocalCa, startServer, type LocalCa } from './ca.ts';
 import { prefillLedger } from './prefill.ts';
 import { createClient, drive, type Client, type Target } from './driver.ts';
 import { provisionerKeyFromFile, type CompareSpec } from './compare.ts';
+import { startStepCa, stepCaBinary } from './step-ca.ts';
 import { startRssSampler, treeCpuMs } from './procstat.ts';
 import { machine, median, summarise, table, type BenchResults, type PhaseResult } from './report.ts';
 import { issueIdentities, makeCsrs, signBodies, type PreparedCsr, type TokenIssuer } from './requests.ts';
 
 const COLD_STARTS = 3;
 const USAGE = `usage: npm run bench -- [--requests N] [--renews N] [--concurrency C] [--sequential N] [--warmup N] [--prefill N] [--json]
-                   [--compare URL --root F --provisioner-key F [--password F] [--iss NAME] [--compare-pid PID]]
+                   [--step-ca | --compare URL --root F --provisioner-key F [--password F] [--iss NAME] [--compare-pid PID]]
   --requests N      requests in the /sign throughput phase (default 2000)
   --renews N        requests in the /renew phase: C hosts renew over mTLS keep-alive (default 1000, 0 skips)
+  --step-ca         also drive step-ca 0.19 on the same PKI, alternating phase by phase
+                    (built from Debian's packages, see bench/step-ca.ts; or STEP_CA=binary)
   --compare URL     also drive another step-ca-compatible CA, alternating phase by phase
   --root F          that CA's root certificate (PEM)
   --provisioner-key F  its JWK provisioner's private key: the encryptedKey JWE of ca.json, or a JWK
@@ -45,6 +48,7 @@ function parseFlags() {
       warmup: { type: 'string', default: '20' },
       prefill: { type: 'string', default: '0' },
       renews: { type: 'string', default: '1000' },
+      'step-ca': { type: 'boolean', default: false },
       compare: { type: 'string' },
       root: { type: 'string' },
       'provisioner-key': { type: 'string' },
@@ -56,6 +60,7 @@ function parseFlags() {
     },
     strict: true,
   });
+  if (f['step-ca'] && f.compare) throw new Error('--step-ca and --compare each name the other server: give one');
   if (f.help) {
     console.log(USAGE);
     process.exit(0);
@@ -68,6 +73,7 @@ function parseFlags() {
     prefill: intFlag('prefill', f.prefill, 0),
     renews: intFlag('renews', f.renews, 0),
     compare: f.compare ? compareFlags(f) : null,
+    stepCa: f['step-ca'],
     json: f.json,
   };
 }
@@ -141,6 +147,12 @@ async function compareSubject(c: CompareSpec): Promise<Subject> {
   return { target: { name: 'compared', url: c.url, rootPem }, issuer: { key, iss: c.iss }, pid: c.pid };
 }
 
+async function stepCaSubject(ca: LocalCa, issuer: TokenIssuer): Promise<Subject> {
+  const server = await startStepCa(ca, stepCaBinary(progress));
+  progress(`step-ca serving at ${server.url} (pid ${server.pid})`);
+  return { target: { name: 'step-ca', url: server.url, rootPem: ca.rootPem }, issuer, pid: server.pid };
+}
+
 async function coldStarts(ca: LocalCa): Promise<number[]> {
   const runs: number[] = [];
   for (let i = 0; i < COLD_STARTS; i++) {
@@ -188,7 +200,8 @@ async function main(): Promise<void> {
       issuer: { key: await provisionerKey(ca.configPath, ca.password), iss: 'admin' },
       pid: server.pid,
     };
-    const subjects = [ours, ...(opts.compare ? [await compareSubject(opts.compare)] : [])];
+    const other = opts.compare ? await compareSubject(opts.compare) : opts.stepCa ? await stepCaSubject(ca, ours.issuer) : null;
+    const subjects = [ours, ...(other ? [other] : [])];
     // The throughput phase warms one request per socket so 16 TLS handshakes stay out of its numbers.
     const specs: PhaseSpec[] = [
       { phase: 'latency', path: '/1.0/sign', concurrency: 1, warmup: take(opts.warmup), measured: take(opts.sequential) },
@@ -209,7 +222,7 @@ async function main(): Promise<void> {
 
     const results: BenchResults = {
       machine: mach,
-      config: { sequential: opts.sequential, requests: opts.requests, renews: opts.renews, concurrency: opts.concurrency, warmup: opts.warmup, compare: opts.compare?.url ?? null },
+      config: { sequential: opts.sequential, requests: opts.requests, renews: opts.renews, concurrency: opts.concurrency, warmup: opts.warmup, compare: opts.compare?.url ?? (opts.stepCa ? 'step-ca 0.19 (Debian build), same PKI' : null) },
       setup: { csrs: total, csrMs },
       coldStartMs: { runs: coldRuns, median: median(coldRuns) },
       phases,
