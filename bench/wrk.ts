@@ -1,4 +1,4 @@
-// `node --import tsx bench/wrk.ts [--duration S] [--connections C] [--threads T]`: issuance driven
+// `node --import tsx bench/wrk.ts [--duration S] [--connections C] [--threads T] [--bodies N] [--step-ca]`: issuance driven
 // by wrk, a load generator cheap enough that the server, not the client, is what is measured.
 // Stepstone's POST /1.0/sign (a fresh token and CSR per request) and cfssl's unauthenticated
 // POST /api/v1/cfssl/sign (a CSR per request), both over TLS on loopback, one after the other.
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { provisionerKey } from '../test/helpers/tokens.ts';
 import { initLocalCa, startServer } from './ca.ts';
+import { startStepCa, stepCaBinary } from './step-ca.ts';
 import { startRssSampler, treeCpuMs } from './procstat.ts';
 import { machine } from './report.ts';
 import { makeCsrs, signBodies } from './requests.ts';
@@ -18,6 +19,7 @@ import { makeCsrs, signBodies } from './requests.ts';
 const { values: f } = parseArgs({ options: {
   duration: { type: 'string', default: '8' }, connections: { type: 'string', default: '16' }, threads: { type: 'string', default: '2' },
   bodies: { type: 'string', default: '36000' },
+  'step-ca': { type: 'boolean', default: false },
 } });
 const duration = Number(f.duration);
 const connections = Number(f.connections);
@@ -70,19 +72,20 @@ function post(url: string, body: string): Promise<number> {
   });
 }
 
-async function stepstone(dir: string): Promise<WrkResult> {
+/** POST /1.0/sign on Stepstone, or with `which` = 'step-ca' on step-ca 0.19 serving the same kind of PKI. */
+async function signTarget(dir: string, which: 'stepstone' | 'step-ca' = 'stepstone'): Promise<WrkResult> {
   const ca = initLocalCa();
   try {
-    const server = await startServer(ca);
+    const server = which === 'stepstone' ? await startServer(ca) : await startStepCa(ca, stepCaBinary((m) => process.stderr.write(`[wrk] ${m}\n`)));
     const issuer = { key: await provisionerKey(ca.configPath, ca.password), iss: 'admin' };
     const warm = await signBodies(issuer, server.url, await makeCsrs(200, 'warm.bench.internal'));
     for (const b of warm) await post(`${server.url}/1.0/sign`, b.toString());
     process.stderr.write(`[wrk] minting ${bodyCount} /sign bodies\n`);
     const bodies = await signBodies(issuer, server.url, await makeCsrs(bodyCount));
-    const file = join(dir, 'sign-bodies.txt');
+    const file = join(dir, `${which}-bodies.txt`);
     writeFileSync(file, `${bodies.map((b) => b.toString()).join('\n')}\n`);
-    process.stderr.write(`[wrk] stepstone: ${duration} s, ${connections} connections\n`);
-    return runWrk('stepstone /1.0/sign', `${server.url}/1.0/sign`, file, server.pid);
+    process.stderr.write(`[wrk] ${which}: ${duration} s, ${connections} connections\n`);
+    return runWrk(`${which} /1.0/sign`, `${server.url}/1.0/sign`, file, server.pid);
   } finally {
     await ca.cleanup();
   }
@@ -118,7 +121,7 @@ async function cfssl(dir: string): Promise<WrkResult> {
 const dir = mkdtempSync(join(tmpdir(), 'stepstone-wrk-'));
 try {
   const m = machine();
-  const results = [await stepstone(dir), await cfssl(dir)];
+  const results = [await signTarget(dir), await cfssl(dir), ...(f['step-ca'] ? [await signTarget(dir, 'step-ca')] : [])];
   const cfsslVersion = /Version: (\S+)/.exec(spawnSync('cfssl', ['version'], { encoding: 'utf8' }).stdout)?.[1] ?? '?';
   console.log(`wrk ${threads} threads, ${connections} connections, ${duration} s each; ${m.cpuModel}, ${m.nproc} cores shared with wrk; node ${m.node}; cfssl ${cfsslVersion}; ${m.date}; load ${m.loadAvg1.toFixed(2)} at start\n`);
   console.log('target                      requests  non-2xx   req/s   p50      p99      server CPU ms/req  RSS max MiB');
@@ -126,8 +129,11 @@ try {
     console.log(`${r.target.padEnd(26)}  ${String(r.requests).padStart(8)}  ${String(r.non2xx).padStart(7)}  ${r.reqPerSec.toFixed(0).padStart(6)}   ${r.p50.padEnd(7)}  ${r.p99.padEnd(7)}  ${r.serverCpuMsPerReq.toFixed(3).padStart(17)}  ${r.rssMaxMiB.toFixed(0).padStart(11)}`);
     if (r.exhausted) console.log(`  ${r.target} used all ${bodyCount} bodies before the time was up: its req/s is a lower bound; raise --bodies`);
   }
-  const [ours, theirs] = results as [WrkResult, WrkResult];
-  console.log(`\nstepstone vs cfssl: req/s ${(ours.reqPerSec / theirs.reqPerSec).toFixed(2)}x, server CPU per request ${(ours.serverCpuMsPerReq / theirs.serverCpuMsPerReq).toFixed(2)}x`);
+  const [ours, ...others] = results as [WrkResult, ...WrkResult[]];
+  console.log('');
+  for (const theirs of others) {
+    console.log(`stepstone vs ${theirs.target.split(' ')[0]}: req/s ${(ours.reqPerSec / theirs.reqPerSec).toFixed(2)}x, server CPU per request ${(ours.serverCpuMsPerReq / theirs.serverCpuMsPerReq).toFixed(2)}x`);
+  }
   const out = join(import.meta.dirname, 'results');
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'wrk.json'), `${JSON.stringify({ machine: m, duration, connections, threads, results }, null, 2)}\n`);
