@@ -109,11 +109,13 @@ export async function startServer(ca: LocalCa, timeoutMs = 30_000): Promise<Runn
 }
 
 /** Any CA server of `ca`'s PKI on 127.0.0.1:`port`, stopped by ca.cleanup() like our own. */
-export async function spawnServer(ca: LocalCa, label: string, command: string, args: string[], port: number, timeoutMs = 30_000): Promise<RunningServer> {
+export async function spawnServer(
+  ca: LocalCa, label: string, command: string, args: string[], port: number, timeoutMs = 30_000, trustPem = ca.rootPem, env?: NodeJS.ProcessEnv,
+): Promise<RunningServer> {
   const url = `https://127.0.0.1:${port}`;
   const log = openSync(ca.logFile, 'a');
   const t0 = performance.now();
-  const proc = spawn(command, args, { stdio: ['ignore', log, log] });
+  const proc = spawn(command, args, { stdio: ['ignore', log, log], env: env ?? process.env });
   closeSync(log);
   const server: RunningServer = {
     proc, pid: proc.pid!, url, coldStartMs: NaN,
@@ -125,7 +127,7 @@ export async function spawnServer(ca: LocalCa, label: string, command: string, a
   running.add(server);
   let exited = false;
   proc.once('exit', () => { exited = true; });
-  while (!(await healthOk(url, ca.rootPem))) {
+  while (!(await healthOk(url, trustPem))) {
     if (exited || performance.now() - t0 > timeoutMs) {
       await server.stop();
       const tail = readFileSync(ca.logFile, 'utf8').split('\n').slice(-20).join('\n');

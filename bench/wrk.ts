@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { provisionerKey } from '../test/helpers/tokens.ts';
 import { initLocalCa, startServer } from './ca.ts';
 import { startStepCa, stepCaBinary } from './step-ca.ts';
-import { startRssSampler, treeCpuMs } from './procstat.ts';
+import { wrkRun, type WrkResult } from './wrk-run.ts';
 import { machine } from './report.ts';
 import { makeCsrs, signBodies } from './requests.ts';
 
@@ -33,33 +33,8 @@ for (const tool of ['wrk', 'cfssl', 'openssl']) {
   }
 }
 
-interface WrkResult { target: string; requests: number; non2xx: number; reqPerSec: number; exhausted: boolean; p50: string; p99: string; serverCpuMsPerReq: number; rssMaxMiB: number }
-
-function runWrk(target: string, url: string, bodiesFile: string, pid: number): WrkResult {
-  const rss = startRssSampler(pid);
-  const cpu0 = treeCpuMs(pid);
-  const r = spawnSync('wrk', [`-t${threads}`, `-c${connections}`, `-d${duration}s`, '--latency', '-s', join(import.meta.dirname, 'wrk-bodies.lua'), url], {
-    encoding: 'utf8', env: { ...process.env, WRK_BODIES: bodiesFile, WRK_THREADS: String(threads) },
-  });
-  const cpu = treeCpuMs(pid) - cpu0;
-  const rssMax = rss.stop().maxMiB;
-  if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
-  const out = r.stdout;
-  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
-  const requests = num(/(\d+) requests in/);
-  const m = /requests in ([\d.]+)(ms|s|m)/.exec(out);
-  const seconds = m ? Number(m[1]) * ({ ms: 0.001, s: 1, m: 60 } as Record<string, number>)[m[2]!]! : NaN;
-  const non2xx = num(/Non-2xx or 3xx responses: (\d+)/) || 0;
-  return {
-    target, requests, non2xx,
-    // Successful requests over the time wrk ran. A thread out of bodies stops, but wrk's clock runs
-    // for the whole duration, so a run that used every body only gives a lower bound.
-    reqPerSec: (requests - non2xx) / seconds,
-    exhausted: requests >= bodyCount - connections,
-    p50: /\s50%\s+(\S+)/.exec(out)?.[1] ?? '-', p99: /\s99%\s+(\S+)/.exec(out)?.[1] ?? '-',
-    serverCpuMsPerReq: cpu / requests, rssMaxMiB: rssMax,
-  };
-}
+const runWrk = (target: string, url: string, bodiesFile: string, pid: number): WrkResult =>
+  wrkRun({ target, url, bodiesFile, bodyCount, pid, threads, connections, duration });
 
 function post(url: string, body: string): Promise<number> {
   return new Promise((resolve) => {
