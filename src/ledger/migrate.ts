@@ -41,6 +41,12 @@ export async function migrate(db: Database.Database, migrationsDir: string): Pro
     },
   });
 
+  // A migration that rebuilds a table (SQLite cannot drop a constraint in place) needs foreign
+  // key enforcement off, and SQLite only lets that change outside a transaction: so it is off for
+  // the whole run, and foreign_key_check must find nothing before the commit (SQLite's documented
+  // procedure for schema changes).
+  const enforced = db.pragma('foreign_keys', { simple: true }) === 1;
+  db.pragma('foreign_keys = OFF');
   // Every callback above is synchronous underneath, so nothing else can interleave on this
   // connection while the transaction is open across the awaits.
   db.exec('BEGIN IMMEDIATE');
@@ -60,11 +66,15 @@ export async function migrate(db: Database.Database, migrationsDir: string): Pro
     }
     await postgrator.migrate('max');
     const to = await postgrator.getDatabaseVersion();
+    const broken = db.pragma('foreign_key_check') as unknown[];
+    if (broken.length) throw new Error(`ledger migration to version ${to} would break ${broken.length} foreign key reference(s); nothing was changed`);
     db.exec('COMMIT');
     return { from, to };
   } catch (err) {
     if (db.inTransaction) db.exec('ROLLBACK');
     throw err;
+  } finally {
+    if (enforced) db.pragma('foreign_keys = ON');
   }
 }
 

@@ -30,10 +30,18 @@ export async function openSqliteLedger(file: string, opts: { migrationsDir?: str
   // Create the file ourselves so it is never world-readable, whatever the umask; SQLite gives the
   // -wal and -shm files the main file's permissions.
   fs.closeSync(fs.openSync(file, 'a', 0o600));
-  const db = new Database(file);
+  let db = new Database(file);
   try {
     configureConnection(db);
-    await migrate(db, opts.migrationsDir ?? MIGRATIONS_DIR);
+    const { from, to } = await migrate(db, opts.migrationsDir ?? MIGRATIONS_DIR);
+    if (from !== to) {
+      // A fresh connection after a schema change: postgrator's statements outlive the migration
+      // until garbage collection, and one of them holding a read open made every checkpoint on
+      // this connection fail with SQLITE_LOCKED after migration 4 rebuilt a table.
+      db.close();
+      db = new Database(file);
+      configureConnection(db);
+    }
     // After migrate, not before: switching to WAL rewrites the file header, and a database we
     // refuse (newer schema) must be left exactly as we found it.
     const mode = db.pragma('journal_mode = WAL', { simple: true });

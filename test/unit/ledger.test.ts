@@ -53,7 +53,7 @@ test('migrate creates the schema and records every version', async () => {
   const tables = ledger.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
   assert.deepEqual(tables, ['certificates', 'crl_state', 'schema_version', 'used_tokens']);
   const versions = ledger.db.prepare('SELECT version, name FROM schema_version ORDER BY version').all();
-  assert.deepEqual(versions, [{ version: 0, name: null }, { version: 1, name: 'init' }, { version: 2, name: 'revocation' }, { version: 3, name: 'crl' }]);
+  assert.deepEqual(versions, [{ version: 0, name: null }, { version: 1, name: 'init' }, { version: 2, name: 'revocation' }, { version: 3, name: 'crl' }, { version: 4, name: 'fingerprint-not-unique' }]);
   assert.equal(ledger.db.pragma('journal_mode', { simple: true }), 'wal');
   assert.equal(ledger.db.pragma('foreign_keys', { simple: true }), 1);
   assert.equal(ledger.db.pragma('synchronous', { simple: true }), 2); // FULL
@@ -65,7 +65,7 @@ test('reopening does not re-apply migrations', async () => {
   await (await openSqliteLedger(file)).close();
   const db = new Database(file);
   try {
-    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 3, to: 3 });
+    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 4, to: 4 });
   } finally {
     db.close();
   }
@@ -74,10 +74,68 @@ test('reopening does not re-apply migrations', async () => {
   await ledger.close();
 });
 
+test('migration 4 rebuilds certificates without the fingerprint constraint and keeps every row, index and reference', async () => {
+  // A ledger as version 3 left it, with a renewal chain, a revoked row and a spent token.
+  const v3 = fs.mkdtempSync(path.join(root, 'v3-'));
+  for (const f of fs.readdirSync(MIGRATIONS_DIR).filter((f) => /^000[1-3]\./.test(f))) fs.copyFileSync(path.join(MIGRATIONS_DIR, f), path.join(v3, f));
+  const file = dbPath();
+  const old = await openSqliteLedger(file, { migrationsDir: v3 });
+  const first = cert();
+  await old.recordIssuance(first, token('jti-m4'));
+  const second = cert({ method: 'renew', replaces: first.serial });
+  await old.recordIssuance(second);
+  await old.recordIssuance(cert({ method: 'rekey', replaces: second.serial }));
+  assert.equal(await old.revoke({ serial: first.serial, reasonCode: 1, reason: 'key compromise', revokedAt: new Date() }), 'revoked');
+  const dump = (db: Database.Database) => db.prepare('SELECT * FROM certificates ORDER BY serial').all();
+  const before = dump(old.db);
+  assert.equal(old.db.prepare("SELECT count(*) FROM pragma_index_list('certificates') WHERE \"unique\" = 1 AND origin = 'u'").pluck().get(), 1);
+  await old.close();
+
+  const ledger = await openSqliteLedger(file);
+  assert.deepEqual(dump(ledger.db), before);
+  const indexes = ledger.db.prepare("SELECT name, \"unique\", origin, partial FROM pragma_index_list('certificates') ORDER BY name").all();
+  assert.deepEqual(indexes, [
+    { name: 'certificates_not_after', unique: 0, origin: 'c', partial: 0 },
+    { name: 'certificates_provisioner', unique: 0, origin: 'c', partial: 0 },
+    { name: 'certificates_replaces', unique: 0, origin: 'c', partial: 0 },
+    { name: 'certificates_revoked_at', unique: 0, origin: 'c', partial: 1 },
+    { name: 'sqlite_autoindex_certificates_1', unique: 1, origin: 'pk', partial: 0 },
+  ]);
+  // Still enforced after the rebuild: the reference, the serial key, the checks.
+  assert.equal(ledger.db.pragma('foreign_keys', { simple: true }), 1);
+  assert.deepEqual(ledger.db.pragma('foreign_key_check'), []);
+  await assert.rejects(ledger.recordIssuance(cert({ method: 'renew', replaces: '999999' })), /FOREIGN KEY/);
+  await assert.rejects(ledger.recordIssuance({ ...cert(), serial: first.serial }), /UNIQUE|PRIMARY/);
+  assert.equal(await ledger.isTokenUsed('jti-m4'), true);
+  assert.deepEqual((await ledger.lineage(second.serial)).map((c) => c.serial), [first.serial, second.serial, (await ledger.listCertificates({})).at(-1)!.serial]);
+  assert.equal((await ledger.getCertificate(first.serial))?.revokedAt instanceof Date, true);
+  await ledger.close();
+});
+
+test('a migration that would break a reference is refused and changes nothing', async () => {
+  const dir = fs.mkdtempSync(path.join(root, 'bad-'));
+  for (const f of fs.readdirSync(MIGRATIONS_DIR)) fs.copyFileSync(path.join(MIGRATIONS_DIR, f), path.join(dir, f));
+  const file = dbPath();
+  const ledger = await openSqliteLedger(file, { migrationsDir: dir });
+  const a = cert();
+  await ledger.recordIssuance(a);
+  await ledger.recordIssuance(cert({ method: 'renew', replaces: a.serial }));
+  await ledger.close();
+  fs.writeFileSync(path.join(dir, '0099.do.bad.sql'), `DELETE FROM certificates WHERE serial = '${a.serial}';\n`);
+  await assert.rejects(openSqliteLedger(file, { migrationsDir: dir }), /would break 1 foreign key reference/);
+  const db = new Database(file, { readonly: true });
+  try {
+    assert.equal(db.prepare('SELECT count(*) FROM certificates').pluck().get(), 2);
+    assert.equal(db.prepare('SELECT max(version) FROM schema_version').pluck().get(), 4);
+  } finally {
+    db.close();
+  }
+});
+
 test('a fresh database reports from 0 to 1', async () => {
   const db = new Database(path.join(root, `fresh-${++n}.db`));
   try {
-    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 0, to: 3 });
+    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 0, to: 4 });
   } finally {
     db.close();
   }
@@ -109,7 +167,7 @@ test('a database with a newer schema version is refused and left untouched', asy
   await assert.rejects(
     openSqliteLedger(file),
     (err: Error) =>
-      /ledger schema version 7 is newer than this Stepstone knows \(max 3\); upgrade Stepstone or restore a matching backup/.test(
+      /ledger schema version 7 is newer than this Stepstone knows \(max 4\); upgrade Stepstone or restore a matching backup/.test(
         err.message,
       ),
   );
