@@ -30,9 +30,11 @@ export async function openSqliteLedger(file: string, opts: { migrationsDir?: str
   // Create the file ourselves so it is never world-readable, whatever the umask; SQLite gives the
   // -wal and -shm files the main file's permissions.
   fs.closeSync(fs.openSync(file, 'a', 0o600));
+  // Inline, this connection also writes; else the writer thread does, through its own.
+  const role = opts.writer === 'inline' ? 'writer' : 'reader';
   let db = new Database(file);
   try {
-    configureConnection(db);
+    configureConnection(db, role);
     const { from, to } = await migrate(db, opts.migrationsDir ?? MIGRATIONS_DIR);
     if (from !== to) {
       // A fresh connection after a schema change: postgrator's statements outlive the migration
@@ -40,7 +42,7 @@ export async function openSqliteLedger(file: string, opts: { migrationsDir?: str
       // this connection fail with SQLITE_LOCKED after migration 4 rebuilt a table.
       db.close();
       db = new Database(file);
-      configureConnection(db);
+      configureConnection(db, role);
     }
     // After migrate, not before: switching to WAL rewrites the file header, and a database we
     // refuse (newer schema) must be left exactly as we found it.
