@@ -198,6 +198,15 @@ test('renew and revoke: look-alikes from another CA, revoked certificates, forei
   // The public message is step-ca's generic one; the reason is in the log.
   await waitFor(() => /certificate 77 is not in the ledger/.test(ca.logs.join('')), 'the refusal reason in the log');
   assert.equal(ledgerCount(), before);
+  // The intermediate itself, presented with its own key: the handshake refuses it as a client
+  // certificate (no clientAuth purpose), so no leaf is ever "renewed" from a CA certificate.
+  run(['pkey', '-in', join(ca.home, 'secrets', 'intermediate_ca_key'), '-passin', `file:${ca.passwordFile}`, '-out', 'intermediate.key']);
+  const intermediate = { cert: readFileSync(join(ca.home, 'certs', 'intermediate_ca.crt'), 'utf8'), key: readFileSync(join(dir, 'intermediate.key'), 'utf8') };
+  secrets.push(intermediate.key);
+  const ri = await request(ca, 'POST', '/1.0/renew', undefined, intermediate);
+  assert.equal(ri.status, 401, ri.body);
+  await waitFor(() => /client certificate not trusted: INVALID_PURPOSE/.test(ca.logs.join('')), 'the intermediate refused by the handshake');
+  assert.equal(ledgerCount(), before);
 
   const revoked = await issue('revoked.internal');
   const rv = await request(ca, 'POST', '/1.0/revoke', { serial: revoked.serial, reasonCode: 1 }, revoked);
