@@ -105,17 +105,19 @@ export async function startServer(ca: LocalCa, timeoutMs = 30_000): Promise<Runn
   // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server alone.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   return spawnServer(ca, 'stepstone serve', process.execPath,
-    [...nodeArgs, BIN, 'serve', '--home', ca.home, '--password-file', ca.passwordFile, '--address', `127.0.0.1:${port}`], port, timeoutMs);
+    [...nodeArgs, BIN, 'serve', '--home', ca.home, '--password-file', ca.passwordFile, '--address', `127.0.0.1:${port}`], port, { timeoutMs });
 }
 
 /** Any CA server of `ca`'s PKI on 127.0.0.1:`port`, stopped by ca.cleanup() like our own. */
 export async function spawnServer(
-  ca: LocalCa, label: string, command: string, args: string[], port: number, timeoutMs = 30_000, trustPem = ca.rootPem, env?: NodeJS.ProcessEnv,
+  ca: LocalCa, label: string, command: string, args: string[], port: number,
+  o: { timeoutMs?: number; trustPem?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<RunningServer> {
+  const { timeoutMs = 30_000, trustPem = ca.rootPem, env = process.env } = o;
   const url = `https://127.0.0.1:${port}`;
   const log = openSync(ca.logFile, 'a');
   const t0 = performance.now();
-  const proc = spawn(command, args, { stdio: ['ignore', log, log], env: env ?? process.env });
+  const proc = spawn(command, args, { stdio: ['ignore', log, log], env });
   closeSync(log);
   const server: RunningServer = {
     proc, pid: proc.pid!, url, coldStartMs: NaN,

@@ -6,22 +6,20 @@
 //                      CSR's key imported and its signature verified, the token's signature
 //                      verified, and one signature made (both on libuv's pool, as the CA does)
 //   FLOOR_MODE=crypto-sync  the same cryptography on the event loop
-// Usage: node --import tsx bench/floor-server.ts PORT CA_CONFIG PASSWORD_FILE SERVING_CERT SERVING_KEY
+// Usage: node --import tsx bench/floor-server.ts PORT CA_CONFIG SERVING_CERT SERVING_KEY
 import { createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
 import { readCsrFast } from '../src/pki/csr-fast.ts';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { parseCsr } from '../src/pki/csr.ts';
 import { fastJwsKey, verifiedFast } from '../src/provisioners/jws-fast.ts';
-import { provisionerKey } from '../test/helpers/tokens.ts';
 
-const [port, configPath, passwordFile, servingCertFile, servingKeyFile] = process.argv.slice(2) as [string, string, string, string, string];
+const [port, configPath, servingCertFile, servingKeyFile] = process.argv.slice(2) as [string, string, string, string];
 const mode = process.env.FLOOR_MODE ?? 'http';
 const config = JSON.parse(readFileSync(configPath, 'utf8')) as { authority: { provisioners: { key: import('jose').JWK }[] } };
 const pub = config.authority.provisioners[0]!.key;
 const tokenKey = fastJwsKey(pub, pub.alg ?? 'ES256');
 if (!tokenKey) throw new Error('floor-server: the provisioner key has no fast path');
-await provisionerKey(configPath, readFileSync(passwordFile, 'utf8').trim()); // the same start-up work as the CA: decrypt once
 
 const keyPem = readFileSync(servingKeyFile, 'utf8');
 const pem = readFileSync(servingCertFile, 'utf8');

@@ -41,8 +41,8 @@ try {
   const floor = async (mode: string): Promise<RunningServer> => {
     const port = await freePort();
     return spawnServer(ca, `floor-server (${mode})`, process.execPath,
-      ['--import', 'tsx', join(import.meta.dirname, 'floor-server.ts'), String(port), ca.configPath, ca.passwordFile, serving.cert, serving.key],
-      port, 30_000, readFileSync(serving.cert, 'utf8'), { ...process.env, FLOOR_MODE: mode });
+      ['--import', 'tsx', join(import.meta.dirname, 'floor-server.ts'), String(port), ca.configPath, serving.cert, serving.key],
+      port, { trustPem: readFileSync(serving.cert, 'utf8'), env: { ...process.env, FLOOR_MODE: mode } });
   };
   const servers: [string, RunningServer][] = [
     ['http floor', await floor('http')], ['crypto floor', await floor('crypto')], ['crypto on loop', await floor('crypto-sync')], ['stepstone', await startServer(ca)],

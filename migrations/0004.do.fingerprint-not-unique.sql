@@ -1,8 +1,8 @@
 -- The fingerprint column keeps its values but loses its UNIQUE constraint. Two rows with one
 -- fingerprint would be one DER twice, which the serial's primary key already forbids, and no
 -- query looks a certificate up by fingerprint; the constraint's index was a third b-tree keyed
--- by a random value on every issuance: at a million rows it made /sign 12 % slower and its p99
--- 25 % longer (bench/README.md). SQLite cannot drop a table constraint, so the table is rebuilt
+-- by a random value on every issuance: at a million rows it cost /sign 13 % of its throughput
+-- and made its p99 two thirds longer (bench/README.md). SQLite cannot drop a table constraint, so the table is rebuilt
 -- (SQLite's documented procedure; migrate.ts turns foreign key enforcement off around it and
 -- runs foreign_key_check before committing).
 

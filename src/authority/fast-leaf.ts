@@ -127,16 +127,19 @@ export class LeafTemplate {
 
   /** createRenewedCertificate's output for our own leaf `old`, or null when the library must build it. */
   renew(old: Uint8Array, o: RenewRequest): FastLeaf | null {
-    const { version, sigAlg, issuerName, authorityKeyId } = this;
-    const built = renewedTbs(old, o, { version, sigAlg, issuerName, authorityKeyId });
+    const built = this.renewedTbs(old, o);
     return built && { der: this.wrap(built.tbs, nodeSign(this.hash, built.tbs, this.signer)), serialHex: built.serialHex };
   }
 
   /** renew's output with the signature computed on libuv's thread pool; null as renew. */
   renewAsync(old: Uint8Array, o: RenewRequest): Promise<FastLeaf> | null {
-    const { version, sigAlg, issuerName, authorityKeyId } = this;
-    const built = renewedTbs(old, o, { version, sigAlg, issuerName, authorityKeyId });
+    const built = this.renewedTbs(old, o);
     return built && this.signOffLoop(built.tbs, built.serialHex);
+  }
+
+  private renewedTbs(old: Uint8Array, o: RenewRequest): ReturnType<typeof renewedTbs> {
+    const { version, sigAlg, issuerName, authorityKeyId } = this;
+    return renewedTbs(old, o, { version, sigAlg, issuerName, authorityKeyId });
   }
 
   private signOffLoop(tbs: Buffer, serialHex: string): Promise<FastLeaf> {

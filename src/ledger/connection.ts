@@ -12,7 +12,7 @@ export function configureConnection(db: Database.Database, role: 'writer' | 'rea
   // FULL also syncs the WAL on every commit: a certificate may leave the CA only once its row
   // would survive power loss.
   db.pragma('synchronous = FULL');
-  // Serials and fingerprints are random, so every insert lands on a random index page; the
+  // Serials and token ids are random, so every insert lands on a random index page; the
   // default 2 MB cache makes a million-row ledger read pages from the OS on every /sign.
   db.pragma(role === 'writer' ? 'cache_size = -65536' : 'cache_size = -16384');
 }
