@@ -31,6 +31,8 @@ export interface AppOptions {
    * (CRL, OCSP), for the insecureAddress listener.
    */
   surface?: 'full' | 'revocation';
+  /** GET /health answers 503 when this rejects (the ledger cannot be reached). */
+  health?: () => Promise<void>;
 }
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -95,7 +97,7 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
   for (const prefix of ['', '/1.0']) {
     await app.register(async (scope) => {
       if (full) {
-        await scope.register(healthRoutes);
+        await scope.register(healthRoutes(o.health));
         await scope.register(rootRoutes(authority));
         await scope.register(provisionerRoutes(authority));
         await scope.register(signRoutes(authority));

@@ -1,7 +1,8 @@
 // Keeps the current CRL: generated at start-up, on a timer before nextUpdate, and after each
 // revocation. Regenerations never overlap (CRL numbers must increase) and a burst of revocations
 // collapses into one more run. GET /crl waits only for a run already under way, so the CRL it
-// gets includes every revocation that answered before it.
+// gets includes every revocation that answered before it. Replicas sharing a ledger hear of each
+// other's revocations through the ledger's RevocationFeed and regenerate too.
 import { JobThread } from '../util/worker.js';
 import type { CrlConfig } from '../config/schema.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -30,6 +31,7 @@ export class CrlPublisher {
   private running: Promise<PublishedCrl> | null = null;
   private queued: Promise<PublishedCrl> | null = null;
   private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
   private readonly cacheMs: number;
   private readonly renewMs: number;
 
@@ -53,12 +55,17 @@ export class CrlPublisher {
   /** Generates the first CRL and regenerates every renewPeriod. */
   async start(): Promise<void> {
     if (!this.enabled) return;
+    // Another replica's revocation (or a feed that reconnected and may have missed some).
+    this.unsubscribe = this.d.ledger.revocations?.onRevocation(() => {
+      if (this.generateOnRevoke) this.regenerate().catch((e) => this.d.onError?.(e));
+    });
     await this.regenerate();
     this.timer = setInterval(() => { this.regenerate().catch((e) => this.d.onError?.(e)); }, this.renewMs);
     this.timer.unref();
   }
 
   stop(): void {
+    this.unsubscribe?.();
     if (this.timer) clearInterval(this.timer);
   }
 
@@ -81,8 +88,7 @@ export class CrlPublisher {
 
   private async generate(): Promise<PublishedCrl> {
     const now = this.d.now();
-    const number = await this.d.ledger.nextCrlNumber();
-    const entries = await this.d.ledger.listRevoked(new Date(now.getTime() - KEEP_AFTER_EXPIRY_MS));
+    const { number, entries } = await this.d.ledger.nextCrl(new Date(now.getTime() - KEEP_AFTER_EXPIRY_MS));
     // Whole seconds: X.509 times carry no fractions, and Expires headers should match the CRL.
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + this.cacheMs);

@@ -1,5 +1,6 @@
-// `ledger list|show|export`: read the CA's own ledger file on the CA's machine. Nothing here
-// writes to it; it is opened read-only whenever its schema is current.
+// `ledger list|show|export`: read the CA's own ledger (its SQLite file on the CA's machine, or its
+// PostgreSQL database). Nothing here writes to it: the file is opened read-only whenever its
+// schema is current, PostgreSQL sessions are read-only.
 import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { layout, resolveHome } from '../config/layout.js';
@@ -7,54 +8,33 @@ import type { CertificateFilter, Ledger, StoredCertificate } from '../ledger/led
 import { parseSerial, reasonName } from '../client/revoke.js';
 import { parseTimeOrDuration } from '../util/duration.js';
 import { CliError, say } from './common.js';
-import { caFiles, registerLedgerVerify } from './maintenance.js';
+import { caFiles, registerLedgerCopy, registerLedgerVerify } from './maintenance.js';
+import { describeTarget } from '../ledger/open.js';
 
 interface HomeOpts { home?: string }
 interface FilterOpts extends HomeOpts { expiring?: string; revoked?: boolean; provisioner?: string; limit?: number }
 
-/** The ledger file: ca.json's db.dataSource is authoritative; the default layout otherwise. */
-async function ledgerFile(home: string): Promise<string> {
-  return (await caFiles(home)).ledger;
-}
-
-/**
- * Read-only first: a SqliteLedger over a read-only connection, skipping migrations. A ledger on an
- * older schema lacks the tables its statements name, and fails to construct; it is then opened
- * the way `serve` opens it (migrating), which is the CA's own next step anyway.
- */
-async function openLedger(home: string): Promise<{ ledger: Ledger; file: string }> {
-  const file = await ledgerFile(home);
-  if (!existsSync(file)) {
+/** The CA's ledger, SQLite read-only or PostgreSQL in read-only sessions. */
+async function openCaLedger(home: string): Promise<{ ledger: Ledger; name: string }> {
+  const { ledger: target } = await caFiles(home);
+  const name = describeTarget(target);
+  if (target.kind === 'sqlite' && !existsSync(target.file)) {
     throw new CliError(existsSync(layout(home).caConfig)
-      ? `no ledger at ${file} yet: the CA creates it when it first serves`
-      : `no ledger at ${file}: the ledger tools run where the CA runs; pass --home with the CA's directory`);
+      ? `no ledger at ${target.file} yet: the CA creates it when it first serves`
+      : `no ledger at ${target.file}: the ledger tools run where the CA runs; pass --home with the CA's directory`);
   }
-  const { default: Database } = await import('better-sqlite3');
-  const { SqliteLedger, openSqliteLedger } = await import('../ledger/sqlite.js');
-  let db: InstanceType<typeof Database>;
+  const { openLedger } = await import('../ledger/open.js');
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true });
-    db.pragma('busy_timeout = 5000');
+    return { ledger: await openLedger(target, { role: 'tool' }), name };
   } catch (e) {
-    throw new CliError(`cannot open the ledger ${file}: ${(e as Error).message}`);
-  }
-  try {
-    return { ledger: new SqliteLedger(db), file };
-  } catch (e) {
-    db.close();
-    if (!(e instanceof Database.SqliteError)) throw e;
-    try {
-      return { ledger: await openSqliteLedger(file), file };
-    } catch (err) {
-      throw new CliError(`cannot open the ledger ${file}: ${(err as Error).message}`);
-    }
+    throw new CliError(`cannot open the ledger ${name}: ${(e as Error).message}`);
   }
 }
 
-async function withLedger<T>(home: string | undefined, fn: (ledger: Ledger, file: string) => Promise<T>): Promise<T> {
-  const { ledger, file } = await openLedger(resolveHome(home));
+async function withLedger<T>(home: string | undefined, fn: (ledger: Ledger, name: string) => Promise<T>): Promise<T> {
+  const { ledger, name } = await openCaLedger(resolveHome(home));
   try {
-    return await fn(ledger, file);
+    return await fn(ledger, name);
   } finally {
     await ledger.close();
   }
@@ -123,8 +103,9 @@ function filterOptions(cmd: Command): Command {
 }
 
 export function registerLedgerCommands(program: Command): void {
-  const group = program.command('ledger').description('read the CA\'s issuance ledger (on the CA\'s machine; never writes)');
+  const group = program.command('ledger').description('read the CA\'s issuance ledger, or copy it between SQLite and PostgreSQL');
   registerLedgerVerify(group);
+  registerLedgerCopy(group);
 
   filterOptions(group.command('list'))
     .description('list issued certificates, oldest first')

@@ -2,6 +2,7 @@
 // downstream receives the typed, defaulted `CaConfig`; defaults live here and nowhere else.
 import { z } from 'zod';
 import { parseDuration } from '../util/duration.js';
+import { dataSourceProblem, isPostgresType } from '../ledger/pg-source.js';
 
 const goDuration = z.string().refine((s) => parseDuration(s) !== null, { message: 'not a duration such as "5m" or "24h"' });
 
@@ -98,6 +99,24 @@ export const stepstoneSchema = z.object({
   }).default({ enabled: true, path: '/ocsp' }),
 }).passthrough();
 
+/**
+ * step-ca's `db` block. "sqlite" (Stepstone's default: dataSource is a file) or "postgresql"
+ * (dataSource a postgresql:// URL; several replicas may share it).
+ */
+export const dbSchema = z.object({
+  type: z.string().refine((t) => t.toLowerCase() === 'sqlite' || isPostgresType(t), { message: 'must be "sqlite" or "postgresql"' }),
+  dataSource: z.string().min(1),
+  /** step-ca's spelling: the PostgreSQL database, when the URL does not name it. */
+  database: z.string().min(1).optional(),
+  /** A file holding the PostgreSQL password (else the URL's, else PGPASSWORD). */
+  passwordFile: z.string().min(1).optional(),
+}).passthrough().superRefine((db, ctx) => {
+  if (!isPostgresType(db.type)) return;
+  const problem = dataSourceProblem(db.dataSource, db.passwordFile);
+  if (problem) ctx.addIssue({ code: 'custom', path: ['dataSource'], message: problem });
+});
+export type DbConfig = z.infer<typeof dbSchema>;
+
 export const caConfigSchema = z.object({
   root: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
   federatedRoots: z.array(z.string()).nullish(),
@@ -108,7 +127,7 @@ export const caConfigSchema = z.object({
   /** Plain-HTTP listener for /crl and OCSP only (relying parties fetch those over HTTP); '' = none. */
   insecureAddress: z.union([z.literal(''), z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'must be HOST:PORT or :PORT')]).optional(),
   crl: crlSchema.default(crlSchema.parse({})),
-  db: z.object({ type: z.string(), dataSource: z.string().min(1) }).passthrough(),
+  db: dbSchema,
   authority: z.object({
     provisioners: z.array(provisionerSchema).default([]),
     claims: claimsSchema.optional(),

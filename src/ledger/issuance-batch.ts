@@ -35,13 +35,20 @@ export function isUnavailableCode(code: unknown): code is string {
 class TokenReplay extends Error {}
 
 /**
+ * Spends a token: (jti, provisioner, expires_at, used_at). ON CONFLICT DO NOTHING, then look at
+ * `changes`: 0 means already spent, told apart from any other constraint failure (a duplicate
+ * serial is a bug, not a replay) without parsing messages. Issuance and revocation both use it.
+ */
+export function spendTokenStatement(db: Database.Database): Database.Statement<[string, string, number, number]> {
+  return db.prepare('INSERT INTO used_tokens (jti, provisioner, expires_at, used_at) VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING');
+}
+
+/**
  * The batch function for `db`. It throws only when the whole transaction failed (disk full, I/O):
  * then nothing of the batch was recorded.
  */
 export function issuanceBatch(db: Database.Database): (items: IssuanceItem[]) => ItemOutcome[] {
-  // ON CONFLICT DO NOTHING, then look at `changes`: a spent token is told apart from any other
-  // constraint failure (a duplicate serial is a bug, not a replay) without parsing messages.
-  const insertToken = db.prepare('INSERT INTO used_tokens (jti, provisioner, expires_at, used_at) VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING');
+  const insertToken = spendTokenStatement(db);
   const insertCert = db.prepare(`INSERT INTO certificates (${CERT_COLUMNS})
      VALUES (@serial, @subject, @sans, @not_before, @not_after, @fingerprint, @provisioner, @pem, @issued_at, @method, @replaces)`);
   const one = db.transaction((item: IssuanceItem) => {

@@ -1,6 +1,7 @@
 // The issuance ledger: the CA's source of truth. A certificate may leave the CA only after
-// `recordIssuance` has resolved (its row is committed and durable). The interface is async so a
-// PostgreSQL backend for several replicas, or group commit, can implement it unchanged.
+// `recordIssuance` has resolved (its row is committed and durable). Two backends implement it:
+// sqlite.ts (one process, the default) and postgres.ts (several replicas on one database);
+// open.ts picks one from ca.json, and test/unit/ledger.test.ts holds both to this contract.
 
 /** How a certificate came to be ('serving': the CA's own HTTPS certificate). */
 export type IssuanceMethod = 'sign' | 'renew' | 'rekey' | 'serving';
@@ -70,7 +71,24 @@ export interface CertificateFilter {
   limit?: number;
 }
 
+/** A CRL's number and entries, taken together: a higher number never lists less. */
+export interface CrlSnapshot {
+  number: number;
+  entries: RevokedEntry[];
+}
+
+/** News of revocations made by other processes sharing this ledger (replicas). */
+export interface RevocationFeed {
+  /**
+   * Calls `listener` after another replica's revocation commits (with its serial), and with null
+   * when news may have been missed (the feed reconnected). Returns the unsubscribe function.
+   */
+  onRevocation(listener: (serial: string | null) => void): () => void;
+}
+
 export interface Ledger {
+  /** Present when other processes can revoke in this ledger (PostgreSQL); absent for SQLite. */
+  readonly revocations?: RevocationFeed;
   /**
    * Records a certificate and, when given, spends the token — in one transaction.
    * Throws CaError 'token_used' (401) and records nothing when the jti was already spent.
@@ -87,6 +105,12 @@ export interface Ledger {
   listRevoked(notAfterAfter: Date): Promise<RevokedEntry[]>;
   /** Increments and returns the CRL number. */
   nextCrlNumber(): Promise<number>;
+  /**
+   * Increments the CRL number and lists the revoked certificates whose notAfter is after
+   * `notAfterAfter`, atomically: numbers are unique and increase across every process sharing the
+   * ledger, and a CRL with a higher number includes every entry of a lower one still in date.
+   */
+  nextCrl(notAfterAfter: Date): Promise<CrlSnapshot>;
   /** True when this jti has been spent (a cheap pre-check; recordIssuance is the real guard). */
   isTokenUsed(jti: string): Promise<boolean>;
   getCertificate(serial: string): Promise<StoredCertificate | null>;
@@ -99,5 +123,7 @@ export interface Ledger {
   countCertificates(): Promise<number>;
   /** Deletes spent-token rows whose expiry is before `before`; returns how many went. */
   pruneUsedTokens(before: Date): Promise<number>;
+  /** Resolves when the store answers; throws CaError 'unavailable' when it cannot (GET /health). */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }

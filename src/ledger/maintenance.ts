@@ -1,10 +1,11 @@
-// Ledger maintenance on the CA's machine: an online backup through SQLite's backup API (a
-// consistent copy while the CA keeps writing), and a verification that every row still says what
-// its certificate says. Both open their own connections; neither writes to the live ledger.
+// Ledger maintenance: an online backup through SQLite's backup API (a consistent copy while the
+// CA keeps writing; PostgreSQL has pg_dump), and a verification, on either backend, that every row
+// still says what its certificate says. Neither writes to the live ledger.
 import { createHash, X509Certificate } from 'node:crypto';
-import { closeSync, existsSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { MIGRATIONS_DIR } from './migrate.js';
+import type { RawLedger } from './raw.js';
+import type { StoredRow } from './rows.js';
 
 export interface BackupResult { file: string; pages: number; certificates: number }
 
@@ -46,49 +47,43 @@ export interface VerifyReport {
   problemCount: number;
 }
 
-interface Row {
-  serial: string; subject: string; not_before: number; not_after: number; fingerprint: string; pem: string;
-  revoked_at: number | null; revocation_reason_code: number | null;
-}
-
-/** Checks `file` against itself and against `issuers` (certificates that may have signed its rows). */
-export function verifyLedger(file: string, issuers: X509Certificate[], limit = 50): VerifyReport {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
+/** Checks a ledger (SQLite or PostgreSQL) against itself and against `issuers` (certificates that may have signed its rows). */
+export async function verifyLedger(raw: RawLedger, issuers: X509Certificate[], limit = 50): Promise<VerifyReport> {
   const problems: string[] = [];
   let problemCount = 0;
   const problem = (p: string) => { if (problemCount++ < limit) problems.push(p); };
-  try {
-    db.pragma('busy_timeout = 5000');
-    const integrity = db.pragma('integrity_check') as { integrity_check: string }[];
-    if (integrity.length !== 1 || integrity[0]!.integrity_check !== 'ok') problem(`integrity_check: ${integrity.map((r) => r.integrity_check).join('; ')}`);
-    const schemaVersion = Number((db.prepare('SELECT max(version) AS v FROM schema_version').get() as { v: number | null }).v ?? 0);
-    const known = Math.max(0, ...readdirSync(MIGRATIONS_DIR).map((f) => Number(/^(\d+)\.do\./.exec(f)?.[1] ?? 0)));
-    if (schemaVersion > known) problem(`schema version ${schemaVersion} is newer than this build knows (${known})`);
-    const keys = issuers.map((c) => c.publicKey);
-    let certificates = 0;
-    let revoked = 0;
-    for (const r of db.prepare('SELECT serial, subject, not_before, not_after, fingerprint, pem, revoked_at, revocation_reason_code FROM certificates').iterate() as IterableIterator<Row>) {
-      certificates++;
-      if (r.revoked_at !== null) {
-        revoked++;
-        if (r.revocation_reason_code === null || r.revocation_reason_code < 0 || r.revocation_reason_code > 10 || r.revocation_reason_code === 7) problem(`${r.serial}: revocation reason code ${String(r.revocation_reason_code)} is not an RFC 5280 reason`);
-      }
-      let cert: X509Certificate;
-      try {
-        cert = new X509Certificate(r.pem);
-      } catch {
-        problem(`${r.serial}: the stored certificate does not parse`);
-        continue;
-      }
-      if (createHash('sha256').update(cert.raw).digest('hex') !== r.fingerprint) problem(`${r.serial}: fingerprint column does not match the certificate`);
-      if (BigInt(`0x${cert.serialNumber}`).toString() !== r.serial) problem(`${r.serial}: the certificate's serial is ${BigInt(`0x${cert.serialNumber}`).toString()}`);
-      if (Date.parse(cert.validTo) !== r.not_after || Date.parse(cert.validFrom) !== r.not_before) problem(`${r.serial}: validity columns do not match the certificate`);
-      const cn = /^CN=(.*)$/m.exec(cert.subject)?.[1] ?? '';
-      if (!cert.subject.includes('\\') && cn !== r.subject) problem(`${r.serial}: subject column "${r.subject}" but the certificate says "${cn}"`);
-      if (keys.length && !keys.some((k) => cert.verify(k))) problem(`${r.serial}: not signed by the CA's intermediate`);
-    }
-    return { certificates, revoked, schemaVersion, problems, problemCount };
-  } finally {
-    db.close();
+  for (const p of await raw.integrity()) problem(p);
+  const schemaVersion = await raw.schemaVersion();
+  if (schemaVersion > raw.knownVersion) problem(`schema version ${schemaVersion} is newer than this build knows (${raw.knownVersion})`);
+  const keys = issuers.map((c) => c.publicKey);
+  let certificates = 0;
+  let revoked = 0;
+  for await (const r of raw.certificates()) {
+    certificates++;
+    if (r.revoked_at !== null) revoked++;
+    checkRow(r, keys, problem);
   }
+  return { certificates, revoked, schemaVersion, problems, problemCount };
+}
+
+/** One row against its own certificate and the CA's keys. */
+function checkRow(r: StoredRow, keys: X509Certificate['publicKey'][], problem: (p: string) => void): void {
+  if (r.revoked_at !== null) {
+    const code = r.revocation_reason_code;
+    if (code === null || code < 0 || code > 10 || code === 7) problem(`${r.serial}: revocation reason code ${String(code)} is not an RFC 5280 reason`);
+  }
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(r.pem);
+  } catch {
+    problem(`${r.serial}: the stored certificate does not parse`);
+    return;
+  }
+  if (createHash('sha256').update(cert.raw).digest('hex') !== r.fingerprint) problem(`${r.serial}: fingerprint column does not match the certificate`);
+  const serial = BigInt(`0x${cert.serialNumber}`).toString();
+  if (serial !== r.serial) problem(`${r.serial}: the certificate's serial is ${serial}`);
+  if (Date.parse(cert.validTo) !== r.not_after || Date.parse(cert.validFrom) !== r.not_before) problem(`${r.serial}: validity columns do not match the certificate`);
+  const cn = /^CN=(.*)$/m.exec(cert.subject)?.[1] ?? '';
+  if (!cert.subject.includes('\\') && cn !== r.subject) problem(`${r.serial}: subject column "${r.subject}" but the certificate says "${cn}"`);
+  if (keys.length && !keys.some((k) => cert.verify(k))) problem(`${r.serial}: not signed by the CA's intermediate`);
 }

@@ -1,4 +1,6 @@
 // Schema migrations for the SQLite ledger, driven by postgrator over a better-sqlite3 connection.
+// migrations/README.md says how the files are laid out: SQLite's here, PostgreSQL's twins in
+// migrations/postgresql/ (run by migrate-postgres.ts), one pair per version.
 //
 // postgrator's own `migrate()` is not safe to call blindly: it first creates or ALTERs its schema
 // table, and when the database is ahead of the files it would run `undo` scripts to go *down*.
@@ -6,6 +8,7 @@
 // anything, and we wrap the whole run in one IMMEDIATE transaction so a failed migration (or two
 // processes opening the same fresh file) never leaves a half-built schema behind.
 
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Database from 'better-sqlite3';
@@ -26,7 +29,7 @@ export async function migrate(db: Database.Database, migrationsDir: string): Pro
   const postgrator = new Postgrator({
     driver: 'sqlite3',
     schemaTable: 'schema_version',
-    migrationPattern: `${globEscape(migrationsDir)}/*.sql`,
+    migrationPattern: migrationGlob(migrationsDir),
     // Checksums are taken after normalising line endings, so a CRLF checkout is not "changed".
     newline: 'LF',
     validateChecksums: true,
@@ -52,18 +55,7 @@ export async function migrate(db: Database.Database, migrationsDir: string): Pro
   db.exec('BEGIN IMMEDIATE');
   try {
     // Both reads are side-effect free: hasVersionTable() only consults pragma_table_info.
-    const from = await postgrator.getDatabaseVersion();
-    const max = await postgrator.getMaxVersion();
-    if (!Number.isFinite(max)) {
-      // An empty glob would otherwise "succeed" and hand back a ledger with no tables.
-      throw new Error(`no ledger migrations found in ${migrationsDir}`);
-    }
-    if (from > max) {
-      throw new Error(
-        `ledger schema version ${from} is newer than this Stepstone knows (max ${max}); ` +
-          'upgrade Stepstone or restore a matching backup',
-      );
-    }
+    const from = await checkVersions(postgrator, migrationsDir);
     await postgrator.migrate('max');
     const to = await postgrator.getDatabaseVersion();
     // Only after a change: the check reads every row that holds a reference.
@@ -77,6 +69,34 @@ export async function migrate(db: Database.Database, migrationsDir: string): Pro
   } finally {
     if (enforced) db.pragma('foreign_keys = ON');
   }
+}
+
+/**
+ * The database's version, after refusing a database newer than the files (an older Stepstone
+ * must not write to a newer schema) and an empty migrations directory (which would otherwise
+ * "succeed" and hand back a ledger with no tables). Reads only.
+ */
+export async function checkVersions(postgrator: Postgrator, migrationsDir: string): Promise<number> {
+  const from = await postgrator.getDatabaseVersion();
+  const max = await postgrator.getMaxVersion();
+  if (!Number.isFinite(max)) throw new Error(`no ledger migrations found in ${migrationsDir}`);
+  if (from > max) {
+    throw new Error(
+      `ledger schema version ${from} is newer than this Stepstone knows (max ${max}); ` +
+        'upgrade Stepstone or restore a matching backup',
+    );
+  }
+  return from;
+}
+
+/** The highest version among the migration files in `dir` (0 when there are none). */
+export function knownVersion(dir: string): number {
+  return Math.max(0, ...readdirSync(dir).map((f) => Number(/^(\d+)\.do\./.exec(f)?.[1] ?? 0)));
+}
+
+/** postgrator's pattern for every `.sql` file directly in `dir`. */
+export function migrationGlob(dir: string): string {
+  return `${globEscape(dir)}/*.sql`;
 }
 
 // postgrator hands the pattern straight to `glob`, so a checkout path containing [, *, { or (

@@ -1,37 +1,31 @@
-// The SQLite ledger: one file, one process. better-sqlite3 is synchronous, so every method runs to
-// completion before it resolves; the async signatures exist for other backends.
+// The SQLite ledger: one file, one process. Issuances are group-committed on a writer thread (its
+// own connection), so an fsync never stalls the event loop; everything else runs synchronously
+// on this connection through better-sqlite3 and has resolved by the time its promise does.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { CaError, tokenUsed } from '../errors.js';
-import type { CertificateFilter, CertificateRecord, IssuanceMethod, Ledger, Revocation, RevokedEntry, RevokeOutcome, StoredCertificate, TokenClaim } from './ledger.js';
+import type { CertificateFilter, CertificateRecord, CrlSnapshot, Ledger, Revocation, RevokedEntry, RevokeOutcome, StoredCertificate, TokenClaim } from './ledger.js';
 import { migrate, MIGRATIONS_DIR } from './migrate.js';
 import { configureConnection } from './connection.js';
-import { CERT_COLUMNS, issuanceBatch, isUnavailableCode, type IssuanceItem, type IssuanceRow, type ItemOutcome } from './issuance-batch.js';
+import { issuanceBatch, isUnavailableCode, spendTokenStatement, type IssuanceItem, type ItemOutcome } from './issuance-batch.js';
+import { fromRow, millis, STORED_COLUMNS, toRow, type StoredRow } from './rows.js';
 import { BatchFailed, GroupCommit, WriterThread } from './group-commit.js';
 
-type CertificateRow = Omit<IssuanceRow, 'method'> & { method: IssuanceMethod };
-
-interface StoredRow extends CertificateRow {
-  revoked_at: number | null;
-  revocation_reason_code: number | null;
-  revocation_reason: string | null;
-}
-
-const STORED_COLUMNS = `${CERT_COLUMNS}, revoked_at, revocation_reason_code, revocation_reason`;
 
 /**
  * Opens (creating when missing) the ledger at `path`, applies pending migrations and returns it.
  * Rejects when the file's schema is newer than this build knows.
  */
 export async function openSqliteLedger(file: string, opts: { migrationsDir?: string; writer?: WriterMode } = {}): Promise<SqliteLedger> {
+  const writer = opts.writer ?? DEFAULT_WRITER;
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   // Create the file ourselves so it is never world-readable, whatever the umask; SQLite gives the
   // -wal and -shm files the main file's permissions.
   fs.closeSync(fs.openSync(file, 'a', 0o600));
   // Inline, this connection also writes; else the writer thread does, through its own.
-  const role = opts.writer === 'inline' ? 'writer' : 'reader';
+  const role = writer === 'inline' ? 'writer' : 'reader';
   let db = new Database(file);
   try {
     configureConnection(db, role);
@@ -48,7 +42,7 @@ export async function openSqliteLedger(file: string, opts: { migrationsDir?: str
     // refuse (newer schema) must be left exactly as we found it.
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`ledger could not enable WAL (journal_mode is ${String(mode)})`);
-    return new SqliteLedger(db, { writer: opts.writer ?? 'thread' });
+    return new SqliteLedger(db, { writer });
   } catch (err) {
     db.close();
     throw err;
@@ -56,7 +50,8 @@ export async function openSqliteLedger(file: string, opts: { migrationsDir?: str
 }
 
 export class SqliteLedger implements Ledger {
-  private readonly insertToken: Database.Statement;
+  private readonly insertToken: Database.Statement<[string, string, number, number]>;
+  private readonly crlTx: (notAfterAfter: number) => CrlSnapshot;
   private readonly selectCert: Database.Statement<[string], StoredRow>;
   private readonly selectLineage: Database.Statement<[string, string], StoredRow>;
   private readonly selectToken: Database.Statement<[string], unknown>;
@@ -75,11 +70,8 @@ export class SqliteLedger implements Ledger {
    * @param db an open connection, already migrated; the ledger owns it from here on. Exposed so
    * maintenance code and tests can reach the connection — do not write through it.
    */
-  constructor(readonly db: Database.Database, opts: { writer?: WriterMode } = {}) {
-    // Used by revoke; issuance has its own copy in issuance-batch.ts.
-    this.insertToken = db.prepare(
-      'INSERT INTO used_tokens (jti, provisioner, expires_at, used_at) VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING',
-    );
+  constructor(readonly db: Database.Database, opts: { writer: WriterMode }) {
+    this.insertToken = spendTokenStatement(db);
     this.selectCert = db.prepare<[string], StoredRow>(`SELECT ${STORED_COLUMNS} FROM certificates WHERE serial = ?`);
     // Up the `replaces` chain to the first issuance, down through every renewal of it.
     this.selectLineage = db.prepare<[string, string], StoredRow>(`
@@ -99,7 +91,7 @@ export class SqliteLedger implements Ledger {
 
     // A file-backed ledger commits issuances on a writer thread, so an fsync never stalls the
     // event loop; an in-memory one (or a read-only CLI) commits inline.
-    const threaded = (opts.writer ?? 'inline') === 'thread' && db.name !== ':memory:' && !db.memory;
+    const threaded = opts.writer === 'thread' && db.name !== ':memory:' && !db.memory;
     this.writer = threaded ? new WriterThread(db.name) : null;
     const inline = threaded ? null : issuanceBatch(db);
     this.group = new GroupCommit(this.writer ? this.writer.commit : async (items) => inline!(items));
@@ -123,7 +115,12 @@ export class SqliteLedger implements Ledger {
       'SELECT serial, revoked_at, revocation_reason_code, not_after FROM certificates WHERE revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at, rowid',
     );
     this.bumpCrlNumber = db.prepare<[], number>('UPDATE crl_state SET number = number + 1 WHERE id = 1 RETURNING number').pluck();
+    const crl = db.transaction((notAfterAfter: number): CrlSnapshot => ({ number: this.bumpCrlNumber.get()!, entries: this.revokedEntries(notAfterAfter) }));
+    this.crlTx = crl.immediate;
   }
+
+  /** One process per file: no other replica's revocations to hear about. */
+  readonly revocations = undefined;
 
   /** Resolves once the row is committed and durable: only then may the certificate leave. */
   async recordIssuance(cert: CertificateRecord, token?: TokenClaim): Promise<void> {
@@ -150,12 +147,24 @@ export class SqliteLedger implements Ledger {
   }
 
   async listRevoked(notAfterAfter: Date): Promise<RevokedEntry[]> {
-    const rows = guarded('read', () => this.selectRevoked.all(millis(notAfterAfter, 'notAfterAfter')));
-    return rows.map((r) => ({ serial: r.serial, revokedAt: new Date(r.revoked_at), reasonCode: r.revocation_reason_code, notAfter: new Date(r.not_after) }));
+    return guarded('read', () => this.revokedEntries(millis(notAfterAfter, 'notAfterAfter')));
+  }
+
+  private revokedEntries(notAfterAfter: number): RevokedEntry[] {
+    return this.selectRevoked.all(notAfterAfter)
+      .map((r) => ({ serial: r.serial, revokedAt: new Date(r.revoked_at), reasonCode: r.revocation_reason_code, notAfter: new Date(r.not_after) }));
   }
 
   async nextCrlNumber(): Promise<number> {
     return guarded('write', () => this.bumpCrlNumber.get()!);
+  }
+
+  async nextCrl(notAfterAfter: Date): Promise<CrlSnapshot> {
+    return guarded('write', () => this.crlTx(millis(notAfterAfter, 'notAfterAfter')));
+  }
+
+  async ping(): Promise<void> {
+    guarded('read', () => this.countCerts.get());
   }
 
   async isTokenUsed(jti: string): Promise<boolean> {
@@ -221,7 +230,13 @@ export class SqliteLedger implements Ledger {
   }
 }
 
+/**
+ * 'thread': issuances commit on a writer thread through its own connection (the server).
+ * 'inline': on the connection given (a read-only tool, a test that limits that connection).
+ */
 export type WriterMode = 'thread' | 'inline';
+/** What openSqliteLedger uses unless told otherwise; the constructor takes the mode explicitly. */
+export const DEFAULT_WRITER: WriterMode = 'thread';
 
 /** Runs a statement, turning "the store cannot serve this" into CaError 'unavailable' (503). */
 function guarded<T>(op: 'read' | 'write', fn: () => T): T {
@@ -255,46 +270,4 @@ function ledgerUnavailable(op: 'read' | 'write', code: string, cause: unknown): 
     public: `The certificate authority is temporarily unavailable: ${reason}${op === 'write' ? '; nothing was issued or recorded' : ''}. Please retry later.`,
     cause,
   });
-}
-
-// An Invalid Date would otherwise be bound as NULL/NaN and surface as an obscure constraint error.
-function millis(d: Date, what: string): number {
-  const ms = d.getTime();
-  if (!Number.isFinite(ms)) throw new RangeError(`ledger: ${what} is not a valid date`);
-  return ms;
-}
-
-function toRow(c: CertificateRecord): CertificateRow {
-  return {
-    serial: c.serial,
-    subject: c.subject,
-    sans: JSON.stringify(c.sans),
-    not_before: millis(c.notBefore, 'notBefore'),
-    not_after: millis(c.notAfter, 'notAfter'),
-    fingerprint: c.fingerprint,
-    provisioner: c.provisioner,
-    pem: c.pem,
-    issued_at: millis(c.issuedAt, 'issuedAt'),
-    method: c.method,
-    replaces: c.replaces,
-  };
-}
-
-function fromRow(r: StoredRow): StoredCertificate {
-  return {
-    serial: r.serial,
-    subject: r.subject,
-    sans: JSON.parse(r.sans) as string[],
-    notBefore: new Date(r.not_before),
-    notAfter: new Date(r.not_after),
-    fingerprint: r.fingerprint,
-    provisioner: r.provisioner,
-    pem: r.pem,
-    issuedAt: new Date(r.issued_at),
-    method: r.method,
-    replaces: r.replaces,
-    revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
-    revocationReasonCode: r.revocation_reason_code,
-    revocationReason: r.revocation_reason,
-  };
 }

@@ -1,15 +1,16 @@
 // Composes a running CA: config → ledger → authority → HTTPS app. The only module that knows
-// both the SQLite ledger and the HTTP layer, so neither has to know the other.
+// both the ledger and the HTTP layer, so neither has to know the other. Read `startCa` and
+// `listen` top to bottom; each step below them is one named piece.
 import type { Server as HttpsServer } from 'node:https';
 import pino, { type Logger } from 'pino';
 import { buildApp } from '../api/server.js';
 import { nodeTlsOptions } from '../api/tls-options.js';
-import type { Authority } from '../authority/authority.js';
+import type { Authority, ServingCertificate } from '../authority/authority.js';
 import { loadAuthority } from '../authority/load.js';
 import { CrlWorker } from '../authority/crl-publisher.js';
-import { loadConfig } from '../config/load.js';
-import { openSqliteLedger } from '../ledger/sqlite.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
 import type { Ledger } from '../ledger/ledger.js';
+import { ledgerTarget, openLedger } from '../ledger/open.js';
 import { LEEWAY_SEC } from '../provisioners/jwk.js';
 import { parseDuration } from '../util/duration.js';
 
@@ -32,16 +33,15 @@ export interface RunningCa {
   close(): Promise<void>;
 }
 
+type App = Awaited<ReturnType<typeof buildApp>>;
+
 const PRUNE_EVERY_MS = 10 * 60_000;
 
 export async function startCa(o: ServeOptions): Promise<RunningCa> {
   const loaded = loadConfig(o.configPath);
   const { config } = loaded;
   const log = o.logger ?? pino({ level: config.stepstone.logLevel });
-  if (config.db.type.toLowerCase() !== 'sqlite') {
-    throw new Error(`config ${o.configPath}: db.type: "${config.db.type}" is not supported; Stepstone keeps its ledger in SQLite (db.type "sqlite")`);
-  }
-  const ledger = await openSqliteLedger(loaded.resolvePath(config.db.dataSource));
+  const ledger = await openServerLedger(loaded, log);
   const crlWorker = new CrlWorker();
   try {
     const authority = await loadAuthority(loaded, o.password, ledger, { crlBuilder: crlWorker.build, warn: (msg) => log.warn(msg) });
@@ -53,66 +53,39 @@ export async function startCa(o: ServeOptions): Promise<RunningCa> {
   }
 }
 
+async function openServerLedger(loaded: LoadedConfig, log: Logger): Promise<Ledger> {
+  let target;
+  try {
+    target = ledgerTarget(loaded.config.db, loaded.resolvePath);
+  } catch (e) {
+    throw new Error(`config ${loaded.path}: ${(e as Error).message}`);
+  }
+  return openLedger(target, { role: 'server', warn: (msg, err) => log.warn({ err }, msg) });
+}
+
 async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker, log: Logger, address: string, insecureAddress?: string): Promise<RunningCa> {
   // Not awaited: the first CRL builds in its worker while the port opens; GET /crl waits for it.
   authority.crl.start().catch((err) => log.error({ err }, 'first CRL generation failed'));
   const serving = await authority.issueServingCertificate();
-  const trust = [...authority.trust.rootPems(), ...authority.trust.intermediatePems()].join('');
-  const tlsBase = {
-    ...nodeTlsOptions(authority.config.tls),
-    // Ask for a client certificate (renew, revoke use it) but never require one.
-    requestCert: true,
-    rejectUnauthorized: false,
-    ca: trust,
-  };
-  const { bodyLimit, requestTimeout, rateLimit } = authority.config.stepstone;
-  const app = await buildApp(authority, {
-    logger: log,
-    bodyLimit,
-    requestTimeoutMs: parseDuration(requestTimeout)!,
-    rateLimit: rateLimit.enabled ? { max: rateLimit.perIp.max, windowMs: parseDuration(rateLimit.perIp.window)! } : undefined,
-    https: { ...tlsBase, key: serving.keyPem, cert: serving.chainPem },
-  });
-
-  const timers: NodeJS.Timeout[] = [];
-  const scheduleRenewal = (notAfter: Date, lifetimeMs: number) => {
-    // Renew at 2/3 of the lifetime, as clients do; at most ~24 days ahead (setTimeout's limit).
-    const at = notAfter.getTime() - lifetimeMs / 3;
-    const t = setTimeout(async () => {
-      try {
-        const next = await authority.issueServingCertificate();
-        (app.server as HttpsServer).setSecureContext({ ...tlsBase, key: next.keyPem, cert: next.chainPem });
-        log.info({ notAfter: next.notAfter.toISOString() }, 'serving certificate renewed');
-        scheduleRenewal(next.notAfter, lifetimeMs);
-      } catch (err) {
-        log.error({ err }, 'serving certificate renewal failed; retrying in a minute');
-        scheduleRenewal(new Date(Date.now() + 60_000 + lifetimeMs / 3), lifetimeMs);
-      }
-    }, Math.min(Math.max(at - Date.now(), 1000), 2 ** 31 - 1));
-    t.unref();
-    timers[0] = t;
-  };
-  const lifetime = serving.notAfter.getTime() - Date.now();
-  scheduleRenewal(serving.notAfter, lifetime);
-
-  const prune = setInterval(() => {
-    ledger.pruneUsedTokens(new Date(Date.now() - LEEWAY_SEC * 1000)).catch((err) => log.warn({ err }, 'pruning used tokens failed'));
-  }, PRUNE_EVERY_MS);
-  prune.unref();
-  timers.push(prune);
+  const tlsBase = clientCertificateTls(authority);
+  const app = await buildHttpsApp(authority, ledger, log, { ...tlsBase, key: serving.keyPem, cert: serving.chainPem });
+  const timers = [
+    renewServingCertificate(authority, log, serving, (next) => (app.server as HttpsServer).setSecureContext({ ...tlsBase, key: next.keyPem, cert: next.chainPem })),
+    pruneSpentTokens(ledger, log),
+  ];
 
   const { host, port } = splitAddress(address);
-  await app.listen({ host, port });
-  const bound = (app.server.address() as { port: number }).port;
-  let plain: Awaited<ReturnType<typeof buildApp>> | null = null;
-  let plainPort: number | undefined;
-  if (insecureAddress) {
-    plain = await buildApp(authority, { logger: log, bodyLimit: 16 * 1024, surface: 'revocation' });
-    const a = splitAddress(insecureAddress);
-    await plain.listen({ host: a.host, port: a.port });
-    plainPort = (plain.server.address() as { port: number }).port;
-    log.info({ insecureAddress: `${a.host}:${plainPort}` }, 'serving CRL and OCSP over plain HTTP');
+  let plain: { app: App; port: number } | null = null;
+  try {
+    await app.listen({ host, port });
+    plain = insecureAddress ? await listenPlain(authority, log, insecureAddress) : null;
+  } catch (e) {
+    timers.forEach((t) => t.stop());
+    authority.crl.stop();
+    await app.close();
+    throw e;
   }
+  const bound = (app.server.address() as { port: number }).port;
   const urlHost = authority.config.dnsNames[0] ?? '127.0.0.1';
   const url = `https://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${bound}`;
   log.info({ address: `${host}:${bound}`, url }, 'Stepstone CA serving');
@@ -120,18 +93,82 @@ async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker
   return {
     url,
     port: bound,
-    plainPort,
+    plainPort: plain?.port,
     authority,
     async close() {
       if (closed) return;
       closed = true;
-      timers.forEach((t) => clearTimeout(t));
+      timers.forEach((t) => t.stop());
       authority.crl.stop();
-      await Promise.all([app.close(), plain?.close()]);
+      await Promise.all([app.close(), plain?.app.close()]);
       await crlWorker.close();
       await ledger.close();
     },
   };
+}
+
+/** TLS that asks for a client certificate (renew and revoke use it) but never requires one. */
+function clientCertificateTls(authority: Authority) {
+  const trust = [...authority.trust.rootPems(), ...authority.trust.intermediatePems()].join('');
+  return { ...nodeTlsOptions(authority.config.tls), requestCert: true, rejectUnauthorized: false, ca: trust };
+}
+
+function buildHttpsApp(authority: Authority, ledger: Ledger, log: Logger, https: import('node:https').ServerOptions): Promise<App> {
+  const { bodyLimit, requestTimeout, rateLimit } = authority.config.stepstone;
+  return buildApp(authority, {
+    logger: log,
+    bodyLimit,
+    requestTimeoutMs: parseDuration(requestTimeout)!,
+    rateLimit: rateLimit.enabled ? { max: rateLimit.perIp.max, windowMs: parseDuration(rateLimit.perIp.window)! } : undefined,
+    https,
+    // GET /health answers 503 when the ledger does not, so a load balancer drops this replica.
+    health: () => ledger.ping(),
+  });
+}
+
+interface Timer { stop(): void }
+
+/** Renews the CA's own HTTPS certificate at 2/3 of its lifetime, as clients do; retries each minute on failure. */
+function renewServingCertificate(authority: Authority, log: Logger, first: ServingCertificate, install: (next: ServingCertificate) => void): Timer {
+  const lifetimeMs = first.notAfter.getTime() - Date.now();
+  let timer: NodeJS.Timeout;
+  const schedule = (notAfter: Date) => {
+    const at = notAfter.getTime() - lifetimeMs / 3;
+    // At most ~24 days ahead: setTimeout's limit.
+    timer = setTimeout(async () => {
+      try {
+        const next = await authority.issueServingCertificate();
+        install(next);
+        log.info({ notAfter: next.notAfter.toISOString() }, 'serving certificate renewed');
+        schedule(next.notAfter);
+      } catch (err) {
+        log.error({ err }, 'serving certificate renewal failed; retrying in a minute');
+        schedule(new Date(Date.now() + 60_000 + lifetimeMs / 3));
+      }
+    }, Math.min(Math.max(at - Date.now(), 1000), 2 ** 31 - 1));
+    timer.unref();
+  };
+  schedule(first.notAfter);
+  return { stop: () => clearTimeout(timer) };
+}
+
+/** Spent tokens are kept until they would be refused as expired anyway, then deleted. */
+function pruneSpentTokens(ledger: Ledger, log: Logger): Timer {
+  const timer = setInterval(() => {
+    ledger.pruneUsedTokens(new Date(Date.now() - LEEWAY_SEC * 1000)).catch((err) => log.warn({ err }, 'pruning used tokens failed'));
+  }, PRUNE_EVERY_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
+/** The plain-HTTP listener for CRL and OCSP (relying parties fetch those over HTTP). */
+async function listenPlain(authority: Authority, log: Logger, insecureAddress: string): Promise<{ app: App; port: number }> {
+  const app = await buildApp(authority, { logger: log, bodyLimit: 16 * 1024, surface: 'revocation' });
+  const a = splitAddress(insecureAddress);
+  await app.listen({ host: a.host, port: a.port });
+  const port = (app.server.address() as { port: number }).port;
+  log.info({ insecureAddress: `${a.host}:${port}` }, 'serving CRL and OCSP over plain HTTP');
+  return { app, port };
 }
 
 export function splitAddress(address: string): { host: string; port: number } {

@@ -1,0 +1,207 @@
+// SQLite-only ledger behaviour: the file, its WAL, its migrations, full and read-only stores, and
+// group commit measured in WAL frames. The backend-neutral contract is in ledger.test.ts.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { CaError } from '../../src/errors.ts';
+import { migrate, MIGRATIONS_DIR } from '../../src/ledger/migrate.ts';
+import { openSqliteLedger, SqliteLedger } from '../../src/ledger/sqlite.ts';
+import { cert, rejectsWith, token } from '../helpers/ledger-rows.ts';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stepstone-ledger-sqlite-'));
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+let n = 0;
+/** A fresh database path in a not-yet-existing directory. */
+const dbPath = () => path.join(root, `case-${++n}`, 'ledger.db');
+
+/** Opens a ledger that is closed when the test ends, passed or failed (issue 19). */
+async function opened(t: { after(fn: () => Promise<void>): void }, ...args: Parameters<typeof openSqliteLedger>): Promise<SqliteLedger> {
+  const ledger = await openSqliteLedger(...args);
+  t.after(() => ledger.close());
+  return ledger;
+}
+
+test('migrate creates the schema and records every version', async (t) => {
+  const file = dbPath();
+  const ledger = await opened(t, file);
+  const tables = ledger.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
+  assert.deepEqual(tables, ['certificates', 'crl_state', 'schema_version', 'used_tokens']);
+  const versions = ledger.db.prepare('SELECT version, name FROM schema_version ORDER BY version').all();
+  assert.deepEqual(versions, [{ version: 0, name: null }, { version: 1, name: 'init' }, { version: 2, name: 'revocation' }, { version: 3, name: 'crl' }, { version: 4, name: 'fingerprint-not-unique' }]);
+  assert.equal(ledger.db.pragma('journal_mode', { simple: true }), 'wal');
+  assert.equal(ledger.db.pragma('foreign_keys', { simple: true }), 1);
+  assert.equal(ledger.db.pragma('synchronous', { simple: true }), 2); // FULL
+});
+
+test('reopening does not re-apply migrations', async (t) => {
+  const file = dbPath();
+  await (await openSqliteLedger(file)).close();
+  const db = new Database(file);
+  try {
+    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 4, to: 4 });
+  } finally {
+    db.close();
+  }
+  const ledger = await opened(t, file);
+  assert.equal(ledger.db.prepare('SELECT count(*) FROM schema_version WHERE version = 1').pluck().get(), 1);
+});
+
+test('migration 4 rebuilds certificates without the fingerprint constraint and keeps every row, index and reference', async (t) => {
+  // A ledger as version 3 left it, with a renewal chain, a revoked row and a spent token.
+  const v3 = fs.mkdtempSync(path.join(root, 'v3-'));
+  for (const f of fs.readdirSync(MIGRATIONS_DIR).filter((f) => /^000[1-3]\./.test(f))) fs.copyFileSync(path.join(MIGRATIONS_DIR, f), path.join(v3, f));
+  const file = dbPath();
+  const old = await opened(t, file, { migrationsDir: v3 });
+  const first = cert();
+  await old.recordIssuance(first, token('jti-m4'));
+  const second = cert({ method: 'renew', replaces: first.serial });
+  await old.recordIssuance(second);
+  await old.recordIssuance(cert({ method: 'rekey', replaces: second.serial }));
+  assert.equal(await old.revoke({ serial: first.serial, reasonCode: 1, reason: 'key compromise', revokedAt: new Date() }), 'revoked');
+  const dump = (db: Database.Database) => db.prepare('SELECT * FROM certificates ORDER BY serial').all();
+  const before = dump(old.db);
+  assert.equal(old.db.prepare("SELECT count(*) FROM pragma_index_list('certificates') WHERE \"unique\" = 1 AND origin = 'u'").pluck().get(), 1);
+  await old.close();
+
+  const ledger = await opened(t, file);
+  assert.deepEqual(dump(ledger.db), before);
+  const indexes = ledger.db.prepare("SELECT name, \"unique\", origin, partial FROM pragma_index_list('certificates') ORDER BY name").all();
+  assert.deepEqual(indexes, [
+    { name: 'certificates_not_after', unique: 0, origin: 'c', partial: 0 },
+    { name: 'certificates_provisioner', unique: 0, origin: 'c', partial: 0 },
+    { name: 'certificates_replaces', unique: 0, origin: 'c', partial: 0 },
+    { name: 'certificates_revoked_at', unique: 0, origin: 'c', partial: 1 },
+    { name: 'sqlite_autoindex_certificates_1', unique: 1, origin: 'pk', partial: 0 },
+  ]);
+  // Still enforced after the rebuild: the reference, the serial key, the checks.
+  assert.equal(ledger.db.pragma('foreign_keys', { simple: true }), 1);
+  assert.deepEqual(ledger.db.pragma('foreign_key_check'), []);
+  await assert.rejects(ledger.recordIssuance(cert({ method: 'renew', replaces: '999999' })), /FOREIGN KEY/);
+  await assert.rejects(ledger.recordIssuance({ ...cert(), serial: first.serial }), /UNIQUE|PRIMARY/);
+  assert.equal(await ledger.isTokenUsed('jti-m4'), true);
+  assert.deepEqual((await ledger.lineage(second.serial)).map((c) => c.serial), [first.serial, second.serial, (await ledger.listCertificates({})).at(-1)!.serial]);
+  assert.equal((await ledger.getCertificate(first.serial))?.revokedAt instanceof Date, true);
+});
+
+test('a migration that would break a reference is refused and changes nothing', async (t) => {
+  const dir = fs.mkdtempSync(path.join(root, 'bad-'));
+  for (const f of fs.readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql'))) fs.copyFileSync(path.join(MIGRATIONS_DIR, f), path.join(dir, f));
+  const file = dbPath();
+  const ledger = await opened(t, file, { migrationsDir: dir });
+  const a = cert();
+  await ledger.recordIssuance(a);
+  await ledger.recordIssuance(cert({ method: 'renew', replaces: a.serial }));
+  fs.writeFileSync(path.join(dir, '0099.do.bad.sql'), `DELETE FROM certificates WHERE serial = '${a.serial}';\n`);
+  await assert.rejects(openSqliteLedger(file, { migrationsDir: dir }), /would break 1 foreign key reference/);
+  const db = new Database(file, { readonly: true });
+  try {
+    assert.equal(db.prepare('SELECT count(*) FROM certificates').pluck().get(), 2);
+    assert.equal(db.prepare('SELECT max(version) FROM schema_version').pluck().get(), 4);
+  } finally {
+    db.close();
+  }
+});
+
+test('a fresh database reports from 0 to 1', async (t) => {
+  const db = new Database(path.join(root, `fresh-${++n}.db`));
+  try {
+    assert.deepEqual(await migrate(db, MIGRATIONS_DIR), { from: 0, to: 4 });
+  } finally {
+    db.close();
+  }
+});
+
+test('migrations are found even when their directory path has glob characters', async (t) => {
+  const dir = path.join(root, 'odd [dir] {a,b} (x)*?');
+  fs.mkdirSync(dir);
+  for (const f of fs.readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql'))) fs.copyFileSync(path.join(MIGRATIONS_DIR, f), path.join(dir, f));
+  const ledger = await opened(t, dbPath(), { migrationsDir: dir });
+  assert.equal(await ledger.countCertificates(), 0);
+});
+
+test('an empty migrations directory is an error, not an empty ledger', async (t) => {
+  const dir = fs.mkdtempSync(path.join(root, 'empty-'));
+  await assert.rejects(openSqliteLedger(dbPath(), { migrationsDir: dir }), /no ledger migrations found/);
+});
+
+test('a database with a newer schema version is refused and left untouched', async (t) => {
+  const file = dbPath();
+  await (await openSqliteLedger(file)).close();
+  const raw = new Database(file);
+  raw.prepare("INSERT INTO schema_version (version, name) VALUES (7, 'future')").run();
+  raw.pragma('journal_mode = DELETE'); // so every byte of state is in the one file we compare
+  raw.close();
+  const before = fs.readFileSync(file);
+
+  await assert.rejects(
+    openSqliteLedger(file),
+    (err: Error) =>
+      /ledger schema version 7 is newer than this Stepstone knows \(max 4\); upgrade Stepstone or restore a matching backup/.test(
+        err.message,
+      ),
+  );
+  assert.ok(fs.readFileSync(file).equals(before), 'database file changed');
+  assert.ok(!fs.existsSync(`${file}-wal`));
+});
+
+test('the database file is created 0600 in a 0700 directory', async (t) => {
+  const file = dbPath();
+  const ledger = await opened(t, file);
+  await ledger.recordIssuance(cert());
+  assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+  assert.equal(fs.statSync(path.dirname(file)).mode & 0o777, 0o700);
+  assert.equal(fs.statSync(`${file}-wal`).mode & 0o777, 0o600);
+});
+
+// Tests run as root, which writes through chmod 0444, so a file-mode trick would prove nothing.
+// Instead: a connection SQLite itself opened read-only, and a database capped at its current size.
+test('a read-only store maps to unavailable and records nothing', async (t) => {
+  const file = dbPath();
+  await (await openSqliteLedger(file)).close();
+  const ledger = new SqliteLedger(new Database(file, { readonly: true }), { writer: 'inline' });
+  t.after(() => ledger.close());
+  const c = cert();
+  await assert.rejects(ledger.recordIssuance(c, token('jti-ro')), (err: unknown) => {
+    rejectsWith('unavailable')(err);
+    assert.match((err as CaError).detail, /^ledger cannot write: SQLITE_READONLY/);
+    assert.equal((err as CaError).status, 503);
+    return true;
+  });
+  const check = await opened(t, file);
+  assert.equal(await check.countCertificates(), 0);
+  assert.equal(await check.isTokenUsed('jti-ro'), false);
+});
+
+// max_page_count is per connection, so this one commits inline on the connection it limits.
+test('a full disk maps to unavailable and records nothing', async (t) => {
+  const ledger = await opened(t, dbPath(), { writer: 'inline' });
+  await ledger.recordIssuance(cert());
+  const pages = ledger.db.pragma('page_count', { simple: true });
+  ledger.db.pragma(`max_page_count = ${String(pages)}`);
+  const big = cert({ pem: 'x'.repeat(64 * 1024) });
+  await assert.rejects(ledger.recordIssuance(big, token('jti-full')), (err: unknown) => {
+    rejectsWith('unavailable')(err);
+    assert.match((err as CaError).detail, /^ledger cannot write: SQLITE_FULL/);
+    return true;
+  });
+  assert.equal(await ledger.countCertificates(), 1);
+  assert.equal(await ledger.isTokenUsed('jti-full'), false);
+});
+
+test('group commit: concurrent issuances share one transaction (WAL frames)', async (t) => {
+  const ledger = await opened(t, dbPath());
+  const framesFor = async (write: () => Promise<unknown>) => {
+    ledger.db.pragma('wal_checkpoint(TRUNCATE)');
+    await write();
+    return (ledger.db.pragma('wal_checkpoint(PASSIVE)') as { log: number }[])[0]!.log;
+  };
+  const grouped = await framesFor(() => Promise.all(Array.from({ length: 20 }, (_, i) => ledger.recordIssuance(cert(), token(`grp-${i}`)))));
+  const sequential = await framesFor(async () => {
+    for (let i = 0; i < 20; i++) await ledger.recordIssuance(cert(), token(`seq-${i}`));
+  });
+  assert.ok(grouped * 4 < sequential, `WAL frames: ${grouped} grouped vs ${sequential} one by one`);
+});
