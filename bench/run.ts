@@ -14,7 +14,7 @@ import { machine, median, summarise, table, type BenchResults, type PhaseResult 
 import { issueIdentities, makeCsrs, signBodies, type PreparedCsr, type TokenIssuer } from './requests.ts';
 
 const COLD_STARTS = 3;
-const USAGE = `usage: npm run bench -- [--requests N] [--renews N] [--concurrency C] [--sequential N] [--warmup N] [--prefill N] [--json]
+const USAGE = `usage: npm run bench -- [--requests N] [--renews N] [--concurrency C] [--sequential N] [--warmup N] [--prefill N] [--ledger postgresql] [--json]
                    [--step-ca | --compare URL --root F --provisioner-key F [--password F] [--iss NAME] [--compare-pid PID]]
   --requests N      requests in the /sign throughput phase (default 2000)
   --renews N        requests in the /renew phase: C hosts renew over mTLS keep-alive (default 1000, 0 skips)
@@ -31,6 +31,9 @@ const USAGE = `usage: npm run bench -- [--requests N] [--renews N] [--concurrenc
   --warmup N        unmeasured requests before each phase (default 20; the throughput
                     phase uses at least one per connection)
   --prefill N       bulk-insert N certificate rows into the ledger before serving (default 0)
+  --ledger postgresql  instead of the phases above: /sign and /renew at C on SQLite (1 replica) and
+                    PostgreSQL (1 and 2 replicas), server CPU summed over replicas, PostgreSQL's CPU
+                    apart (needs the tests' PostgreSQL: STEPSTONE_TEST_PG or postgres@127.0.0.1:5432)
   --json            print only the JSON results`;
 
 function intFlag(name: string, v: string, min = 1): number {
@@ -47,6 +50,7 @@ function parseFlags() {
       sequential: { type: 'string', default: '500' },
       warmup: { type: 'string', default: '20' },
       prefill: { type: 'string', default: '0' },
+      ledger: { type: 'string' },
       renews: { type: 'string', default: '1000' },
       'step-ca': { type: 'boolean', default: false },
       compare: { type: 'string' },
@@ -61,6 +65,7 @@ function parseFlags() {
     strict: true,
   });
   if (f['step-ca'] && f.compare) throw new Error('--step-ca and --compare each name the other server: give one');
+  if (f.ledger !== undefined && f.ledger !== 'postgresql') throw new Error(`--ledger: only "postgresql" (compared with SQLite), not ${JSON.stringify(f.ledger)}`);
   if (f.help) {
     console.log(USAGE);
     process.exit(0);
@@ -74,6 +79,7 @@ function parseFlags() {
     renews: intFlag('renews', f.renews, 0),
     compare: f.compare ? compareFlags(f) : null,
     stepCa: f['step-ca'],
+    ledger: f.ledger === 'postgresql',
     json: f.json,
   };
 }
@@ -163,7 +169,18 @@ async function coldStarts(ca: LocalCa): Promise<number[]> {
   return runs;
 }
 
+async function ledgerMain(): Promise<void> {
+  const { ledgerBench, ledgerTable } = await import('./ledgers.ts');
+  const mach = machine();
+  const rows = await ledgerBench({ requests: opts.requests, renews: opts.renews, concurrency: opts.concurrency, warmup: Math.max(opts.warmup, opts.concurrency), progress });
+  const dir = join(import.meta.dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'ledgers.json'), `${JSON.stringify({ machine: mach, rows }, null, 2)}\n`);
+  console.log(opts.json ? JSON.stringify({ machine: mach, rows }, null, 2) : `load average at start ${mach.loadAvg1}\n\n${ledgerTable(rows)}\n\nJSON: bench/results/ledgers.json`);
+}
+
 async function main(): Promise<void> {
+  if (opts.ledger) return ledgerMain();
   const mach = machine();
   let ca: LocalCa | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
