@@ -17,7 +17,7 @@ import { PgRevocationFeed, REVOCATION_CHANNEL } from './notify.js';
 import { isConnectionLoss, mapPgError, pgUnavailable } from './pg-errors.js';
 import { commitIssuances, PgBatchFailed } from './pg-issuance.js';
 import type { PgSource } from './pg-source.js';
-import { fromRow, STORED_COLUMNS, toRow, type StoredRow } from './rows.js';
+import { checkLimit, fromRow, STORED_COLUMNS, toRow, type StoredRow } from './rows.js';
 
 // BIGINT columns come back as strings by default; every one of ours is a unix-milliseconds time
 // or a counter well inside 2^53.
@@ -193,9 +193,7 @@ export class PostgresLedger implements Ledger {
 
   async listCertificates(filter: CertificateFilter = {}): Promise<StoredCertificate[]> {
     const { expiringBefore, provisioner, revoked, limit } = filter;
-    if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
-      throw new RangeError(`listCertificates: limit must be a non-negative integer, got ${limit}`);
-    }
+    checkLimit(limit);
     const where: string[] = [];
     const values: unknown[] = [];
     const param = (v: unknown) => `$${values.push(v)}`;

@@ -54,3 +54,10 @@ export function fromRow(r: StoredRow): StoredCertificate {
     revocationReason: r.revocation_reason,
   };
 }
+
+/** listCertificates' limit: absent (no limit) or a non-negative integer. */
+export function checkLimit(limit: number | undefined): void {
+  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
+    throw new RangeError(`listCertificates: limit must be a non-negative integer, got ${limit}`);
+  }
+}

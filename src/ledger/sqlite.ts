@@ -10,7 +10,7 @@ import type { CertificateFilter, CertificateRecord, CrlSnapshot, Ledger, Revocat
 import { migrate, MIGRATIONS_DIR } from './migrate.js';
 import { configureConnection } from './connection.js';
 import { issuanceBatch, isUnavailableCode, spendTokenStatement, type IssuanceItem, type ItemOutcome } from './issuance-batch.js';
-import { fromRow, millis, STORED_COLUMNS, toRow, type StoredRow } from './rows.js';
+import { checkLimit, fromRow, millis, STORED_COLUMNS, toRow, type StoredRow } from './rows.js';
 import { BatchFailed, GroupCommit, WriterThread } from './group-commit.js';
 
 
@@ -182,9 +182,7 @@ export class SqliteLedger implements Ledger {
 
   async listCertificates(filter: CertificateFilter = {}): Promise<StoredCertificate[]> {
     const { expiringBefore, provisioner, revoked, limit } = filter;
-    if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
-      throw new RangeError(`listCertificates: limit must be a non-negative integer, got ${limit}`);
-    }
+    checkLimit(limit);
     const where: string[] = [];
     const params: unknown[] = [];
     if (expiringBefore !== undefined) {

@@ -5,15 +5,14 @@
 // in the ledger. A bad dataSource is a config error naming the field.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import pg from 'pg';
-import { BIN, cli, request } from '../helpers/ca.ts';
+import { cli, request, serve } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
@@ -109,21 +108,9 @@ test('PostgreSQL restarted under load: 503s and /health 503, then recovery by it
   await admin0.end();
   const url = `postgresql://postgres@127.0.0.1:${port}/ledger`;
   setDb({ type: 'postgresql', dataSource: url });
-  const proc = spawn(process.execPath, [BIN, 'serve', '--home', home, '--password-file', passwordFile, '--address', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const { proc, port: caPort } = await serve(home, passwordFile, [], 90_000);
   children.push(proc);
-  const logs: string[] = [];
-  const caUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${logs.join('\n')}`)), 90_000);
-    for (const s of [proc.stdout!, proc.stderr!]) {
-      createInterface({ input: s }).on('line', (line) => {
-        logs.push(line);
-        const m = /"address":"127\.0\.0\.1:(\d+)"/.exec(line);
-        if (m) { clearTimeout(timer); resolve(`https://127.0.0.1:${m[1]}`); }
-      });
-    }
-    proc.once('exit', (c) => { clearTimeout(timer); reject(new Error(`serve exited ${c}:\n${logs.join('\n')}`)); });
-  });
-  const ca = { url: caUrl, rootPem };
+  const ca = { url: `https://127.0.0.1:${caPort}`, rootPem };
   const csrs = Array.from({ length: 4 }, (_, w) => opensslCsr(`pg-${w}.faults.test`, [`pg-${w}.faults.test`]).csrPem);
   const received: string[] = [];
   const statuses: (number | string)[] = [];

@@ -9,11 +9,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { createServer } from 'node:net';
-import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { BIN, cli, REPO, request, type HttpResult } from '../helpers/ca.ts';
+import { cli, REPO, request, serve, type HttpResult } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
 import { createDatabase, postgresMissing, type TestDatabase } from '../helpers/postgres.ts';
 
@@ -64,28 +63,11 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** `stepstone serve` on a free port; waits for its "serving" line (a loaded 2-core box may take a while). */
-function startReplica(name: string): Promise<Replica> {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--home', home, '--password-file', passwordFile, '--address', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(proc);
-  const logs: string[] = [];
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`replica ${name} did not start:\n${logs.join('\n')}`)), 90_000);
-    for (const stream of [proc.stdout!, proc.stderr!]) {
-      createInterface({ input: stream }).on('line', (line) => {
-        logs.push(line);
-        const m = /"address":"127\.0\.0\.1:(\d+)"/.exec(line);
-        if (m) {
-          clearTimeout(timer);
-          resolve({ name, url: `https://127.0.0.1:${m[1]}`, proc, logs });
-        }
-      });
-    }
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`replica ${name} exited with ${code}:\n${logs.join('\n')}`));
-    });
-  });
+/** A loaded 2-core box may take a while to start three servers at once. */
+async function startReplica(name: string): Promise<Replica> {
+  const s = await serve(home, passwordFile, [], 90_000);
+  children.push(s.proc);
+  return { name, url: `https://127.0.0.1:${s.port}`, proc: s.proc, logs: s.logs };
 }
 
 function stop(p: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

@@ -77,12 +77,18 @@ export async function startTestCa(o: TestCaOptions = {}): Promise<TestCa> {
   return ca;
 }
 
-/** Starts `stepstone serve` and resolves once it logs its bound address. */
-export function serve(home: string, passwordFile: string, extra: string[] = []): Promise<{ proc: ChildProcess; port: number; logs: string[] }> {
+/**
+ * Starts `stepstone serve` and resolves once it logs its bound address. A server that does not
+ * start within `timeoutMs` is killed, never left running.
+ */
+export function serve(home: string, passwordFile: string, extra: string[] = [], timeoutMs = 15_000): Promise<{ proc: ChildProcess; port: number; logs: string[] }> {
   const proc = spawn(process.execPath, [BIN, 'serve', '--home', home, '--password-file', passwordFile, '--address', '127.0.0.1:0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   return new Promise((resolvePromise, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${logs.join('\n')}`)), 15_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`server did not start:\n${logs.join('\n')}`));
+    }, timeoutMs);
     for (const stream of [proc.stdout!, proc.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {
         logs.push(line);
