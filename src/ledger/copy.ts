@@ -14,7 +14,7 @@ export async function copyLedger(from: LedgerTarget, to: LedgerTarget): Promise<
     const dst = await openRaw(to, { write: true });
     try {
       const there = await dst.counts();
-      if (there.certificates || there.usedTokens || there.crlNumber) {
+      if (there.certificates || there.usedTokens || there.crlNumber || there.auditEvents) {
         throw new Error(`${describeTarget(to)} is not empty (${there.certificates} certificates, ${there.usedTokens} spent tokens, CRL number ${there.crlNumber}); ledger copy fills only a new, empty ledger`);
       }
       const [sv, dv] = [await src.schemaVersion(), await dst.schemaVersion()];

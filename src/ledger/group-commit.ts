@@ -4,6 +4,7 @@
 import { JobThread } from '../util/worker.js';
 import type { IssuanceItem, ItemOutcome } from './issuance-batch.js';
 import type { BatchJob, BatchResult } from './writer-worker.js';
+import type { CommitObserver } from './ledger.js';
 
 export type Committer = (items: IssuanceItem[]) => Promise<ItemOutcome[]>;
 
@@ -18,6 +19,8 @@ export class GroupCommit {
   private queue: Pending[] = [];
   private inFlight: Promise<void> | null = null;
   private scheduled = false;
+  /** Told each batch's size and how long its commit took (metrics). */
+  observer: CommitObserver | null = null;
 
   constructor(private readonly commit: Committer) {}
 
@@ -47,8 +50,12 @@ export class GroupCommit {
     if (this.inFlight || !this.queue.length) return;
     const batch = this.queue;
     this.queue = [];
+    const t0 = performance.now();
     this.inFlight = this.commit(batch.map((p) => p.item)).then(
-      (outcomes) => batch.forEach((p, i) => p.resolve(outcomes[i] ?? null)),
+      (outcomes) => {
+        this.observer?.(batch.length, (performance.now() - t0) / 1000);
+        batch.forEach((p, i) => p.resolve(outcomes[i] ?? null));
+      },
       (err) => batch.forEach((p) => p.reject(err)),
     ).finally(() => {
       this.inFlight = null;

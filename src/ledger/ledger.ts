@@ -3,6 +3,9 @@
 // sqlite.ts (one process, the default) and postgres.ts (several replicas on one database);
 // open.ts picks one from ca.json, and test/unit/ledger.test.ts holds both to this contract.
 
+import type { AuditEventInput, EventStore } from './events.js';
+export type { AuditEventInput, AuditEvent, AuditEventType, EventQuery, EventStore } from './events.js';
+
 /** How a certificate came to be ('serving': the CA's own HTTPS certificate). */
 export type IssuanceMethod = 'sign' | 'renew' | 'rekey' | 'serving';
 
@@ -90,17 +93,23 @@ export interface Ledger {
   /** Present when other processes can revoke in this ledger (PostgreSQL); absent for SQLite. */
   readonly revocations?: RevocationFeed;
   /**
-   * Records a certificate and, when given, spends the token — in one transaction.
-   * Throws CaError 'token_used' (401) and records nothing when the jti was already spent.
-   * Throws CaError 'unavailable' (503) when the store cannot write.
+   * Records a certificate and, when given, spends the token and appends the audit event — in one
+   * transaction. Throws CaError 'token_used' (401) and records nothing when the jti was already
+   * spent. Throws CaError 'unavailable' (503) when the store cannot write.
    */
-  recordIssuance(cert: CertificateRecord, token?: TokenClaim): Promise<void>;
+  recordIssuance(cert: CertificateRecord, token?: TokenClaim, event?: AuditEventInput): Promise<void>;
   /**
-   * Marks a certificate revoked and, when given, spends the token — in one transaction. Nothing
-   * is written (and the token stays unspent) unless the outcome is 'revoked'.
-   * Throws CaError 'token_used' when the jti was already spent.
+   * Marks a certificate revoked and, when given, spends the token and appends the audit event —
+   * in one transaction. Nothing is written (and the token stays unspent) unless the outcome is
+   * 'revoked'. Throws CaError 'token_used' when the jti was already spent.
    */
-  revoke(r: Revocation, token?: TokenClaim): Promise<RevokeOutcome>;
+  revoke(r: Revocation, token?: TokenClaim, event?: AuditEventInput): Promise<RevokeOutcome>;
+  /** The audit trail and what reads it (events.ts). */
+  readonly events: EventStore;
+  /** Counts for the metrics; a scan, so callers cache it (never per request or per scrape). */
+  stats(now: Date): Promise<LedgerStats>;
+  /** Called after every group commit with its size and duration (metrics); one observer at a time. */
+  onCommit?(fn: CommitObserver | null): void;
   /** Revoked certificates whose notAfter is after `notAfterAfter` (older ones leave the CRL). */
   listRevoked(notAfterAfter: Date): Promise<RevokedEntry[]>;
   /** Increments and returns the CRL number. */
@@ -127,3 +136,21 @@ export interface Ledger {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+export interface LedgerStats {
+  /** Not revoked, not expired (the CA's own serving certificates excluded, as below). */
+  valid: number;
+  /** Valid and expiring within 7 days. */
+  expiring7d: number;
+  /** Revoked and not yet expired. */
+  revoked: number;
+  /**
+   * Valid, expiring within 24 h, past 3/4 of their lifetime (a renewing client renews at 2/3),
+   * and not replaced by a renewal: hosts whose renewal is not happening.
+   */
+  expiringUnrenewed: number;
+  /** Bytes the ledger occupies. */
+  sizeBytes: number;
+}
+
+export type CommitObserver = (batchSize: number, seconds: number) => void;

@@ -6,6 +6,7 @@ import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { RawLedger } from './raw.js';
 import type { StoredRow } from './rows.js';
+import { verifyChain, type ChainReport } from './audit-chain.js';
 
 export interface BackupResult { file: string; pages: number; certificates: number }
 
@@ -45,6 +46,8 @@ export interface VerifyReport {
   /** Every disagreement found, at most `limit` of them. */
   problems: string[];
   problemCount: number;
+  /** The audit trail's hash chain; null when this ledger predates it. */
+  audit: ChainReport | null;
 }
 
 /** Checks a ledger (SQLite or PostgreSQL) against itself and against `issuers` (certificates that may have signed its rows). */
@@ -63,7 +66,10 @@ export async function verifyLedger(raw: RawLedger, issuers: X509Certificate[], l
     if (r.revoked_at !== null) revoked++;
     checkRow(r, keys, problem);
   }
-  return { certificates, revoked, schemaVersion, problems, problemCount };
+  const head = await raw.auditHead();
+  const audit = head ? await verifyChain(raw.auditEvents(), head, (h) => raw.seqOfHash(h)) : null;
+  if (audit?.problem) problem(audit.problem.message);
+  return { certificates, revoked, schemaVersion, problems, problemCount, audit };
 }
 
 /** One row against its own certificate and the CA's keys. */

@@ -3,8 +3,11 @@
 // each token is inserted with ON CONFLICT DO NOTHING, and a certificate row goes in only when its
 // token did. A token another replica is spending at the same moment makes this statement wait on
 // the unique index until that transaction ends, then skip: one token, one certificate, cluster-wide.
-import type { Pool } from 'pg';
-import type { IssuanceItem, ItemOutcome } from './issuance-batch.js';
+// A batch that carries audit events (or webhook cursor saves) becomes one transaction: the same
+// statement, then the saves, then the events appended to the chain under its head lock (pg-chain.ts).
+import type { ClientBase, Pool } from 'pg';
+import { LEASE_LOST, type IssuanceItem, type ItemOutcome } from './issuance-batch.js';
+import { appendChain } from './pg-chain.js';
 import { isConnectionLoss } from './pg-errors.js';
 
 /** The whole batch failed; `outcomeUnknown` when the connection went while the commit was pending. */
@@ -34,15 +37,58 @@ WITH input AS (
 )
 SELECT serial FROM issued`;
 
-function params(items: IssuanceItem[]): unknown[] {
+type Certified = IssuanceItem & { row: NonNullable<IssuanceItem['row']> };
+
+function params(items: Certified[]): unknown[] {
   const cols = COLUMNS.map((c) => items.map((it) => it.row[c]));
   return [...cols, items.map((it) => it.token?.jti ?? null), items.map((it) => it.token?.provisioner ?? null),
     items.map((it) => it.token?.expiresAt ?? null), Date.now()];
 }
 
-async function runBatch(pool: Pool, items: IssuanceItem[]): Promise<Set<string>> {
-  const { rows } = await pool.query<{ serial: string }>({ name: 'stepstone_issue_batch', text: BATCH_SQL, values: params(items) });
+async function runBatch(q: Pool | ClientBase, items: IssuanceItem[]): Promise<Set<string>> {
+  const certified = items.filter((it): it is Certified => it.row !== undefined);
+  if (!certified.length) return new Set();
+  const { rows } = await q.query<{ serial: string }>({ name: 'stepstone_issue_batch', text: BATCH_SQL, values: params(certified) });
   return new Set(rows.map((r) => r.serial));
+}
+
+/** A certificate not recorded by the statement had its token spent already (the statement's only way to skip one). */
+function certificateOutcomes(items: IssuanceItem[], issued: Set<string>): ItemOutcome[] {
+  return items.map((it) => (!it.row || issued.has(it.row.serial) ? null : { tokenUsed: it.token?.jti ?? '' }));
+}
+
+const SAVE_CURSOR = 'UPDATE webhook_cursors SET seq = $1, attempts = $2, next_attempt_at = $3, last_error = $4 WHERE webhook = $5 AND lease_owner = $6';
+
+/** The batch statement, the cursor saves and the chain append, in one transaction. */
+async function runTransaction(pool: Pool, items: IssuanceItem[]): Promise<ItemOutcome[]> {
+  const client = await pool.connect();
+  let broken: unknown;
+  try {
+    await client.query('BEGIN');
+    const outcomes = certificateOutcomes(items, await runBatch(client, items));
+    for (const [i, it] of items.entries()) {
+      const c = it.cursor;
+      if (!c || outcomes[i] !== null) continue;
+      const saved = await client.query({ name: 'stepstone_cursor_save', text: SAVE_CURSOR, values: [c.seq, c.attempts, c.nextAttemptAt, c.lastError, c.webhook, c.owner] });
+      if (saved.rowCount === 0) outcomes[i] = { code: LEASE_LOST, message: `lease on webhook ${c.webhook} lost` };
+    }
+    await appendChain(client, items.flatMap((it, i) => (outcomes[i] === null ? it.events ?? [] : [])));
+    await client.query('COMMIT');
+    return outcomes;
+  } catch (err) {
+    if (isConnectionLoss(err)) broken = err;
+    else await client.query('ROLLBACK').catch((e: unknown) => { broken = e; });
+    throw err;
+  } finally {
+    // A connection that failed is destroyed, not handed to the next request.
+    client.release(broken as Error | undefined);
+  }
+}
+
+/** Issuances alone are one autocommitted statement; with events or cursor saves, a transaction. */
+function commitSome(pool: Pool, items: IssuanceItem[]): Promise<ItemOutcome[]> {
+  if (items.some((it) => it.events?.length || it.cursor)) return runTransaction(pool, items);
+  return runBatch(pool, items).then((issued) => certificateOutcomes(items, issued));
 }
 
 /**
@@ -60,9 +106,9 @@ export async function commitIssuances(pool: Pool, items: IssuanceItem[]): Promis
     return null;
   });
   const live = items.filter((_, i) => outcomes[i] === null);
-  let issued: Set<string>;
+  let done: ItemOutcome[];
   try {
-    issued = await runBatch(pool, live);
+    done = await commitSome(pool, live);
   } catch (err) {
     if (isConnectionLoss(err)) throw new PgBatchFailed(err, true);
     const code = (err as { code?: unknown }).code;
@@ -71,7 +117,8 @@ export async function commitIssuances(pool: Pool, items: IssuanceItem[]): Promis
     if (typeof code !== 'string' || !code.startsWith('23')) throw new PgBatchFailed(err, false);
     return commitOneByOne(pool, items, outcomes);
   }
-  return items.map((it, i) => outcomes[i] ?? (issued.has(it.row.serial) ? null : { tokenUsed: it.token?.jti ?? '' }));
+  let k = 0;
+  return outcomes.map((o) => o ?? done[k++]!);
 }
 
 async function commitOneByOne(pool: Pool, items: IssuanceItem[], outcomes: ItemOutcome[]): Promise<ItemOutcome[]> {
@@ -82,8 +129,7 @@ async function commitOneByOne(pool: Pool, items: IssuanceItem[], outcomes: ItemO
       continue;
     }
     try {
-      const issued = await runBatch(pool, [item]);
-      result.push(issued.has(item.row.serial) ? null : { tokenUsed: item.token?.jti ?? '' });
+      result.push((await commitSome(pool, [item]))[0]!);
     } catch (err) {
       if (isConnectionLoss(err)) throw new PgBatchFailed(err, true);
       const code = (err as { code?: unknown }).code;

@@ -10,7 +10,13 @@ import pg from 'pg';
 import { tokenUsed } from '../errors.js';
 import { GroupCommit } from './group-commit.js';
 import type { IssuanceItem, ItemOutcome } from './issuance-batch.js';
-import type { CertificateFilter, CertificateRecord, CrlSnapshot, Ledger, Revocation, RevocationFeed, RevokedEntry, RevokeOutcome, StoredCertificate, TokenClaim } from './ledger.js';
+import type {
+  AuditEventInput, CertificateFilter, CertificateRecord, CommitObserver, CrlSnapshot, Ledger, LedgerStats, Revocation, RevocationFeed, RevokedEntry, RevokeOutcome,
+  StoredCertificate, TokenClaim,
+} from './ledger.js';
+import { toAuditRow } from './audit-chain.js';
+import { appendChain } from './pg-chain.js';
+import { PgEventStore, pgStats } from './pg-events.js';
 import { knownVersion } from './migrate.js';
 import { migratePostgres, PG_MIGRATIONS_DIR, postgresSchemaVersion } from './migrate-postgres.js';
 import { PgRevocationFeed, REVOCATION_CHANNEL } from './notify.js';
@@ -84,10 +90,12 @@ export class PostgresLedger implements Ledger {
   private readonly group: GroupCommit;
   private readonly instance = randomUUID();
   private feed: PgRevocationFeed | null = null;
+  readonly events: PgEventStore;
 
   /** @param pool the ledger owns it from here on; exposed for maintenance code (copy, verify) and tests. */
   constructor(readonly pool: pg.Pool, readonly source: PgSource, private readonly warn: (msg: string, err?: unknown) => void = () => undefined) {
     this.group = new GroupCommit((items) => this.commit(items));
+    this.events = new PgEventStore(pool, this.group, (op, fn) => this.transaction(op, fn));
   }
 
   get revocations(): RevocationFeed | undefined {
@@ -104,16 +112,17 @@ export class PostgresLedger implements Ledger {
     try {
       return await commitIssuances(this.pool, items);
     } catch (err) {
-      if (err instanceof PgBatchFailed && err.outcomeUnknown) this.reportUnknownOutcome(items.map((i) => i.row.serial));
+      if (err instanceof PgBatchFailed && err.outcomeUnknown) this.reportUnknownOutcome(items.flatMap((i) => (i.row ? [i.row.serial] : [])));
       throw err;
     }
   }
 
   /** Resolves once the row is committed (synchronous_commit decides how durable): only then may the certificate leave. */
-  async recordIssuance(cert: CertificateRecord, token?: TokenClaim): Promise<void> {
+  async recordIssuance(cert: CertificateRecord, token?: TokenClaim, event?: AuditEventInput): Promise<void> {
     const item: IssuanceItem = {
       row: toRow(cert),
       token: token && { jti: token.jti, provisioner: token.provisioner, expiresAt: token.expiresAt.getTime() },
+      events: event && [toAuditRow(event)],
     };
     let outcome: ItemOutcome;
     try {
@@ -127,7 +136,7 @@ export class PostgresLedger implements Ledger {
     throw Object.assign(new Error(outcome.message), { code: outcome.code });
   }
 
-  async revoke(r: Revocation, token?: TokenClaim): Promise<RevokeOutcome> {
+  async revoke(r: Revocation, token?: TokenClaim, event?: AuditEventInput): Promise<RevokeOutcome> {
     return this.transaction('write', async (c) => {
       const changed = await c.query(
         'UPDATE certificates SET revoked_at = $1, revocation_reason_code = $2, revocation_reason = $3 WHERE serial = $4 AND revoked_at IS NULL',
@@ -144,6 +153,7 @@ export class PostgresLedger implements Ledger {
         );
         if (spent.rowCount === 0) throw tokenUsed(`token ${token.jti} already used`);
       }
+      if (event) await appendChain(c, [toAuditRow(event)]);
       // Delivered to every listening replica when, and only if, this transaction commits.
       await c.query('SELECT pg_notify($1, $2)', [REVOCATION_CHANNEL, `${this.instance} ${r.serial}`]);
       return { value: 'revoked' as const };
@@ -211,6 +221,14 @@ export class PostgresLedger implements Ledger {
 
   async pruneUsedTokens(before: Date): Promise<number> {
     return this.guard('write', async () => (await this.pool.query('DELETE FROM used_tokens WHERE expires_at < $1', [before.getTime()])).rowCount ?? 0);
+  }
+
+  stats(now: Date): Promise<LedgerStats> {
+    return this.guard('read', () => pgStats(this.pool, now));
+  }
+
+  onCommit(fn: CommitObserver | null): void {
+    this.group.observer = fn;
   }
 
   async ping(): Promise<void> {

@@ -7,9 +7,12 @@ import { PG_MIGRATIONS_DIR } from './migrate-postgres.js';
 import { knownVersion, MIGRATIONS_DIR } from './migrate.js';
 import type { LedgerTarget } from './open.js';
 import { STORED_COLUMNS, type StoredRow } from './rows.js';
+import { AUDIT_COLUMNS, type ChainHead, type StoredAuditRow } from './audit-chain.js';
+import { AUDIT_TYPES } from './pg-chain.js';
+import { auditRows } from './pg-events.js';
 
 export interface TokenRow { jti: string; provisioner: string; expires_at: number; used_at: number }
-export interface LedgerCounts { certificates: number; usedTokens: number; crlNumber: number }
+export interface LedgerCounts { certificates: number; usedTokens: number; crlNumber: number; auditEvents: number }
 
 export interface RawLedger {
   /** The newest migration this build has for the backend. */
@@ -20,6 +23,14 @@ export interface RawLedger {
   counts(): Promise<LedgerCounts>;
   certificates(): AsyncIterable<StoredRow>;
   usedTokens(): AsyncIterable<TokenRow>;
+  /** The audit trail's head; null for a ledger from before it (no audit tables). */
+  auditHead(): Promise<ChainHead | null>;
+  /** The audit trail in seq order, in pages (the caller may look rows up while it walks). */
+  auditEvents(): AsyncIterable<StoredAuditRow>;
+  /** The seq of the row holding `hash`, for telling a deletion from an insertion or a reordering. */
+  seqOfHash(hash: string): Promise<number | null>;
+  /** Every row of one of AUDIT_TABLES, in key order; nothing for a ledger from before the trail. */
+  rowsOf(table: string, columns: string, key: string): AsyncIterable<Record<string, unknown>>;
   /** Loads everything of `from` in one transaction. The caller has checked this ledger is empty. */
   load(from: RawLedger): Promise<void>;
   close(): Promise<void>;
@@ -27,6 +38,17 @@ export interface RawLedger {
 
 const BATCH = 500;
 const TOKEN_COLUMNS = 'jti, provisioner, expires_at, used_at';
+const EVENT_COLUMNS = `seq, ${AUDIT_COLUMNS}, prev_hash, hash`;
+const CURSOR_COLUMNS = 'webhook, seq, attempts, next_attempt_at, last_error';
+/**
+ * Copied with the certificates: the audit trail with its head (the chain stays verifiable), the
+ * webhook cursors (delivery resumes where it was) and the expiry notices sent (none is sent twice).
+ */
+const AUDIT_TABLES: [table: string, columns: string, key: string, pgTypes: string[]][] = [
+  ['audit_events', EVENT_COLUMNS, 'seq', AUDIT_TYPES],
+  ['webhook_cursors', CURSOR_COLUMNS, 'webhook', ['text', 'int8', 'int4', 'int8', 'text']],
+  ['notices', 'serial, kind', 'serial, kind', ['text', 'text']],
+];
 
 /** `write`: create and migrate the ledger when needed (a copy's target); else read-only. */
 export async function openRaw(t: LedgerTarget, o: { write: boolean }): Promise<RawLedger> {
@@ -63,7 +85,38 @@ class SqliteRaw implements RawLedger {
 
   async counts(): Promise<LedgerCounts> {
     const n = (sql: string) => Number(this.db.prepare(sql).pluck().get() ?? 0);
-    return { certificates: n('SELECT count(*) FROM certificates'), usedTokens: n('SELECT count(*) FROM used_tokens'), crlNumber: n('SELECT number FROM crl_state WHERE id = 1') };
+    return {
+      certificates: n('SELECT count(*) FROM certificates'), usedTokens: n('SELECT count(*) FROM used_tokens'), crlNumber: n('SELECT number FROM crl_state WHERE id = 1'),
+      auditEvents: this.hasAudit() ? n('SELECT count(*) FROM audit_events') : 0,
+    };
+  }
+
+  private hasAudit(): boolean {
+    return this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_head'").get() !== undefined;
+  }
+
+  async auditHead(): Promise<ChainHead | null> {
+    return this.hasAudit() ? this.db.prepare<[], ChainHead>('SELECT seq, hash FROM audit_head WHERE id = 1').get()! : null;
+  }
+
+  async *auditEvents(): AsyncIterable<StoredAuditRow> {
+    const page = this.db.prepare<[number], StoredAuditRow>(`SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ${BATCH}`);
+    for (let after = Number.MIN_SAFE_INTEGER; ;) {
+      const rows = page.all(after);
+      yield* rows;
+      if (rows.length < BATCH) return;
+      after = rows[rows.length - 1]!.seq;
+    }
+  }
+
+  async seqOfHash(hash: string): Promise<number | null> {
+    return (this.db.prepare<[string], number>('SELECT seq FROM audit_events WHERE hash = ? LIMIT 1').pluck().get(hash)) ?? null;
+  }
+
+  /** Every row of an audit-side table, in key order (tables a ledger from before the trail lacks yield nothing). */
+  async *rowsOf(table: string, columns: string, key: string): AsyncIterable<Record<string, unknown>> {
+    if (!this.hasAudit()) return;
+    yield* this.db.prepare(`SELECT ${columns} FROM ${table} ORDER BY ${key}`).iterate() as IterableIterator<Record<string, unknown>>;
   }
 
   async *certificates(): AsyncIterable<StoredRow> {
@@ -84,6 +137,12 @@ class SqliteRaw implements RawLedger {
       for await (const r of from.certificates()) cert.run(r);
       for await (const t of from.usedTokens()) token.run(t);
       this.db.prepare('UPDATE crl_state SET number = ? WHERE id = 1').run((await from.counts()).crlNumber);
+      for (const [table, columns, key] of AUDIT_TABLES) {
+        const insert = this.db.prepare(`INSERT INTO ${table} (${columns}) VALUES (${columns.split(', ').map(() => '?').join(', ')})`);
+        for await (const r of from.rowsOf(table, columns, key)) insert.run(...columns.split(', ').map((c) => r[c]));
+      }
+      const head = await from.auditHead();
+      if (head) this.db.prepare('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1').run(head.seq, head.hash);
       this.db.exec('COMMIT');
     } catch (e) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
@@ -128,22 +187,42 @@ class PgRaw implements RawLedger {
 
   async counts(): Promise<LedgerCounts> {
     const c = await this.snapshot();
-    const { rows } = await c.query<{ certificates: number; used_tokens: number; crl: number }>(
-      'SELECT (SELECT count(*) FROM certificates)::int8 AS certificates, (SELECT count(*) FROM used_tokens)::int8 AS used_tokens, (SELECT number FROM crl_state WHERE id = 1) AS crl',
+    const { rows } = await c.query<{ certificates: number; used_tokens: number; crl: number; audit: number }>(
+      'SELECT (SELECT count(*) FROM certificates)::int8 AS certificates, (SELECT count(*) FROM used_tokens)::int8 AS used_tokens, (SELECT number FROM crl_state WHERE id = 1) AS crl, (SELECT count(*) FROM audit_events)::int8 AS audit',
     );
-    return { certificates: rows[0]!.certificates, usedTokens: rows[0]!.used_tokens, crlNumber: rows[0]!.crl };
+    return { certificates: rows[0]!.certificates, usedTokens: rows[0]!.used_tokens, crlNumber: rows[0]!.crl, auditEvents: rows[0]!.audit };
   }
 
-  // Keyset pages by primary key: memory stays flat however large the ledger.
-  private async *pages<T>(table: string, columns: string, key: 'serial' | 'jti'): AsyncIterable<T> {
+  // Keyset pages by primary key (text columns, one or several): memory stays flat however large the ledger.
+  private async *pages<T>(table: string, columns: string, key: string): AsyncIterable<T> {
     const c = await this.snapshot();
-    let after = '';
+    const keys = key.split(', ');
+    let after: string[] = keys.map(() => '');
     for (;;) {
-      const { rows } = await c.query(`SELECT ${columns} FROM ${table} WHERE ${key} > $1 ORDER BY ${key} LIMIT ${BATCH}`, [after]);
+      const { rows } = await c.query(`SELECT ${columns} FROM ${table} WHERE (${key}) > (${keys.map((_, i) => `$${i + 1}`).join(', ')}) ORDER BY ${key} LIMIT ${BATCH}`, after);
       yield* rows as T[];
       if (rows.length < BATCH) return;
-      after = (rows.at(-1) as Record<string, string>)[key]!;
+      after = keys.map((k) => (rows.at(-1) as Record<string, string>)[k]!);
     }
+  }
+
+  async auditHead(): Promise<ChainHead | null> {
+    const { rows } = await (await this.snapshot()).query<ChainHead>('SELECT seq, hash FROM audit_head WHERE id = 1');
+    return { seq: Number(rows[0]!.seq), hash: rows[0]!.hash };
+  }
+
+  async *auditEvents(): AsyncIterable<StoredAuditRow> {
+    yield* auditRows(await this.snapshot());
+  }
+
+  async seqOfHash(hash: string): Promise<number | null> {
+    const { rows } = await (await this.snapshot()).query<{ seq: number }>('SELECT seq FROM audit_events WHERE hash = $1 LIMIT 1', [hash]);
+    return rows[0] ? Number(rows[0].seq) : null;
+  }
+
+  rowsOf(table: string, columns: string, key: string): AsyncIterable<Record<string, unknown>> {
+    if (table === 'audit_events') return this.auditEvents() as AsyncIterable<unknown> as AsyncIterable<Record<string, unknown>>;
+    return this.pages(table, columns, key);
   }
 
   certificates(): AsyncIterable<StoredRow> {
@@ -174,6 +253,14 @@ class PgRaw implements RawLedger {
       for await (const t of from.usedTokens()) if (buf.push(t as unknown as Record<string, unknown>) >= BATCH) await flush(tokenSql, TOKEN_COLUMNS.split(', '), buf);
       await flush(tokenSql, TOKEN_COLUMNS.split(', '), buf);
       await c.query('UPDATE crl_state SET number = $1 WHERE id = 1', [(await from.counts()).crlNumber]);
+      for (const [table, columns, key, types] of AUDIT_TABLES) {
+        const sql = `INSERT INTO ${table} (${columns}) SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`;
+        buf = [];
+        for await (const r of from.rowsOf(table, columns, key)) if (buf.push(r) >= BATCH) await flush(sql, columns.split(', '), buf);
+        await flush(sql, columns.split(', '), buf);
+      }
+      const head = await from.auditHead();
+      if (head) await c.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [head.seq, head.hash]);
       await c.query('COMMIT');
     } catch (e) {
       await c.query('ROLLBACK').catch(() => undefined);

@@ -5,8 +5,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { CaError, tokenUsed } from '../errors.js';
-import type { CertificateFilter, CertificateRecord, CrlSnapshot, Ledger, Revocation, RevokedEntry, RevokeOutcome, StoredCertificate, TokenClaim } from './ledger.js';
+import { tokenUsed } from '../errors.js';
+import type {
+  AuditEventInput, CertificateFilter, CertificateRecord, CommitObserver, CrlSnapshot, Ledger, LedgerStats, Revocation, RevokedEntry, RevokeOutcome,
+  StoredCertificate, TokenClaim,
+} from './ledger.js';
+import { toAuditRow } from './audit-chain.js';
+import { chainWriter } from './sqlite-chain.js';
+import { SqliteEventStore } from './sqlite-events.js';
+import { SqliteStats } from './sqlite-stats.js';
+import { guarded, ledgerUnavailable, mapError } from './sqlite-errors.js';
 import { migrate, MIGRATIONS_DIR } from './migrate.js';
 import { configureConnection } from './connection.js';
 import { issuanceBatch, isUnavailableCode, spendTokenStatement, type IssuanceItem, type ItemOutcome } from './issuance-batch.js';
@@ -59,7 +67,9 @@ export class SqliteLedger implements Ledger {
   private readonly deleteTokens: Database.Statement<[number]>;
   private readonly group: GroupCommit;
   private readonly writer: WriterThread | null;
-  private readonly revokeTx: (r: Revocation, token: TokenClaim | undefined) => RevokeOutcome;
+  private readonly revokeTx: (r: Revocation, token: TokenClaim | undefined, event: AuditEventInput | undefined) => RevokeOutcome;
+  readonly events: SqliteEventStore;
+  private readonly statistics: SqliteStats;
   private readonly selectRevoked: Database.Statement<[number], { serial: string; revoked_at: number; revocation_reason_code: number; not_after: number }>;
   private readonly bumpCrlNumber: Database.Statement<[], number>;
   // Listing has four shapes; each gets its own statement (rather than `? IS NULL OR ...`) so the
@@ -100,7 +110,8 @@ export class SqliteLedger implements Ledger {
       'UPDATE certificates SET revoked_at = ?, revocation_reason_code = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL',
     );
     const exists = db.prepare<[string], unknown>('SELECT 1 FROM certificates WHERE serial = ?').pluck();
-    const revoke = db.transaction((r: Revocation, token: TokenClaim | undefined): RevokeOutcome => {
+    const chain = chainWriter(db);
+    const revoke = db.transaction((r: Revocation, token: TokenClaim | undefined, event: AuditEventInput | undefined): RevokeOutcome => {
       const changed = markRevoked.run(millis(r.revokedAt, 'revokedAt'), r.reasonCode, r.reason, r.serial).changes;
       if (changed === 0) return exists.get(r.serial) === undefined ? 'not_found' : 'already_revoked';
       if (token) {
@@ -108,6 +119,7 @@ export class SqliteLedger implements Ledger {
         // Throwing rolls the revocation back with it: a replayed token changes nothing.
         if (spent.changes === 0) throw tokenUsed(`token ${token.jti} already used`);
       }
+      if (event) chain.save(chain.append(chain.head(), [toAuditRow(event)]));
       return 'revoked';
     });
     this.revokeTx = revoke.immediate;
@@ -117,16 +129,19 @@ export class SqliteLedger implements Ledger {
     this.bumpCrlNumber = db.prepare<[], number>('UPDATE crl_state SET number = number + 1 WHERE id = 1 RETURNING number').pluck();
     const crl = db.transaction((notAfterAfter: number): CrlSnapshot => ({ number: this.bumpCrlNumber.get()!, entries: this.revokedEntries(notAfterAfter) }));
     this.crlTx = crl.immediate;
+    this.events = new SqliteEventStore(db, this.group);
+    this.statistics = new SqliteStats(db, threaded);
   }
 
   /** One process per file: no other replica's revocations to hear about. */
   readonly revocations = undefined;
 
   /** Resolves once the row is committed and durable: only then may the certificate leave. */
-  async recordIssuance(cert: CertificateRecord, token?: TokenClaim): Promise<void> {
+  async recordIssuance(cert: CertificateRecord, token?: TokenClaim, event?: AuditEventInput): Promise<void> {
     const item: IssuanceItem = {
       row: toRow(cert),
       token: token && { jti: token.jti, provisioner: token.provisioner, expiresAt: millis(token.expiresAt, 'token expiresAt') },
+      events: event && [toAuditRow(event)],
     };
     let outcome: ItemOutcome;
     try {
@@ -142,8 +157,16 @@ export class SqliteLedger implements Ledger {
     throw isUnavailableCode(outcome.code) ? ledgerUnavailable('write', outcome.code, failure) : failure;
   }
 
-  async revoke(r: Revocation, token?: TokenClaim): Promise<RevokeOutcome> {
-    return guarded('write', () => this.revokeTx(r, token));
+  async revoke(r: Revocation, token?: TokenClaim, event?: AuditEventInput): Promise<RevokeOutcome> {
+    return guarded('write', () => this.revokeTx(r, token, event));
+  }
+
+  stats(now: Date): Promise<LedgerStats> {
+    return this.statistics.compute(now).catch((err: unknown) => { throw mapError('read', err); });
+  }
+
+  onCommit(fn: CommitObserver | null): void {
+    this.group.observer = fn;
   }
 
   async listRevoked(notAfterAfter: Date): Promise<RevokedEntry[]> {
@@ -211,6 +234,7 @@ export class SqliteLedger implements Ledger {
     // Whatever is queued was promised a commit; honour it before closing.
     await this.group.drain();
     await this.writer?.close();
+    await this.statistics.close();
     if (this.db.open) this.db.close();
   }
 
@@ -235,37 +259,3 @@ export class SqliteLedger implements Ledger {
 export type WriterMode = 'thread' | 'inline';
 /** What openSqliteLedger uses unless told otherwise; the constructor takes the mode explicitly. */
 export const DEFAULT_WRITER: WriterMode = 'thread';
-
-/** Runs a statement, turning "the store cannot serve this" into CaError 'unavailable' (503). */
-function guarded<T>(op: 'read' | 'write', fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw mapError(op, err);
-  }
-}
-
-function mapError(op: 'read' | 'write', err: unknown): unknown {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (err instanceof Database.SqliteError && isUnavailableCode(code)) {
-    return ledgerUnavailable(op, code, err);
-  }
-  return err;
-}
-
-// What a client is told: the reason in plain words, never SQLite's codes (those go to the log).
-const PLAIN_REASON: [string, string][] = [
-  ['SQLITE_FULL', 'its ledger is out of disk space'],
-  ['SQLITE_READONLY', 'its ledger is read-only'],
-  ['SQLITE_BUSY', 'its ledger is busy'],
-  ['SQLITE_CANTOPEN', 'its ledger cannot be opened'],
-];
-
-function ledgerUnavailable(op: 'read' | 'write', code: string, cause: unknown): CaError {
-  const reason = PLAIN_REASON.find(([c]) => code.startsWith(c))?.[1] ?? 'its ledger cannot be reached';
-  return new CaError('unavailable', {
-    detail: `ledger cannot ${op}: ${code}`,
-    public: `The certificate authority is temporarily unavailable: ${reason}${op === 'write' ? '; nothing was issued or recorded' : ''}. Please retry later.`,
-    cause,
-  });
-}

@@ -1,6 +1,6 @@
 // Starts one of our worker_threads modules from where this build runs: the compiled dist/ (the
 // CLI), or the TypeScript source under tsx (tests, bench).
-import { Worker } from 'node:worker_threads';
+import { parentPort, Worker } from 'node:worker_threads';
 
 /** `base` is the module's URL without extension, relative to `from` (a caller's import.meta.url). */
 export function startWorker(base: string, from: string, workerData?: unknown): Worker {
@@ -64,4 +64,24 @@ export class JobThread<Reply extends { id: number }> {
     this.worker = w;
     return w;
   }
+}
+
+/** A job's failure as a worker reports it: SQLite's code, when there is one, and the message. */
+export interface JobFailure { code?: string; message: string }
+
+/**
+ * In a worker: answers each numbered job with `{ id, ...handle(job) }`, or `{ id, failed }` when
+ * `handle` throws, so the thread outlives a failed job.
+ */
+export function answerJobs<J extends { id: number }>(handle: (job: J) => object): void {
+  parentPort!.on('message', (job: J) => {
+    let result: object;
+    try {
+      result = { id: job.id, ...handle(job) };
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      result = { id: job.id, failed: { code: typeof code === 'string' ? code : undefined, message: (err as Error).message } satisfies JobFailure };
+    }
+    parentPort!.postMessage(result);
+  });
 }

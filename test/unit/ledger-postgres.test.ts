@@ -4,6 +4,7 @@
 // `ledger copy` both ways. Each run uses its own randomly named databases and drops them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import type { CaError } from '../../src/errors.ts';
 import { MIGRATIONS_DIR } from '../../src/ledger/migrate.ts';
 import { PG_MIGRATIONS_DIR } from '../../src/ledger/migrate-postgres.ts';
 import { openPostgresLedger, type PostgresLedger } from '../../src/ledger/postgres.ts';
+import type { AuditEventInput } from '../../src/ledger/ledger.ts';
 import { pgSource } from '../../src/ledger/pg-source.ts';
 import { copyLedger } from '../../src/ledger/copy.ts';
 import { openRaw } from '../../src/ledger/raw.ts';
@@ -57,7 +59,7 @@ test('replicas opening a fresh database at once migrate it exactly once', async 
     return { version: Number(v), name };
   })]);
   const tables = await ledgers[0]!.pool.query("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1");
-  assert.deepEqual(tables.rows.map((r) => r.tablename), ['certificates', 'crl_state', 'schema_version', 'used_tokens']);
+  assert.deepEqual(tables.rows.map((r) => r.tablename), ['audit_events', 'audit_head', 'certificates', 'crl_state', 'notices', 'schema_version', 'used_tokens', 'webhook_cursors']);
   // All five work on the same rows.
   await ledgers[1]!.recordIssuance(cert(), token('shared'));
   assert.equal(await ledgers[4]!.isTokenUsed('shared'), true);
@@ -70,10 +72,12 @@ test('a database with a newer schema version is refused and left untouched', asy
   const c = new pg.Client({ connectionString: d.url });
   await c.connect();
   t.after(() => c.end());
-  await c.query("INSERT INTO schema_version (version, name) VALUES (7, 'future')");
+  const latest = Math.max(...versions(PG_MIGRATIONS_DIR).map((f) => Number(/^(\d+)/.exec(f)![1])));
+  const future = latest + 100;
+  await c.query("INSERT INTO schema_version (version, name) VALUES ($1, 'future')", [future]);
   const before = (await c.query('SELECT * FROM schema_version ORDER BY version')).rows;
-  await assert.rejects(openPostgresLedger(pgSource({ type: 'postgresql', dataSource: d.url })), /ledger schema version 7 is newer than this Stepstone knows \(max 4\)/);
-  await assert.rejects(openPostgresLedger(pgSource({ type: 'postgresql', dataSource: d.url }), { role: 'tool' }), /schema version 7, newer than this Stepstone knows/);
+  await assert.rejects(openPostgresLedger(pgSource({ type: 'postgresql', dataSource: d.url })), new RegExp(`ledger schema version ${future} is newer than this Stepstone knows \\(max ${latest}\\)`));
+  await assert.rejects(openPostgresLedger(pgSource({ type: 'postgresql', dataSource: d.url }), { role: 'tool' }), new RegExp(`schema version ${future}, newer than this Stepstone knows`));
   assert.deepEqual((await c.query('SELECT * FROM schema_version ORDER BY version')).rows, before);
 });
 
@@ -179,15 +183,20 @@ test('ledger copy: SQLite to PostgreSQL and back keeps every row, refuses a non-
   const a = cert();
   // A renewal issued "before" its parent by the clock: the copy must not depend on the order.
   const b = cert({ method: 'renew', replaces: a.serial, issuedAt: new Date(a.issuedAt.getTime() - 5000) });
-  await src.recordIssuance(a, token('copy-1'));
-  await src.recordIssuance(b, token('copy-2'));
-  await src.revoke({ serial: a.serial, reasonCode: 4, reason: 'superseded', revokedAt: new Date() }, token('copy-3'));
+  const event = (type: AuditEventInput['type'], serial: string) => ({ id: randomUUID(), time: new Date(), type, serial, replica: 'src' });
+  await src.recordIssuance(a, token('copy-1'), event('issued', a.serial));
+  await src.recordIssuance(b, token('copy-2'), event('renewed', b.serial));
+  await src.revoke({ serial: a.serial, reasonCode: 4, reason: 'superseded', revokedAt: new Date() }, token('copy-3'), event('revoked', a.serial));
+  await src.events.append([{ id: randomUUID(), time: new Date(), type: 'admin', actor: 'ops', outcome: 'copy' }]);
+  const hook = await src.events.leaseCursor('ops', 'owner', new Date(), 1000);
+  assert.ok(await src.events.saveCursor({ ...hook!, seq: 2 }, 'owner'));
   for (let i = 0; i < 3; i++) await src.nextCrlNumber();
+  const srcHead = await src.events.head();
   await src.close();
   const d = await database();
   const pgTarget = { kind: 'postgresql' as const, source: pgSource({ type: 'postgresql', dataSource: d.url }) };
   const counts = await copyLedger({ kind: 'sqlite', file }, pgTarget);
-  assert.deepEqual(counts, { certificates: 2, usedTokens: 3, crlNumber: 3 });
+  assert.deepEqual(counts, { certificates: 2, usedTokens: 3, crlNumber: 3, auditEvents: 4 });
   await assert.rejects(copyLedger({ kind: 'sqlite', file }, pgTarget), /is not empty \(2 certificates, 3 spent tokens, CRL number 3\)/);
   const back = path.join(tmp, 'back.sqlite');
   assert.deepEqual(await copyLedger(pgTarget, { kind: 'sqlite', file: back }), counts);
@@ -199,8 +208,10 @@ test('ledger copy: SQLite to PostgreSQL and back keeps every row, refuses a non-
       for await (const r of raw.certificates()) certs.push(r);
       const tokens = [];
       for await (const r of raw.usedTokens()) tokens.push(r);
+      const events = [];
+      for await (const r of raw.auditEvents()) events.push({ ...r, seq: Number(r.seq), time: Number(r.time), count: Number(r.count) });
       const by = (k: string) => (x: any, y: any) => (x[k] < y[k] ? -1 : 1);
-      return { certs: certs.sort(by('serial')), tokens: tokens.sort(by('jti')), counts: await raw.counts() };
+      return { certs: certs.sort(by('serial')), tokens: tokens.sort(by('jti')), events, head: await raw.auditHead(), counts: await raw.counts() };
     } finally {
       await raw.close();
     }
@@ -208,7 +219,15 @@ test('ledger copy: SQLite to PostgreSQL and back keeps every row, refuses a non-
   const original = await rows({ kind: 'sqlite', file });
   assert.deepEqual(await rows(pgTarget), original);
   assert.deepEqual(await rows({ kind: 'sqlite', file: back }), original);
+  assert.deepEqual(original.head, srcHead);
   const copy = await opened(t, d.url);
+  // The chain came across whole, and goes on from where it was; so does the webhook's cursor.
+  assert.deepEqual(await copy.events.head(), srcHead);
+  await copy.events.append([{ id: randomUUID(), time: new Date(), type: 'admin', actor: 'ops', outcome: 'after copy' }]);
+  const report = await copy.events.verify();
+  assert.equal(report.problem, null);
+  assert.equal(report.events, 5);
+  assert.equal((await copy.events.leaseCursor('ops', 'new-owner', new Date(Date.now() + 5000), 1000))?.seq, 2);
   assert.equal((await copy.getCertificate(a.serial))!.revocationReason, 'superseded');
   assert.equal((await copy.nextCrl(new Date())).number, 4, 'the CRL number carries on from the source');
   await assert.rejects(copy.recordIssuance(cert(), token('copy-2')), rejectsWith('token_used'));

@@ -2,82 +2,17 @@
 // PostgreSQL (a randomly named database for this run, emptied before each case and dropped at
 // the end). What one backend promises, the other must too. Backend-specific behaviour (files,
 // WAL, migrations, advisory locks, lost connections) lives in ledger-sqlite/ledger-postgres.test.ts.
-import { describe, test, after, before, beforeEach } from 'node:test';
+import { describe, test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { CaError } from '../../src/errors.ts';
 import type { CertificateRecord, Ledger } from '../../src/ledger/ledger.ts';
-import { openSqliteLedger } from '../../src/ledger/sqlite.ts';
-import { openPostgresLedger } from '../../src/ledger/postgres.ts';
-import { pgSource } from '../../src/ledger/pg-source.ts';
-import { createDatabase, postgresMissing, type TestDatabase } from '../helpers/postgres.ts';
+import { postgresBackend, sqliteBackend, useBackend } from '../helpers/ledger-backends.ts';
 import { cert, HOUR, rejectsWith, token } from '../helpers/ledger-rows.ts';
-
-interface Backend {
-  name: string;
-  /** Why this backend cannot run here (outside CI only), else null. */
-  setup(): Promise<string | null>;
-  /** A ledger with nothing in it. The suite closes it. */
-  fresh(): Promise<Ledger>;
-  teardown(): Promise<void>;
-}
-
-function sqliteBackend(): Backend {
-  let root = '';
-  let n = 0;
-  return {
-    name: 'sqlite',
-    async setup() {
-      root = fs.mkdtempSync(path.join(os.tmpdir(), 'stepstone-ledger-'));
-      return null;
-    },
-    fresh: () => openSqliteLedger(path.join(root, `case-${++n}`, 'ledger.db')),
-    async teardown() {
-      if (root) fs.rmSync(root, { recursive: true, force: true });
-    },
-  };
-}
-
-function postgresBackend(): Backend {
-  let db: TestDatabase | null = null;
-  return {
-    name: 'postgresql',
-    async setup() {
-      const missing = await postgresMissing();
-      if (missing) return missing;
-      db = await createDatabase();
-      return null;
-    },
-    async fresh() {
-      const ledger = await openPostgresLedger(pgSource({ type: 'postgresql', dataSource: db!.url }));
-      await ledger.pool.query('TRUNCATE certificates, used_tokens; UPDATE crl_state SET number = 0');
-      return ledger;
-    },
-    async teardown() {
-      await db?.drop();
-    },
-  };
-}
 
 for (const backend of [sqliteBackend(), postgresBackend()]) {
   describe(`ledger contract: ${backend.name}`, () => {
-    let skip: string | null = null;
     let ledger: Ledger | null = null;
-    before(async () => { skip = await backend.setup(); });
-    after(() => backend.teardown());
-    // Closed after every case, passed or failed: a writer thread or a pool left open would keep
-    // the test process alive (issue 19).
-    const open = async (t: { skip(msg: string): void; after(fn: () => Promise<void>): void }): Promise<Ledger | null> => {
-      if (skip) {
-        t.skip(skip);
-        return null;
-      }
-      const l = await backend.fresh();
-      t.after(() => l.close());
-      return l;
-    };
+    const open = useBackend(backend);
     beforeEach(() => { ledger = null; });
 
     test('recordIssuance then getCertificate round-trips every field', async (t) => {

@@ -1,0 +1,65 @@
+// The counts behind the certificate gauges. Each is a range scan of the not_after index, which on
+// a large ledger takes long enough to matter: a file-backed ledger runs it on a thread of its own
+// (stats-worker.ts) over its own read-only connection, so the event loop never waits for it.
+import { statSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { JobThread } from '../util/worker.js';
+import type { LedgerStats } from './ledger.js';
+import type { StatsJob, StatsResult } from './stats-worker.js';
+
+const DAY = 86_400_000;
+
+/** The statements, prepared once per connection; `now` in unix ms. */
+export function statsQuery(db: Database.Database): (now: number) => Omit<LedgerStats, 'sizeBytes'> {
+  const counts = db.prepare<[number, number], { valid: number; expiring7d: number; revoked: number }>(`
+    SELECT count(*) FILTER (WHERE revoked_at IS NULL) AS valid,
+           count(*) FILTER (WHERE revoked_at IS NULL AND not_after <= ?) AS expiring7d,
+           count(*) FILTER (WHERE revoked_at IS NOT NULL) AS revoked
+    FROM certificates WHERE not_after > ? AND method <> 'serving'`);
+  const unrenewed = db.prepare<[number, number, number], number>(`
+    SELECT count(*) FROM certificates c
+    WHERE not_after > ? AND not_after <= ? AND revoked_at IS NULL AND method <> 'serving'
+      AND ? >= not_before + (not_after - not_before) * 0.75
+      AND NOT EXISTS (SELECT 1 FROM certificates r WHERE r.replaces = c.serial)`).pluck();
+  return (now) => {
+    const c = counts.get(now + 7 * DAY, now)!;
+    return { valid: c.valid, expiring7d: c.expiring7d, revoked: c.revoked, expiringUnrenewed: unrenewed.get(now, now + DAY, now) ?? 0 };
+  };
+}
+
+/** The ledger file and its write-ahead log, in bytes. */
+export function fileBytes(file: string): number {
+  let total = 0;
+  for (const f of [file, `${file}-wal`]) {
+    try {
+      total += statSync(f).size;
+    } catch {
+      // no WAL yet
+    }
+  }
+  return total;
+}
+
+export class SqliteStats {
+  private readonly thread: JobThread<StatsResult> | null;
+  private inline: ((now: number) => Omit<LedgerStats, 'sizeBytes'>) | null = null;
+
+  constructor(private readonly db: Database.Database, threaded: boolean) {
+    this.thread = threaded ? new JobThread<StatsResult>('./stats-worker', import.meta.url, (why) => new Error(`ledger stats worker ${why}`), { file: db.name }) : null;
+  }
+
+  async compute(now: Date): Promise<LedgerStats> {
+    const sizeBytes = this.db.memory ? 0 : fileBytes(this.db.name);
+    if (!this.thread) {
+      this.inline ??= statsQuery(this.db);
+      return { ...this.inline(now.getTime()), sizeBytes };
+    }
+    const r = await this.thread.call({ now: now.getTime() } satisfies Omit<StatsJob, 'id'>);
+    if ('failed' in r) throw Object.assign(new Error(r.failed.message), { code: r.failed.code });
+    return { ...r.stats, sizeBytes };
+  }
+
+  close(): Promise<void> {
+    return this.thread?.close() ?? Promise.resolve();
+  }
+}
