@@ -1,13 +1,15 @@
 // Builds the fastify app: every route under both / and /1.0 (the step CLI calls the bare paths,
 // its token audiences name /1.0), request ids, JSON errors for everything including 404s.
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Authority } from '../authority/authority.js';
 import rateLimit from '@fastify/rate-limit';
 import { CaError, rateLimited } from '../errors.js';
 import { errorHandler } from './errors.js';
 import { accessLog, noteOutcome } from './access-log.js';
 import { sendJson } from './reply.js';
+import type { RequestContext } from '../authority/observer.js';
+import { contextOf } from './context.js';
 import { healthRoutes } from './routes/health.js';
 import { provisionerRoutes } from './routes/provisioners.js';
 import { rootRoutes } from './routes/roots.js';
@@ -33,9 +35,20 @@ export interface AppOptions {
   surface?: 'full' | 'revocation';
   /** GET /health answers 503 when this rejects (the ledger cannot be reached). */
   health?: () => Promise<void>;
+  /** Told of every response (metrics): the route's pattern, never the URL a client sent. */
+  onResponse?: (route: string, method: string, status: number, seconds: number) => void;
+  /** Told of requests refused before they reach the authority (the per-IP rate limit). */
+  onRefused?: (ctx: RequestContext, err: CaError) => void;
 }
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const METHODS = new Set(['GET', 'POST', 'HEAD']);
+
+/** Every route is served under / and /1.0: one label for both; no route (404) is 'unmatched'. */
+function routeLabel(url: string | undefined): string {
+  if (!url) return 'unmatched';
+  return url.startsWith('/1.0/') ? url.slice(4) : url;
+}
 
 export async function buildApp(authority: Authority, o: AppOptions): Promise<FastifyInstance> {
   const requestTimeout = o.requestTimeoutMs ?? 30_000;
@@ -64,6 +77,12 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
     logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as FastifyInstance;
   accessLog(app);
+  if (o.onResponse) {
+    const onResponse = o.onResponse;
+    app.addHook('onResponse', async (req, reply) => {
+      onResponse(routeLabel(req.routeOptions.url), METHODS.has(req.method) ? req.method : 'other', reply.statusCode, reply.elapsedTime / 1000);
+    });
+  }
 
   // step-ca reads the body as JSON whatever its content type (curl -d sends form encoding), and
   // the step CLI's renew sends an empty body labelled application/json.
@@ -80,6 +99,7 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
       max: o.rateLimit.max,
       timeWindow: o.rateLimit.windowMs,
       errorResponseBuilder: (_req, ctx) => rateLimited(`client rate limit: more than ${ctx.max} requests per ${ctx.after}`),
+      ...(o.onRefused ? { onExceeded: (req: FastifyRequest) => o.onRefused!(contextOf(req), rateLimited('client rate limit')) } : {}),
     });
   }
 

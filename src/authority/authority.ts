@@ -30,6 +30,8 @@ import { buildCrl } from './crl.js';
 import { CrlPublisher, type PublishedCrl } from './crl-publisher.js';
 import { checkReasonCode, parseSerial } from './revocation.js';
 import { ProvisionerQuota } from './quota.js';
+import { AuditRecorder, observed } from './audit-events.js';
+import { NO_OBSERVER, type Attempt, type Observer, type RequestContext } from './observer.js';
 
 import type { AuthorityDeps, IssuedCertificate, OcspResponder, PeerCertificate, RevokeRequest, ServingCertificate, SignRequest } from './types.js';
 export type { AuthorityDeps, IssuedCertificate, OcspResponder, PeerCertificate, RevokeRequest, ServingCertificate, SignRequest } from './types.js';
@@ -61,6 +63,8 @@ export class Authority {
   private leafTemplate?: LeafTemplate;
   /** null when rate limiting is off. */
   private readonly quota: ProvisionerQuota | null;
+  private readonly observer: Observer;
+  private readonly audit: AuditRecorder;
 
   constructor(d: AuthorityDeps) {
     this.config = d.config;
@@ -73,6 +77,8 @@ export class Authority {
     this.intermediatePem = certToPem(d.intermediate.cert);
     this.globalClaims = resolveClaims(d.config.authority.claims);
     this.ocspResponder = d.ocspResponder;
+    this.observer = d.observer ?? NO_OBSERVER;
+    this.audit = new AuditRecorder(d.replica ?? null, d.config.stepstone.audit.enabled);
     this.crl = new CrlPublisher({
       issuer: d.intermediate,
       ledger: d.ledger,
@@ -82,6 +88,7 @@ export class Authority {
       idpUrl: d.config.crl.idpURL ?? d.config.stepstone.crlDistributionPoints[0],
       now: this.now,
       build: d.crlBuilder ?? buildCrl,
+      onPublished: (crl) => this.observer.crlPublished(crl),
     });
     this.trust = new TrustStore(d.roots, d.federatedRoots, d.intermediate.cert);
     const limit = d.config.stepstone.rateLimit;
@@ -89,11 +96,17 @@ export class Authority {
   }
 
   /** POST /sign: a CSR plus a one-time token buys exactly one certificate. */
-  async sign(req: SignRequest): Promise<IssuedCertificate> {
+  sign(req: SignRequest, ctx: RequestContext = {}): Promise<IssuedCertificate> {
+    const a: Attempt = { ...ctx, op: 'sign', credential: 'token' };
+    return observed(this.observer, a, () => this.signAs(a, req));
+  }
+
+  private async signAs(a: Attempt, req: SignRequest): Promise<IssuedCertificate> {
     const csr = await this.parseRequestCsr(req.csr);
     if (!req.ott) throw badRequest('missing ott');
     const now = this.now();
-    const token = await this.authorizeToken(req.ott, 'sign', now);
+    const token = await this.authorizeToken(a, req.ott, 'sign', now);
+    a.subject = token.claims.sub;
     this.quota?.take(token.provisioner.name);
     const sans = signSans(token.claims);
     checkCommonName(token.claims.sub);
@@ -116,7 +129,7 @@ export class Authority {
     });
     const spent: TokenClaim = { jti: token.replayKey, provisioner: token.provisioner.name, expiresAt: token.expiresAt };
     const facts = { der: leaf.der, serialHex: leaf.serialHex, subject: token.claims.sub, sans: certSans.map((s) => s.value), ...certificateTimes(validity) };
-    return this.record(facts, { provisioner: token.provisioner.name, method: 'sign', replaces: null }, spent);
+    return this.record(a, facts, { provisioner: token.provisioner.name, method: 'sign', replaces: null }, spent);
   }
 
   private async parseRequestCsr(pem: string): Promise<ParsedCsr> {
@@ -129,7 +142,7 @@ export class Authority {
     }
   }
 
-  private async authorizeToken(ott: string, op: 'sign' | 'revoke', now: Date): Promise<VerifiedToken> {
+  private async authorizeToken(a: Attempt, ott: string, op: 'sign' | 'revoke', now: Date): Promise<VerifiedToken> {
     const token = await verifyToken(ott, {
       op,
       now,
@@ -137,6 +150,7 @@ export class Authority {
       maxLifetimeMs: this.maxTokenLifetime,
       find: (iss, kid) => this.provisioners.find(iss, kid),
     });
+    a.provisioner = token.provisioner.name;
     // Cheap early refusal; the ledger transaction is what really guarantees one use.
     if (await this.ledger.isTokenUsed(token.replayKey)) throw tokenUsed();
     return token;
@@ -155,14 +169,17 @@ export class Authority {
     return this.leafTemplate;
   }
 
-  /** Commits the ledger row; only then may the certificate leave the CA. */
+  /** Commits the ledger row (and its audit event); only then may the certificate leave the CA. */
   private async record(
+    a: Attempt | null,
     c: IssuedFacts,
     how: Pick<CertificateRecord, 'provisioner' | 'method' | 'replaces'>,
     token?: TokenClaim,
   ): Promise<IssuedCertificate> {
     const pem = toPem(c.der, 'CERTIFICATE');
     const serial = serialToDecimal(c.serialHex);
+    const issuedAt = this.now();
+    const event = this.audit.issued(a ?? { op: 'sign', credential: 'none' }, how.method, issuedAt, { serial, subject: c.subject, sans: c.sans, provisioner: how.provisioner });
     await this.ledger.recordIssuance({
       serial,
       subject: c.subject,
@@ -172,22 +189,31 @@ export class Authority {
       fingerprint: sha256Hex(c.der),
       provisioner: how.provisioner,
       pem,
-      issuedAt: this.now(),
+      issuedAt,
       method: how.method,
       replaces: how.replaces,
-    }, token);
+    }, token, event);
+    if (a) this.observer.issued(a, how.method);
     return { serial, subject: c.subject, chainPem: [pem, this.intermediatePem] };
   }
 
   /** POST /renew over mTLS: the presented certificate, again, with a new serial and validity. */
-  async renew(peer: PeerCertificate): Promise<IssuedCertificate> {
-    const cert = this.peerCertificate(peer);
-    const now = this.now();
-    return this.reissue(cert, await this.authorizeExisting(cert, now, chainVerified(peer)), now, 'renew');
+  renew(peer: PeerCertificate, ctx: RequestContext = {}): Promise<IssuedCertificate> {
+    const a: Attempt = { ...ctx, op: 'renew', credential: 'certificate' };
+    return observed(this.observer, a, async () => {
+      const cert = this.peerCertificate(peer);
+      const now = this.now();
+      return this.reissue(a, cert, await this.authorizeExisting(cert, now, chainVerified(peer)), now, 'renew');
+    });
   }
 
   /** POST /renew with a bearer x5cInsecure token: renewal without a handshake (expired, L7 proxies). */
-  async renewWithToken(token: string): Promise<IssuedCertificate> {
+  renewWithToken(token: string, ctx: RequestContext = {}): Promise<IssuedCertificate> {
+    const a: Attempt = { ...ctx, op: 'renew', credential: 'certificate' };
+    return observed(this.observer, a, () => this.renewWithTokenAs(a, token));
+  }
+
+  private async renewWithTokenAs(a: Attempt, token: string): Promise<IssuedCertificate> {
     const now = this.now();
     const verified = await verifyRenewToken(token, {
       dnsNames: this.config.dnsNames,
@@ -199,15 +225,18 @@ export class Authority {
     if (await this.ledger.isTokenUsed(verified.replayKey)) throw tokenUsed();
     const auth = await this.authorizeExisting(verified.leaf, now);
     const spent: TokenClaim = { jti: verified.replayKey, provisioner: auth.provisioner ?? '', expiresAt: verified.expiresAt };
-    return this.reissue(verified.leaf, auth, now, 'renew', undefined, spent);
+    return this.reissue(a, verified.leaf, auth, now, 'renew', undefined, spent);
   }
 
   /** POST /rekey over mTLS: like renew, with the CSR's public key (its names are ignored). */
-  async rekey(peer: PeerCertificate, csrPem: string): Promise<IssuedCertificate> {
-    const csr = await this.parseRequestCsr(csrPem);
-    const cert = this.peerCertificate(peer);
-    const now = this.now();
-    return this.reissue(cert, await this.authorizeExisting(cert, now, chainVerified(peer)), now, 'rekey', csr.spki);
+  rekey(peer: PeerCertificate, csrPem: string, ctx: RequestContext = {}): Promise<IssuedCertificate> {
+    const a: Attempt = { ...ctx, op: 'rekey', credential: 'certificate' };
+    return observed(this.observer, a, async () => {
+      const csr = await this.parseRequestCsr(csrPem);
+      const cert = this.peerCertificate(peer);
+      const now = this.now();
+      return this.reissue(a, cert, await this.authorizeExisting(cert, now, chainVerified(peer)), now, 'rekey', csr.spki);
+    });
   }
 
   private peerCertificate(peer: PeerCertificate): CertificateView {
@@ -234,8 +263,10 @@ export class Authority {
    * certificate expire before it is issued.
    */
   private async reissue(
-    old: CertificateView, auth: AuthorizedCertificate, now: Date, method: 'renew' | 'rekey', newSpki?: ArrayBuffer, token?: TokenClaim,
+    a: Attempt, old: CertificateView, auth: AuthorizedCertificate, now: Date, method: 'renew' | 'rekey', newSpki?: ArrayBuffer, token?: TokenClaim,
   ): Promise<IssuedCertificate> {
+    a.provisioner = auth.provisioner;
+    a.subject = auth.stored.subject;
     this.quota?.take(auth.provisioner ?? '(no provisioner)');
     const lifetime = old.notAfter.getTime() - old.notBefore.getTime();
     const backdate = lifetime >= 2 * this.backdate ? this.backdate : 0;
@@ -245,20 +276,25 @@ export class Authority {
     const facts = fast
       ? { der: fast.der, serialHex: fast.serialHex, subject: auth.stored.subject, sans: auth.stored.sans, ...certificateTimes(o) }
       : factsOf(await createRenewedCertificate(new x509.X509Certificate(old.rawData), o, this.intermediate));
-    return this.record(facts, { provisioner: auth.provisioner, method, replaces: auth.stored.serial }, token);
+    return this.record(a, facts, { provisioner: auth.provisioner, method, replaces: auth.stored.serial }, token);
   }
 
   /**
    * POST /revoke: by a one-time token whose subject is the serial, or over mTLS by the
    * certificate itself. The token is spent in the same transaction that records the revocation.
    */
-  async revoke(req: RevokeRequest, peer: PeerCertificate | null): Promise<void> {
+  revoke(req: RevokeRequest, peer: PeerCertificate | null, ctx: RequestContext = {}): Promise<void> {
+    const a: Attempt = { ...ctx, op: 'revoke', credential: req.ott ? 'token' : peer ? 'certificate' : 'none' };
+    return observed(this.observer, a, () => this.revokeAs(a, req, peer));
+  }
+
+  private async revokeAs(a: Attempt, req: RevokeRequest, peer: PeerCertificate | null): Promise<void> {
     const serial = parseSerial(req.serial ?? '');
     const reasonCode = checkReasonCode(req.reasonCode);
     const now = this.now();
     let spent: TokenClaim | undefined;
     if (req.ott) {
-      const token = await this.authorizeToken(req.ott, 'revoke', now);
+      const token = await this.authorizeToken(a, req.ott, 'revoke', now);
       this.quota?.take(token.provisioner.name);
       if (token.claims.sub !== serial) throw forbidden(`request serial number "${serial}" and token subject "${token.claims.sub}" do not match`);
       spent = { jti: token.replayKey, provisioner: token.provisioner.name, expiresAt: token.expiresAt };
@@ -271,9 +307,12 @@ export class Authority {
     } else {
       throw badRequest('missing ott or client certificate');
     }
-    const outcome = await this.ledger.revoke({ serial, reasonCode, reason: req.reason ?? '', revokedAt: now }, spent);
+    a.serial = serial;
+    const event = this.audit.revoked(a, now, `${reasonCode}${req.reason ? `: ${req.reason}` : ''}`);
+    const outcome = await this.ledger.revoke({ serial, reasonCode, reason: req.reason ?? '', revokedAt: now }, spent, event);
     if (outcome === 'not_found') throw notFound(`certificate with serial number '${serial}' was not issued by this CA`, true);
     if (outcome === 'already_revoked') throw badRequest(`certificate with serial number '${serial}' is already revoked`);
+    this.observer.revoked(a);
     if (this.crl.enabled && this.crl.generateOnRevoke) this.crl.regenerate().catch(() => undefined);
   }
 
@@ -286,7 +325,9 @@ export class Authority {
   /** An OCSP response for a DER request. */
   async ocsp(requestDer: Uint8Array): Promise<Uint8Array> {
     if (!this.ocspResponder) throw notFound('OCSP is disabled');
-    return this.ocspResponder(requestDer, { issuer: this.intermediate, lookup: (s) => this.ledger.getCertificate(s), now: this.now() });
+    return this.ocspResponder(requestDer, {
+      issuer: this.intermediate, lookup: (s) => this.ledger.getCertificate(s), now: this.now(), onAnswer: (o) => this.observer.ocspAnswered(o),
+    });
   }
 
   /** The CA's own HTTPS certificate: fresh P-256 key, every dnsName, recorded like any other. */
@@ -301,7 +342,7 @@ export class Authority {
     const leaf = this.template().build({
       serialHex: randomSerialHex(), commonName, sans, spki: new Uint8Array(spki).buffer as ArrayBuffer, ...times, rsa: false, provisioner: null,
     });
-    const issued = await this.record({ der: leaf.der, serialHex: leaf.serialHex, subject: commonName, sans: sans.map((s) => s.value), ...times },
+    const issued = await this.record(null, { der: leaf.der, serialHex: leaf.serialHex, subject: commonName, sans: sans.map((s) => s.value), ...times },
       { provisioner: null, method: 'serving', replaces: null });
     return { certPem: issued.chainPem[0]!, chainPem: issued.chainPem.join(''), keyPem: unencryptedPem(privateKey), notAfter: times.notAfter };
   }

@@ -38,6 +38,8 @@ export class CrlPublisher {
   constructor(private readonly d: {
     issuer: Issuer; ledger: Ledger; settings: CrlConfig; idpUrl?: string; now: () => Date; build: CrlBuilder;
     onError?: (err: unknown) => void;
+    /** Told each CRL as it is published (metrics). */
+    onPublished?: (crl: PublishedCrl) => void;
   }) {
     this.cacheMs = parseDuration(d.settings.cacheDuration)!;
     this.renewMs = d.settings.renewPeriod ? parseDuration(d.settings.renewPeriod)! : (this.cacheMs * 2) / 3;
@@ -94,6 +96,7 @@ export class CrlPublisher {
     const nextUpdate = new Date(thisUpdate.getTime() + this.cacheMs);
     const der = Buffer.from(await this.d.build({ issuer: this.d.issuer, number, thisUpdate, nextUpdate, entries, idpUrl: this.d.idpUrl }));
     this.latest = { der, pem: toPem(der, 'X509 CRL'), number, thisUpdate, nextUpdate, entries: entries.length };
+    this.d.onPublished?.(this.latest);
     return this.latest;
   }
 }

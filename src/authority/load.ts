@@ -36,7 +36,7 @@ function checkKeyPermissions(path: string, policy: 'refuse' | 'warn', warn: (msg
 
 export async function loadAuthority(
   loaded: LoadedConfig, password: string, ledger: Ledger,
-  extra: Pick<AuthorityDeps, 'crlBuilder' | 'ocspResponder'> & { warn?: (msg: string) => void } = {},
+  extra: Pick<AuthorityDeps, 'crlBuilder' | 'ocspResponder' | 'observer' | 'replica'> & { warn?: (msg: string) => void } = {},
 ): Promise<Authority> {
   const { config, resolvePath } = loaded;
   const roots = (Array.isArray(config.root) ? config.root : [config.root]).flatMap((p) => readCerts(resolvePath(p), 'root'));

@@ -11,6 +11,7 @@ import {
 } from '@peculiar/asn1-ocsp';
 import type { StoredCertificate } from '../ledger/ledger.js';
 import type { Issuer } from './profiles.js';
+import type { OcspOutcome } from './observer.js';
 
 export interface OcspDeps {
   issuer: Issuer;
@@ -18,6 +19,8 @@ export interface OcspDeps {
   now: Date;
   /** How long a response may be relied on (nextUpdate − thisUpdate); 1 hour by default. */
   validityMs?: number;
+  /** Told what each answer said (metrics). */
+  onAnswer?: (outcome: OcspOutcome) => void;
 }
 
 export const DEFAULT_OCSP_VALIDITY_MS = 60 * 60 * 1000;
@@ -45,14 +48,19 @@ interface IssuerIds {
 const cache = new WeakMap<Issuer, IssuerIds>();
 
 export async function respondOcsp(requestDer: Uint8Array, deps: OcspDeps): Promise<Uint8Array> {
+  const told = (o: OcspOutcome) => deps.onAnswer?.(o);
   const req = parseRequest(requestDer);
-  if (!req) return ocspErrorResponse(OCSPResponseStatus.malformedRequest);
+  if (!req) {
+    told('malformed_request');
+    return ocspErrorResponse(OCSPResponseStatus.malformedRequest);
+  }
   let ids: IssuerIds;
   let statuses: CertStatus[];
   try {
     ids = issuerIds(deps.issuer);
     statuses = await Promise.all(req.tbsRequest.requestList.map((r) => statusOf(r.reqCert, ids, deps.lookup)));
   } catch {
+    told('internal_error');
     return ocspErrorResponse(OCSPResponseStatus.internalError);
   }
   // GeneralizedTime with fractions is legal but RFC 5280-style whole seconds is what clients expect.
@@ -78,11 +86,14 @@ export async function respondOcsp(requestDer: Uint8Array, deps: OcspDeps): Promi
       signatureAlgorithm: ids.signatureAlgorithm,
       signature: toArrayBuffer(signature),
     });
-    return new Uint8Array(AsnConvert.serialize(new OCSPResponse({
+    const der = new Uint8Array(AsnConvert.serialize(new OCSPResponse({
       responseStatus: OCSPResponseStatus.successful,
       responseBytes: new ResponseBytes({ responseType: id_pkix_ocsp_basic, response: new OctetString(AsnConvert.serialize(basic)) }),
     })));
+    for (const s of statuses) told(s.good !== undefined ? 'good' : s.revoked ? 'revoked' : 'unknown');
+    return der;
   } catch {
+    told('internal_error');
     return ocspErrorResponse(OCSPResponseStatus.internalError);
   }
 }

@@ -5,6 +5,7 @@ import type { x509 } from '../pki/x509.js';
 import type { ProvisionerRegistry } from '../provisioners/registry.js';
 import type { CrlBuilder } from './crl-publisher.js';
 import type { Issuer } from './profiles.js';
+import type { Observer, OcspOutcome } from './observer.js';
 
 export interface SignRequest {
   csr: string;
@@ -46,7 +47,7 @@ export interface RevokeRequest {
 }
 
 /** Answers a DER OCSP request with a DER OCSP response, from the ledger. */
-export type OcspResponder = (requestDer: Uint8Array, deps: { issuer: Issuer; lookup: Ledger['getCertificate']; now: Date }) => Promise<Uint8Array>;
+export type OcspResponder = (requestDer: Uint8Array, deps: { issuer: Issuer; lookup: Ledger['getCertificate']; now: Date; onAnswer?: (o: OcspOutcome) => void }) => Promise<Uint8Array>;
 
 export interface AuthorityDeps {
   config: CaConfig;
@@ -59,4 +60,8 @@ export interface AuthorityDeps {
   /** How CRLs get built; the server passes a worker thread, tests may build inline. */
   crlBuilder?: CrlBuilder;
   ocspResponder?: OcspResponder;
+  /** Told every decision (metrics, refusal records); nothing when absent. */
+  observer?: Observer;
+  /** This replica's name, written into audit records. */
+  replica?: string;
 }

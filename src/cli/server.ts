@@ -67,10 +67,12 @@ export function registerServerCommands(program: Command): void {
     .option('--home <dir>', 'CA home (default $STEPPATH or ~/.step)')
     .option('--password-file <file>', 'password of the intermediate CA key')
     .option('--address <host:port>', 'override the listen address')
-    .action(async (config: string | undefined, o: { home?: string; passwordFile?: string; address?: string }) => {
+    .option('--replica <name>', 'this replica\'s name in audit records (default stepstone.replica, else the host name); replicas sharing a ca.json set it here')
+    .action(async (config: string | undefined, o: { home?: string; passwordFile?: string; address?: string; replica?: string }) => {
       const configPath = config ? resolve(config) : layout(resolveHome(o.home)).caConfig;
       if (!o.passwordFile) throw new CliError('--password-file is required to decrypt the intermediate CA key', 2);
-      const ca = await startCa({ configPath, password: readPasswordFile(o.passwordFile), address: o.address });
+      if (o.replica !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(o.replica)) throw new CliError('--replica: letters, digits, . _ : - (at most 64)', 2);
+      const ca = await startCa({ configPath, password: readPasswordFile(o.passwordFile), address: o.address, replica: o.replica });
       drainOnSignal(ca);
     });
 

@@ -5,6 +5,7 @@ import type { Authority } from '../../authority/authority.js';
 import { badRequest } from '../../errors.js';
 import { sendIssued } from './certificate-response.js';
 import { peerOf } from './peer.js';
+import { contextOf } from '../context.js';
 
 const MAX_BEARER = 16 * 1024;
 
@@ -24,9 +25,9 @@ const rekeyBody = {
 export const renewRoutes = (authority: Authority): FastifyPluginAsync => async (app) => {
   const renew = async (req: FastifyRequest, reply: import('fastify').FastifyReply) => {
     const peer = peerOf(req);
-    if (peer) return sendIssued(req, reply, authority, await authority.renew(peer), 'certificate renewed');
+    if (peer) return sendIssued(req, reply, authority, await authority.renew(peer, contextOf(req)), 'certificate renewed');
     const token = bearerOf(req);
-    if (token) return sendIssued(req, reply, authority, await authority.renewWithToken(token), 'certificate renewed with a renew token');
+    if (token) return sendIssued(req, reply, authority, await authority.renewWithToken(token, contextOf(req)), 'certificate renewed with a renew token');
     throw badRequest('missing client certificate');
   };
   app.post('/renew', renew);
@@ -39,6 +40,6 @@ export const renewRoutes = (authority: Authority): FastifyPluginAsync => async (
       if (!peerOf(req)) throw badRequest('missing client certificate');
     },
   }, async (req, reply) => {
-    return sendIssued(req, reply, authority, await authority.rekey(peerOf(req)!, req.body?.csr ?? ''), 'certificate rekeyed');
+    return sendIssued(req, reply, authority, await authority.rekey(peerOf(req)!, req.body?.csr ?? '', contextOf(req)), 'certificate rekeyed');
   });
 };

@@ -4,6 +4,7 @@ import type { Authority } from '../../authority/authority.js';
 import { sendJson } from '../reply.js';
 import { noteOutcome } from '../access-log.js';
 import { peerOf } from './peer.js';
+import { contextOf } from '../context.js';
 
 const revokeBody = {
   type: 'object',
@@ -21,7 +22,7 @@ interface RevokeBody { serial?: string; ott?: string; reasonCode?: number; reaso
 export const revokeRoutes = (authority: Authority): FastifyPluginAsync => async (app) => {
   app.post<{ Body: RevokeBody }>('/revoke', { schema: { body: revokeBody } }, async (req, reply) => {
     const b = req.body ?? {};
-    await authority.revoke({ serial: b.serial ?? '', ott: b.ott, reasonCode: b.reasonCode, reason: b.reason, passive: b.passive }, b.ott ? null : peerOf(req));
+    await authority.revoke({ serial: b.serial ?? '', ott: b.ott, reasonCode: b.reasonCode, reason: b.reason, passive: b.passive }, b.ott ? null : peerOf(req), contextOf(req));
     noteOutcome(req, 'certificate revoked', { serial: b.serial, reasonCode: b.reasonCode ?? 0 });
     return sendJson(reply, 200, { status: 'ok' });
   });

@@ -2,6 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Authority } from '../../authority/authority.js';
 import { sendIssued } from './certificate-response.js';
+import { contextOf } from '../context.js';
 
 const signBody = {
   type: 'object',
@@ -19,7 +20,7 @@ interface SignBody { csr?: string; ott?: string; notBefore?: string; notAfter?: 
 export const signRoutes = (authority: Authority): FastifyPluginAsync => async (app) => {
   app.post<{ Body: SignBody }>('/sign', { schema: { body: signBody } }, async (req, reply) => {
     const body = req.body ?? {};
-    const issued = await authority.sign({ csr: body.csr ?? '', ott: body.ott ?? '', notBefore: body.notBefore, notAfter: body.notAfter });
+    const issued = await authority.sign({ csr: body.csr ?? '', ott: body.ott ?? '', notBefore: body.notBefore, notAfter: body.notAfter }, contextOf(req));
     return sendIssued(req, reply, authority, issued, 'certificate issued');
   });
 };
