@@ -10,6 +10,7 @@ import { parseTimeOrDuration } from '../util/duration.js';
 import { CliError, say } from './common.js';
 import { caFiles, registerLedgerCopy, registerLedgerVerify } from './maintenance.js';
 import { describeTarget } from '../ledger/open.js';
+import { registerLedgerEvents } from './events.js';
 
 interface HomeOpts { home?: string }
 interface FilterOpts extends HomeOpts { expiring?: string; revoked?: boolean; provisioner?: string; limit?: number }
@@ -31,7 +32,7 @@ async function openCaLedger(home: string): Promise<{ ledger: Ledger; name: strin
   }
 }
 
-async function withLedger<T>(home: string | undefined, fn: (ledger: Ledger, name: string) => Promise<T>): Promise<T> {
+export async function withLedger<T>(home: string | undefined, fn: (ledger: Ledger, name: string) => Promise<T>): Promise<T> {
   const { ledger, name } = await openCaLedger(resolveHome(home));
   try {
     return await fn(ledger, name);
@@ -106,6 +107,7 @@ export function registerLedgerCommands(program: Command): void {
   const group = program.command('ledger').description('read the CA\'s issuance ledger, or copy it between SQLite and PostgreSQL');
   registerLedgerVerify(group);
   registerLedgerCopy(group);
+  registerLedgerEvents(group);
 
   filterOptions(group.command('list'))
     .description('list issued certificates, oldest first')

@@ -51,7 +51,7 @@ export function registerBackupCommand(program: Command): void {
 
 export function registerLedgerVerify(group: Command): void {
   group.command('verify')
-    .description('check the ledger: integrity (SQLite), schema, and every row against its certificate and the CA\'s signature')
+    .description('check the ledger: integrity (SQLite), schema, every row against its certificate and the CA\'s signature, and the audit trail\'s hash chain')
     .option('--home <dir>', 'the CA\'s directory (default $STEPPATH or ~/.step)')
     .option('--db <file|url>', 'a ledger file (a backup, say) or a postgresql:// URL instead of the CA\'s own')
     .option('--issuer <pem>', 'the intermediate that signed the rows (default: the CA\'s, from ca.json)')
@@ -85,13 +85,14 @@ export async function runVerify(target: LedgerTarget, issuerFile: string | null)
   }
   for (const p of r.problems) process.stdout.write(`${p}\n`);
   process.stdout.write(`${name}: ${r.certificates} certificates (${r.revoked} revoked), schema ${r.schemaVersion}, ${issuers.length ? 'signatures checked' : 'signatures not checked (no issuer)'}\n`);
+  if (r.audit) process.stdout.write(`audit trail: ${r.audit.events} events, chain head ${r.audit.head.seq}:${r.audit.head.hash}${r.audit.problem ? ' (broken)' : ''}\n`);
   if (r.problemCount) throw new CliError(`ledger verify: ${r.problemCount} problem${r.problemCount === 1 ? '' : 's'} in ${name}`);
   process.stdout.write('ledger verify: ok\n');
 }
 
 export function registerLedgerCopy(group: Command): void {
   group.command('copy')
-    .description('copy the whole ledger (certificates, revocations, spent tokens, CRL number) into a new, empty one, then verify the copy')
+    .description('copy the whole ledger (certificates, revocations, spent tokens, CRL number, the audit trail) into a new, empty one, then verify the copy')
     .requiredOption('--to <url|file>', 'a postgresql:// URL (an empty database) or a new SQLite file')
     .option('--from <url|file>', 'copy this ledger instead of the CA\'s own')
     .option('--home <dir>', 'the CA\'s directory (default $STEPPATH or ~/.step)')

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../util/duration.js';
 import { dataSourceProblem, isPostgresType } from '../ledger/pg-source.js';
+import { ADDRESS, auditSchema, metricsSchema, noticesSchema, webhooksSchema } from './observe-schema.js';
 
 const goDuration = z.string().refine((s) => parseDuration(s) !== null, { message: 'not a duration such as "5m" or "24h"' });
 
@@ -97,6 +98,12 @@ export const stepstoneSchema = z.object({
     /** Served under / and /1.0, and on insecureAddress. */
     path: z.string().regex(/^\/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$/, 'a path such as /ocsp').default('/ocsp'),
   }).default({ enabled: true, path: '/ocsp' }),
+  /** This replica's name in audit records and webhook leases (default: the host name). */
+  replica: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'letters, digits, . _ : - (at most 64)').optional(),
+  metrics: metricsSchema.default(metricsSchema.parse({})),
+  audit: auditSchema.default(auditSchema.parse({})),
+  webhooks: webhooksSchema,
+  notices: noticesSchema.default(noticesSchema.parse({})),
 }).passthrough();
 
 /**
@@ -127,6 +134,8 @@ export const caConfigSchema = z.object({
   /** Plain-HTTP listener for /crl and OCSP only (relying parties fetch those over HTTP); '' = none. */
   insecureAddress: z.union([z.literal(''), z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'must be HOST:PORT or :PORT')]).optional(),
   crl: crlSchema.default(crlSchema.parse({})),
+  /** Prometheus /metrics on a listener of its own (step-ca's key); '' or absent: none. */
+  metricsAddress: z.union([z.literal(''), z.string().regex(ADDRESS, 'must be HOST:PORT or :PORT')]).optional(),
   db: dbSchema,
   authority: z.object({
     provisioners: z.array(provisionerSchema).default([]),

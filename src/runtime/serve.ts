@@ -13,6 +13,8 @@ import type { Ledger } from '../ledger/ledger.js';
 import { ledgerTarget, openLedger } from '../ledger/open.js';
 import { LEEWAY_SEC } from '../provisioners/jwk.js';
 import { parseDuration } from '../util/duration.js';
+import { splitAddress } from '../util/address.js';
+import { Observability } from '../observe/observability.js';
 
 export interface ServeOptions {
   configPath: string;
@@ -21,6 +23,10 @@ export interface ServeOptions {
   address?: string;
   /** Overrides the config's insecureAddress (plain-HTTP CRL/OCSP listener). */
   insecureAddress?: string;
+  /** Overrides the config's metricsAddress. */
+  metricsAddress?: string;
+  /** Overrides stepstone.replica: this process's name in audit records. */
+  replica?: string;
   logger?: Logger;
 }
 
@@ -29,6 +35,8 @@ export interface RunningCa {
   port: number;
   /** Port of the plain-HTTP CRL/OCSP listener, when there is one. */
   plainPort?: number;
+  /** Port of the metrics listener, when there is one. */
+  metricsPort?: number;
   authority: Authority;
   close(): Promise<void>;
 }
@@ -43,10 +51,17 @@ export async function startCa(o: ServeOptions): Promise<RunningCa> {
   const log = o.logger ?? pino({ level: config.stepstone.logLevel });
   const ledger = await openServerLedger(loaded, log);
   const crlWorker = new CrlWorker();
+  let watch: Observability | undefined;
   try {
-    const authority = await loadAuthority(loaded, o.password, ledger, { crlBuilder: crlWorker.build, warn: (msg) => log.warn(msg) });
-    return await listen(authority, ledger, crlWorker, log, o.address ?? config.address, o.insecureAddress ?? config.insecureAddress);
+    watch = new Observability(config, ledger, log, loaded.resolvePath, o.replica);
+    const authority = await loadAuthority(loaded, o.password, ledger, {
+      crlBuilder: crlWorker.build, warn: (msg) => log.warn(msg), observer: watch.observer, replica: watch.replica,
+    });
+    return await listen(authority, ledger, crlWorker, watch, log, {
+      address: o.address ?? config.address, insecureAddress: o.insecureAddress ?? config.insecureAddress, metricsAddress: o.metricsAddress,
+    });
   } catch (e) {
+    await watch?.close();
     await crlWorker.close();
     await ledger.close();
     throw e;
@@ -63,26 +78,38 @@ async function openServerLedger(loaded: LoadedConfig, log: Logger): Promise<Ledg
   return openLedger(target, { role: 'server', warn: (msg, err) => log.warn({ err }, msg) });
 }
 
-async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker, log: Logger, address: string, insecureAddress?: string): Promise<RunningCa> {
+interface Addresses { address: string; insecureAddress?: string; metricsAddress?: string }
+
+async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker, watch: Observability, log: Logger, a: Addresses): Promise<RunningCa> {
   // Not awaited: the first CRL builds in its worker while the port opens; GET /crl waits for it.
   authority.crl.start().catch((err) => log.error({ err }, 'first CRL generation failed'));
   const serving = await authority.issueServingCertificate();
   const tlsBase = clientCertificateTls(authority);
-  const app = await buildHttpsApp(authority, ledger, log, { ...tlsBase, key: serving.keyPem, cert: serving.chainPem });
+  const app = await buildHttpsApp(authority, ledger, watch, log, { ...tlsBase, key: serving.keyPem, cert: serving.chainPem });
   const timers = [
-    renewServingCertificate(authority, log, serving, (next) => (app.server as HttpsServer).setSecureContext({ ...tlsBase, key: next.keyPem, cert: next.chainPem })),
+    renewServingCertificate(authority, log, serving, (next) => {
+      (app.server as HttpsServer).setSecureContext({ ...tlsBase, key: next.keyPem, cert: next.chainPem });
+      watch.servingRenewed(next.notAfter, { ...tlsBase, key: next.keyPem, cert: next.chainPem });
+    }),
     pruneSpentTokens(ledger, log),
   ];
 
-  const { host, port } = splitAddress(address);
+  const { host, port } = splitAddress(a.address);
   let plain: { app: App; port: number } | null = null;
   try {
     await app.listen({ host, port });
-    plain = insecureAddress ? await listenPlain(authority, log, insecureAddress) : null;
+    plain = a.insecureAddress ? await listenPlain(authority, watch, log, a.insecureAddress) : null;
+    await watch.start({
+      rootNotAfter: new Date(Math.min(...authority.trust.roots.map((r) => r.notAfter.getTime()))),
+      intermediateNotAfter: authority.intermediate.cert.notAfter,
+      servingNotAfter: serving.notAfter,
+      tls: { ...tlsBase, key: serving.keyPem, cert: serving.chainPem },
+      metricsAddress: a.metricsAddress,
+    });
   } catch (e) {
     timers.forEach((t) => t.stop());
     authority.crl.stop();
-    await app.close();
+    await Promise.all([app.close(), plain?.app.close()]);
     throw e;
   }
   const bound = (app.server.address() as { port: number }).port;
@@ -94,6 +121,7 @@ async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker
     url,
     port: bound,
     plainPort: plain?.port,
+    metricsPort: watch.metricsPort,
     authority,
     async close() {
       if (closed) return;
@@ -101,6 +129,7 @@ async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker
       timers.forEach((t) => t.stop());
       authority.crl.stop();
       await Promise.all([app.close(), plain?.app.close()]);
+      await watch.close();
       await crlWorker.close();
       await ledger.close();
     },
@@ -113,7 +142,7 @@ function clientCertificateTls(authority: Authority) {
   return { ...nodeTlsOptions(authority.config.tls), requestCert: true, rejectUnauthorized: false, ca: trust };
 }
 
-function buildHttpsApp(authority: Authority, ledger: Ledger, log: Logger, https: import('node:https').ServerOptions): Promise<App> {
+function buildHttpsApp(authority: Authority, ledger: Ledger, watch: Observability, log: Logger, https: import('node:https').ServerOptions): Promise<App> {
   const { bodyLimit, requestTimeout, rateLimit } = authority.config.stepstone;
   return buildApp(authority, {
     logger: log,
@@ -123,6 +152,8 @@ function buildHttpsApp(authority: Authority, ledger: Ledger, log: Logger, https:
     https,
     // GET /health answers 503 when the ledger does not, so a load balancer drops this replica.
     health: () => ledger.ping(),
+    onResponse: watch.metrics?.httpResponse,
+    onRefused: watch.refusedAtDoor,
   });
 }
 
@@ -162,17 +193,11 @@ function pruneSpentTokens(ledger: Ledger, log: Logger): Timer {
 }
 
 /** The plain-HTTP listener for CRL and OCSP (relying parties fetch those over HTTP). */
-async function listenPlain(authority: Authority, log: Logger, insecureAddress: string): Promise<{ app: App; port: number }> {
-  const app = await buildApp(authority, { logger: log, bodyLimit: 16 * 1024, surface: 'revocation' });
+async function listenPlain(authority: Authority, watch: Observability, log: Logger, insecureAddress: string): Promise<{ app: App; port: number }> {
+  const app = await buildApp(authority, { logger: log, bodyLimit: 16 * 1024, surface: 'revocation', onResponse: watch.metrics?.httpResponse });
   const a = splitAddress(insecureAddress);
   await app.listen({ host: a.host, port: a.port });
   const port = (app.server.address() as { port: number }).port;
   log.info({ insecureAddress: `${a.host}:${port}` }, 'serving CRL and OCSP over plain HTTP');
   return { app, port };
-}
-
-export function splitAddress(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(':');
-  const rawHost = address.slice(0, i).replace(/^\[|\]$/g, '');
-  return { host: rawHost === '' ? '0.0.0.0' : rawHost, port: Number(address.slice(i + 1)) };
 }

@@ -52,7 +52,10 @@ test('a minimal ca.json loads with the stepstone defaults', () => {
     crlDistributionPoints: [], ocspServers: [], ocsp: { enabled: true, path: '/ocsp' },
     keyPermissions: 'refuse', requestTimeout: '30s',
     rateLimit: { enabled: true, perIp: { max: 6000, window: '1m' }, perProvisioner: { max: 60000, window: '1m' } },
+    metrics: { mtls: false, statsInterval: '60s' }, audit: { enabled: true, refusalWindow: '1m', refusalClients: 1000 },
+    webhooks: [], notices: { interval: '5m', horizon: '720h' },
   });
+  assert.equal(config.metricsAddress, undefined);
   assert.deepEqual(config.crl, { enabled: true, generateOnRevoke: true, cacheDuration: '24h' });
   assert.deepEqual(config.dnsNames, ['ca.example.com', '127.0.0.1']);
   assert.equal(config.authority.provisioners.length, 1);
