@@ -11,6 +11,7 @@ import { X509Certificate } from 'node:crypto';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import http from 'node:http';
 import pg from 'pg';
 import { cli, REPO, request, serve, type HttpResult } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
@@ -31,6 +32,17 @@ const replicas: Replica[] = [];
 const children: ChildProcess[] = [];
 
 const AUD = 'https://127.0.0.1/1.0';
+// A webhook every replica is configured with: the lease on its cursor lets one deliver at a time.
+const hooked: { id: string; type: string }[] = [];
+const receiver = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (d) => (body += d));
+  req.on('end', () => {
+    const e = JSON.parse(body);
+    hooked.push({ id: e.id, type: e.type });
+    res.writeHead(204).end();
+  });
+});
 
 before(async () => {
   skip = await postgresMissing();
@@ -45,6 +57,9 @@ before(async () => {
   const configPath = join(home, 'config', 'ca.json');
   const cfg = JSON.parse(readFileSync(configPath, 'utf8'));
   cfg.db = { type: 'postgresql', dataSource: db.url };
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+  writeFileSync(join(home, 'secrets', 'hook.secret'), 'replicas\n', { mode: 0o600 });
+  cfg.stepstone = { ...cfg.stepstone, webhooks: [{ name: 'revocations', url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/`, events: ['revoked'], secretFile: 'secrets/hook.secret' }] };
   writeFileSync(configPath, JSON.stringify(cfg, null, 2));
   rootFile = join(home, 'certs', 'root_ca.crt');
   rootPem = readFileSync(rootFile, 'utf8');
@@ -59,13 +74,14 @@ before(async () => {
 after(async () => {
   await Promise.all(children.map((p) => stop(p)));
   await sql?.end().catch(() => undefined);
+  await new Promise((r) => receiver.close(r));
   await db?.drop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 /** A loaded 2-core box may take a while to start three servers at once. */
 async function startReplica(name: string): Promise<Replica> {
-  const s = await serve(home, passwordFile, [], 90_000);
+  const s = await serve(home, passwordFile, ['--replica', name], 90_000);
   children.push(s.proc);
   return { name, url: `https://127.0.0.1:${s.port}`, proc: s.proc, logs: s.logs };
 }
@@ -237,4 +253,31 @@ test('through a real HAProxy (TCP, TLS passthrough): sign and mTLS renew; SIGKIL
   const serials = received.map(serialOf);
   const { rows } = await sql!.query('SELECT count(*)::int AS n FROM certificates WHERE serial = ANY($1)', [serials]);
   assert.equal(rows[0].n, serials.length);
+});
+
+test('the replicas wrote one audit trail: every certificate on the record, the chain whole (ledger verify)', async (t) => {
+  if (skip) return t.skip(skip);
+  // After the SIGKILL above: a transaction cut off mid-commit left no half-written chain.
+  const { rows: missing } = await sql!.query(`SELECT count(*)::int AS n FROM certificates c
+    WHERE NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.serial = c.serial AND e.type IN ('issued', 'renewed', 'rekeyed'))`);
+  assert.equal(missing[0].n, 0, 'a certificate without its audit record');
+  const { rows: by } = await sql!.query('SELECT replica, count(*)::int AS n FROM audit_events GROUP BY replica ORDER BY replica');
+  assert.deepEqual(by.map((r) => r.replica), ['A', 'B', 'C']);
+  // The racing replays: each replica's first at once, the rest aggregated when its minute ends.
+  const { rows: refused } = await sql!.query("SELECT count(DISTINCT replica)::int AS n FROM audit_events WHERE type = 'refused' AND reason = 'token_used'");
+  assert.ok(refused[0].n >= 2, 'the racing replays are on the record');
+  // Every revocation delivered to the webhook once, though three replicas could each have sent it.
+  const { rows: revoked } = await sql!.query("SELECT id FROM audit_events WHERE type = 'revoked' ORDER BY seq");
+  assert.ok(revoked.length >= 1);
+  await until('the revocations to reach the webhook', 15_000, async () => (revoked.every((r) => hooked.some((h) => h.id === r.id)) ? true : undefined));
+  assert.deepEqual(hooked.map((h) => h.id), revoked.map((r) => r.id));
+  // `ledger events` reads the same trail from PostgreSQL.
+  const ev = cli(['ledger', 'events', '--home', home, '--json', '--type', 'revoked']);
+  assert.equal(ev.status, 0, ev.stderr);
+  assert.deepEqual(ev.stdout.trim().split('\n').map((l) => JSON.parse(l).id), revoked.map((r) => r.id));
+  const v = cli(['ledger', 'verify', '--home', home]);
+  assert.equal(v.status, 0, v.stdout + v.stderr);
+  const m = /audit trail: (\d+) events, chain head (\d+):[0-9a-f]{64}\n/.exec(v.stdout);
+  assert.ok(m, v.stdout);
+  assert.equal(m[1], m[2]);
 });

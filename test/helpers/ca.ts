@@ -35,6 +35,8 @@ export interface TestCaOptions {
   kty?: 'EC' | 'RSA' | 'OKP';
   /** Edit ca.json between init and serve. */
   configure?: (config: Record<string, any>) => void;
+  /** Write files into the CA home between init and serve. */
+  beforeServe?: (home: string) => void;
 }
 
 /** Runs the stepstone CLI to completion; never throws on a non-zero exit. */
@@ -63,7 +65,9 @@ export async function startTestCa(o: TestCaOptions = {}): Promise<TestCa> {
     o.configure(cfg);
     writeFileSync(configPath, JSON.stringify(cfg, null, 2));
   }
-  const { proc, port, logs } = await serve(home, passwordFile);
+  o.beforeServe?.(home);
+  // A loaded machine (several test files at once) may take many seconds to start a CA.
+  const { proc, port, logs } = await serve(home, passwordFile, [], 60_000);
   const rootFile = join(home, 'certs', 'root_ca.crt');
   const ca: TestCa = {
     dir, home, passwordFile, password, rootFile, rootPem: readFileSync(rootFile, 'utf8'), fingerprint, configPath,
