@@ -34,6 +34,9 @@ const USAGE = `usage: npm run bench -- [--requests N] [--renews N] [--concurrenc
   --ledger postgresql  instead of the phases above: /sign and /renew at C on SQLite (1 replica) and
                     PostgreSQL (1 and 2 replicas), server CPU summed over replicas, PostgreSQL's CPU
                     apart (needs the tests' PostgreSQL: STEPSTONE_TEST_PG or postgres@127.0.0.1:5432)
+  --observe         instead of the phases above: /sign throughput with metrics + audit on vs off,
+                    alternating --rounds times (default 3), and their ratio (with --ledger
+                    postgresql: both on PostgreSQL)
   --json            print only the JSON results`;
 
 function intFlag(name: string, v: string, min = 1): number {
@@ -51,6 +54,8 @@ function parseFlags() {
       warmup: { type: 'string', default: '20' },
       prefill: { type: 'string', default: '0' },
       ledger: { type: 'string' },
+      observe: { type: 'boolean', default: false },
+      rounds: { type: 'string', default: '3' },
       renews: { type: 'string', default: '1000' },
       'step-ca': { type: 'boolean', default: false },
       compare: { type: 'string' },
@@ -80,6 +85,8 @@ function parseFlags() {
     compare: f.compare ? compareFlags(f) : null,
     stepCa: f['step-ca'],
     ledger: f.ledger === 'postgresql',
+    observe: f.observe,
+    rounds: intFlag('rounds', f.rounds),
     json: f.json,
   };
 }
@@ -179,7 +186,18 @@ async function ledgerMain(): Promise<void> {
   console.log(opts.json ? JSON.stringify({ machine: mach, rows }, null, 2) : `load average at start ${mach.loadAvg1}\n\n${ledgerTable(rows)}\n\nJSON: bench/results/ledgers.json`);
 }
 
+async function observeMain(): Promise<void> {
+  const { observeBench, observeTable } = await import('./observe.ts');
+  const mach = machine();
+  const r = await observeBench({ requests: opts.requests, concurrency: opts.concurrency, warmup: Math.max(opts.warmup, opts.concurrency), rounds: opts.rounds, postgres: opts.ledger, progress });
+  const dir = join(import.meta.dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'observe.json'), `${JSON.stringify({ machine: mach, ...r }, null, 2)}\n`);
+  console.log(opts.json ? JSON.stringify({ machine: mach, ...r }, null, 2) : `load average at start ${mach.loadAvg1}\n\n${observeTable(r.rows, r.ratio)}\n\nJSON: bench/results/observe.json`);
+}
+
 async function main(): Promise<void> {
+  if (opts.observe) return observeMain();
   if (opts.ledger) return ledgerMain();
   const mach = machine();
   let ca: LocalCa | undefined;
