@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { request, startTestCa } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey } from '../helpers/tokens.ts';
+import { waitForLog } from '../helpers/logs.ts';
 
 test('disk full: 503 and nothing issued; space back: issuing again', async (t) => {
   const mnt = mkdtempSync(join(tmpdir(), 'stepstone-full-'));
@@ -44,7 +45,8 @@ test('disk full: 503 and nothing issued; space back: issuing again', async (t) =
     assert.equal(full!.status, 503, full!.body);
     assert.equal(full!.json.status, 503);
     assert.equal(full!.json.message, 'The certificate authority is temporarily unavailable: its ledger is out of disk space; nothing was issued or recorded. Please retry later.');
-    assert.ok(ca.logs.some((l) => l.includes('ledger cannot write: SQLITE_FULL')), 'the SQLite code is in the log');
+    // Polled: the log line may reach us a moment after the response.
+    await waitForLog(ca.logs, /ledger cannot write: SQLITE_FULL/, 10_000);
     assert.equal((await request(ca, 'GET', '/health')).status, 200, 'the server stays up');
 
     rmSync(filler);
