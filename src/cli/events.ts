@@ -60,6 +60,11 @@ export function registerLedgerEvents(group: Command): void {
       const since = o.since === undefined ? undefined : parseSince(o.since, new Date());
       const print = (e: AuditEvent) => process.stdout.write(`${o.json ? JSON.stringify(jsonOf(e)) : lineOf(e)}\n`);
       await withLedger(o.home, async (ledger) => {
+        await ledger.events.head().catch((e: unknown) => {
+          // A ledger no server of this version has opened yet has no audit tables.
+          if (/no such table|does not exist/.test((e as Error).message)) throw new CliError('this ledger has no audit trail yet: start `stepstone serve` on it once to migrate it');
+          throw e;
+        });
         let last = await printBacklog(ledger, { since, types, limit: o.limit ?? (since ? Infinity : o.follow ? 10 : 100) }, print, since === undefined);
         if (!o.follow) return;
         let stop = false;
