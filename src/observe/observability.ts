@@ -1,11 +1,15 @@
 // Everything that watches a running CA, composed: metrics (when metricsAddress is set), the audit
 // trail's refusal records, webhook delivery and expiry notices. The authority sees only
 // `observer`; serve.ts sees this class.
-import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import type { ServerOptions } from 'node:https';
+import { hostname } from 'node:os';
+import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Attempt, CrlFacts, Observer, OcspOutcome, RequestContext } from '../authority/observer.js';
 import type { CaConfig } from '../config/schema.js';
+import type { WebhookConfig } from '../config/observe-schema.js';
 import type { IssuanceMethod, Ledger } from '../ledger/ledger.js';
 import { parseDuration } from '../util/duration.js';
 import { readTextExplained } from '../util/read-file.js';
@@ -15,8 +19,6 @@ import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { makeAgent, type WebhookTarget } from './webhook-delivery.js';
 import { WebhookDispatcher } from './webhooks.js';
 import { splitAddress } from '../util/address.js';
-import type { SecureContextOptions } from 'node:tls';
-import type { ServerOptions } from 'node:https';
 
 const NOTICE_KINDS = ['expiring-soon', 'renewal-overdue'] as const;
 
@@ -37,6 +39,8 @@ export class Observability {
   readonly audit: AuditTrail | null;
   readonly observer: Observer;
   private dispatcher: WebhookDispatcher | null = null;
+  /** Read at construction, so a missing secret file stops the start before any port opens. */
+  private readonly webhookTargets: WebhookTarget[];
   private server: MetricsServer | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
 
@@ -44,6 +48,7 @@ export class Observability {
     private readonly config: CaConfig, private readonly ledger: Ledger, private readonly log: Logger, private readonly resolvePath: (p: string) => string, replica?: string,
   ) {
     this.replica = replica ?? config.stepstone.replica ?? hostname();
+    this.webhookTargets = config.stepstone.webhooks.map((h) => this.webhookTarget(h));
     const crlRenew = config.crl.enabled ? (parseDuration(config.crl.renewPeriod ?? '') ?? (parseDuration(config.crl.cacheDuration)! * 2) / 3) / 1000 : undefined;
     this.metrics = config.metricsAddress ? new Metrics({ crlRenewPeriodSeconds: crlRenew }) : null;
     const a = config.stepstone.audit;
@@ -61,6 +66,16 @@ export class Observability {
       : null;
     if (this.metrics) ledger.onCommit?.(this.metrics.commit);
     this.observer = this.fanOut();
+  }
+
+  private webhookTarget(h: WebhookConfig): WebhookTarget {
+    const secretFile = this.resolvePath(h.secretFile);
+    const secret = readTextExplained(secretFile, `the secret of webhook ${h.name}`).replace(/\r?\n$/, '');
+    if (!secret) throw new Error(`config: stepstone.webhooks: the secret file of webhook ${h.name} is empty`);
+    if ((statSync(secretFile).mode & 0o077) !== 0) this.log.warn({ webhook: h.name }, `${secretFile} is open to other users: chmod 600 it`);
+    const url = new URL(h.url);
+    const ca = h.caFile ? readTextExplained(this.resolvePath(h.caFile), `the CA file of webhook ${h.name}`) : undefined;
+    return { name: h.name, url, events: new Set(h.events), secret: Buffer.from(secret), timeoutMs: parseDuration(h.timeout)!, concurrency: h.concurrency, agent: makeAgent(url, h.concurrency, ca) };
   }
 
   /** Refusals that never reach the authority (the per-IP rate limit at the door). */
@@ -133,14 +148,8 @@ export class Observability {
 
   private startWebhooks(): void {
     const hooks = this.config.stepstone.webhooks;
-    if (!hooks.length) return;
-    const targets: WebhookTarget[] = hooks.map((h) => {
-      const secret = readTextExplained(this.resolvePath(h.secretFile), `the secret of webhook ${h.name}`).replace(/\r?\n$/, '');
-      if (!secret) throw new Error(`config: stepstone.webhooks: the secret file of webhook ${h.name} is empty`);
-      const url = new URL(h.url);
-      const ca = h.caFile ? readTextExplained(this.resolvePath(h.caFile), `the CA file of webhook ${h.name}`) : undefined;
-      return { name: h.name, url, events: new Set(h.events), secret: Buffer.from(secret), timeoutMs: parseDuration(h.timeout)!, concurrency: h.concurrency, agent: makeAgent(url, h.concurrency, ca) };
-    });
+    const targets = this.webhookTargets;
+    if (!targets.length) return;
     const m = this.metrics;
     this.dispatcher = new WebhookDispatcher(this.ledger, targets, {
       owner: `${this.replica}/${process.pid}/${randomBytes(4).toString('hex')}`,

@@ -85,7 +85,11 @@ export class WebhookDispatcher {
     this.caughtUp.delete(hook.name);
     const now = new Date();
     const cursor = await this.ledger.events.leaseCursor(hook.name, this.o.owner, now, this.o.leaseMs);
-    if (!cursor) return this.idle(); // another replica delivers this one
+    if (!cursor) {
+      // Another replica delivers this one; its own gauge says how far behind it is.
+      this.o.onBacklog?.(hook.name, 0);
+      return this.idle();
+    }
     if (cursor.nextAttemptAt > now) return { ms: Math.min(cursor.nextAttemptAt.getTime() - now.getTime(), this.o.leaseMs / 2), wakeable: false };
     const events = await this.ledger.events.list({ afterSeq: cursor.seq, limit: this.o.page, order: 'asc' });
     const head = events.length ? (await this.ledger.events.head()).seq : cursor.seq;
