@@ -1,6 +1,6 @@
-// The audit trail in the SQLite ledger: appends go through the group commit with issuances (one
-// fsync for both), reads page by seq, and the webhook cursors and expiry notices are small
-// transactions on the server's own connection.
+// The audit trail in the SQLite ledger: appends and webhook cursor saves go through the group
+// commit with issuances (one fsync for all), reads page by seq, and cursor leases and expiry
+// notices are small transactions on the server's own connection.
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { AUDIT_COLUMNS, fromAuditRow, toAuditRow, verifyChain, type AuditRowValues, type ChainHead, type ChainReport, type StoredAuditRow } from './audit-chain.js';
