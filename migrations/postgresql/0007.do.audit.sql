@@ -1,4 +1,4 @@
--- Schema version 7 (PostgreSQL twin of ../0007.do.audit.sql): the audit trail, its chain head,
+-- PostgreSQL twin of ../*.do.audit.sql (the same number and name): the audit trail, its chain head,
 -- webhook cursors and expiry notices. Times are unix milliseconds (BIGINT).
 --
 -- One chain across every replica: a writer appends under the audit_head row lock, taken inside
