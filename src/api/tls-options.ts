@@ -1,5 +1,6 @@
 // ca.json's `tls` block (Go names, as step-ca writes them) applied to Node's TLS server, so the
 // tlsOptions we hand to clients describe what we actually serve. Below TLS 1.2 is never allowed.
+import { constants } from 'node:crypto';
 import type { SecureVersion } from 'node:tls';
 
 const GO_TO_OPENSSL: Record<string, string> = {
@@ -15,8 +16,8 @@ const GO_TO_OPENSSL: Record<string, string> = {
 // Go does not let TLS 1.3 suites be configured; neither do we.
 const TLS13 = 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256';
 
-export interface TlsConfig { cipherSuites?: string[]; minVersion?: number; maxVersion?: number }
-export interface NodeTlsOptions { minVersion: SecureVersion; maxVersion: SecureVersion; ciphers?: string }
+export interface TlsConfig { cipherSuites?: string[]; minVersion?: number; maxVersion?: number; renegotiation?: boolean }
+export interface NodeTlsOptions { minVersion: SecureVersion; maxVersion: SecureVersion; ciphers?: string; secureOptions?: number }
 
 function version(v: number | undefined, fallback: SecureVersion, field: string): SecureVersion {
   if (v === undefined) return fallback;
@@ -29,11 +30,15 @@ export function nodeTlsOptions(tls: TlsConfig | undefined): NodeTlsOptions {
   const minVersion = version(tls?.minVersion, 'TLSv1.2', 'minVersion');
   const maxVersion = version(tls?.maxVersion, 'TLSv1.3', 'maxVersion');
   if (minVersion === 'TLSv1.3' && maxVersion === 'TLSv1.2') throw new Error('config: tls.minVersion is above tls.maxVersion');
-  if (!tls?.cipherSuites?.length) return { minVersion, maxVersion };
+  // Node lets a TLS 1.2 client renegotiate (3 times per 10 minutes): each one a full handshake
+  // the server pays for. Refused unless ca.json asks for it (TLS 1.3 has no renegotiation).
+  const secureOptions = tls?.renegotiation === true ? undefined : constants.SSL_OP_NO_RENEGOTIATION;
+  const base = secureOptions === undefined ? { minVersion, maxVersion } : { minVersion, maxVersion, secureOptions };
+  if (!tls?.cipherSuites?.length) return base;
   const mapped = tls.cipherSuites.map((s) => {
     const o = GO_TO_OPENSSL[s];
     if (!o) throw new Error(`config: tls.cipherSuites: ${s} is not a supported TLS 1.2 cipher suite (one of ${Object.keys(GO_TO_OPENSSL).join(', ')})`);
     return o;
   });
-  return { minVersion, maxVersion, ciphers: `${TLS13}:${mapped.join(':')}` };
+  return { ...base, ciphers: `${TLS13}:${mapped.join(':')}` };
 }
