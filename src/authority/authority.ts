@@ -4,7 +4,7 @@ import { signedBy } from '../pki/signed-by.js';
 import { viewCertificate, type CertificateView } from '../pki/certificate-view.js';
 import { generateKeyPairSync } from 'node:crypto';
 import type { CaConfig } from '../config/schema.js';
-import { badRequest, forbidden, notFound, tokenUsed, unauthorized } from '../errors.js';
+import { badRequest, CaError, forbidden, notFound, tokenUsed, unauthorized } from '../errors.js';
 import type { CertificateRecord, Ledger, TokenClaim } from '../ledger/ledger.js';
 import { parseCsr, CsrError, type ParsedCsr } from '../pki/csr.js';
 import { sha256Hex } from '../pki/fingerprint.js';
@@ -39,12 +39,12 @@ export type { AuthorityDeps, IssuedCertificate, OcspResponder, PeerCertificate, 
 const DATE_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 
 /**
- * The handshake verified the chain, signatures included, against our roots and intermediates
- * only (runtime/serve.ts gives TLS nothing else to trust); checking the leaf's signature again would
- * cost a second ECDSA verification per renewal. A date error means it did not finish, so those
- * certificates are checked here.
+ * A client certificate reaches the authority only when the handshake verified its chain,
+ * signatures and dates included, against our roots and intermediates only (runtime/serve.ts gives
+ * TLS nothing else to trust): checking the leaf's signature again would cost a second ECDSA
+ * verification per renewal.
  */
-const chainVerified = (peer: PeerCertificate) => peer.tlsError === undefined;
+const HANDSHAKE_VERIFIED = true;
 
 export class Authority {
   readonly config: CaConfig;
@@ -203,7 +203,7 @@ export class Authority {
     return observed(this.observer, a, async () => {
       const cert = this.peerCertificate(peer);
       const now = this.now();
-      return this.reissue(a, cert, await this.authorizeExisting(cert, now, chainVerified(peer)), now, 'renew');
+      return this.reissue(a, cert, await this.authorizeExisting(cert, now, HANDSHAKE_VERIFIED), now, 'renew');
     });
   }
 
@@ -235,17 +235,30 @@ export class Authority {
       const csr = await this.parseRequestCsr(csrPem);
       const cert = this.peerCertificate(peer);
       const now = this.now();
-      return this.reissue(a, cert, await this.authorizeExisting(cert, now, chainVerified(peer)), now, 'rekey', csr.spki);
+      return this.reissue(a, cert, await this.authorizeExisting(cert, now, HANDSHAKE_VERIFIED), now, 'rekey', csr.spki);
     });
   }
 
+  /**
+   * step-ca refuses an expired (or not yet valid) client certificate at the handshake, whatever
+   * the provisioner's allowRenewalAfterExpiry says: such a certificate proves nothing over mTLS.
+   * It renews only with a renew token, where that claim decides (renewWithToken).
+   */
   private peerCertificate(peer: PeerCertificate): CertificateView {
-    if (peer.tlsError && !DATE_ERRORS.has(peer.tlsError)) throw unauthorized(`client certificate not trusted: ${peer.tlsError}`);
+    let cert: CertificateView;
     try {
-      return viewCertificate(peer.der);
+      cert = viewCertificate(peer.der);
     } catch (e) {
       throw unauthorized('client certificate cannot be parsed', e);
     }
+    if (peer.tlsError && DATE_ERRORS.has(peer.tlsError)) {
+      const detail = peer.tlsError === 'CERT_HAS_EXPIRED'
+        ? `client certificate expired on ${cert.notAfter.toISOString()}; an expired certificate renews only with a renew token`
+        : `client certificate is not valid until ${cert.notBefore.toISOString()}`;
+      throw new CaError('unauthorized', { detail, public: `The request lacked necessary authorization to be completed: ${detail}.` });
+    }
+    if (peer.tlsError) throw unauthorized(`client certificate not trusted: ${peer.tlsError}`);
+    return cert;
   }
 
   private authorizeExisting(cert: CertificateView, now: Date, signatureVerified = false): Promise<AuthorizedCertificate> {

@@ -172,7 +172,24 @@ test('an expired certificate renews only where allowRenewalAfterExpiry is set, k
   const o = new X509Certificate(loose.leaf);
   assert.equal(new Date(n.validTo).getTime() - new Date(n.validFrom).getTime(), new Date(o.validTo).getTime() - new Date(o.validFrom).getTime());
   assert.ok(new Date(n.validTo).getTime() > Date.now());
-  assert.equal(curlRenew(loose.chainFile, loose.keyFile).status, 201, 'mTLS with the expired certificate too');
+});
+
+test('an expired client certificate is refused over mTLS (renew and rekey), even where allowRenewalAfterExpiry is set', async () => {
+  const loose = await issue(lenient, 'lenient', 'lapsed-mtls.internal', '6s');
+  await new Promise((r) => setTimeout(r, 7500));
+  const count = () => ledger((db) => (db.prepare('SELECT count(*) AS n FROM certificates').get() as { n: number }).n);
+  const before = count();
+  const renewed = curlRenew(loose.chainFile, loose.keyFile);
+  assert.equal(renewed.status, 401, JSON.stringify(renewed.json));
+  assert.equal(renewed.json.status, 401);
+  assert.match(renewed.json.message, /client certificate expired on .*renew token/);
+  const rekeyed = curlRenew(loose.chainFile, loose.keyFile, '/rekey', JSON.stringify({ csr: opensslCsr('lapsed-mtls.internal').csrPem }));
+  assert.equal(rekeyed.status, 401, JSON.stringify(rekeyed.json));
+  assert.match(rekeyed.json.message, /client certificate expired on /);
+  assert.equal(count(), before, 'nothing issued');
+  // The renew token path still renews it: the provisioner allows renewal after expiry.
+  const viaToken = await request(ca, 'POST', '/renew', undefined, bearer(await renewToken(loose)));
+  assert.equal(viaToken.status, 201, viaToken.body);
 });
 
 test('rekey over mTLS: the CSR key replaces the old one, the names stay, the CSR names are ignored', async () => {
