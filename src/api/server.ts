@@ -5,7 +5,8 @@ import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type
 import type { Authority } from '../authority/authority.js';
 import rateLimit from '@fastify/rate-limit';
 import { CaError, rateLimited } from '../errors.js';
-import { errorHandler } from './errors.js';
+import { clientErrorHandler, errorHandler } from './errors.js';
+import { formatDuration } from '../util/duration.js';
 import { accessLog, noteOutcome } from './access-log.js';
 import { sendJson } from './reply.js';
 import type { RequestContext } from '../authority/observer.js';
@@ -73,6 +74,9 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
     // No type coercion: a number where a string belongs is an error, not a string.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
+    // Errors fastify or Node's parser would answer in their own shapes, in step-ca's instead.
+    frameworkErrors: errorHandler,
+    clientErrorHandler,
     // access-log.ts writes one line per request instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as FastifyInstance;
@@ -95,10 +99,12 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
 
   if (o.rateLimit) {
     // Global, keyed by client IP, checked in onRequest: a flood is refused before any parsing.
+    // The message names the window; ctx.after is the time left in it, which reads as the window.
+    const window = formatDuration(o.rateLimit.windowMs);
     await app.register(rateLimit, {
       max: o.rateLimit.max,
       timeWindow: o.rateLimit.windowMs,
-      errorResponseBuilder: (_req, ctx) => rateLimited(`client rate limit: more than ${ctx.max} requests per ${ctx.after}`),
+      errorResponseBuilder: (_req, ctx) => rateLimited(`client rate limit: more than ${ctx.max} requests per ${window}`),
       ...(o.onRefused ? { onExceeded: (req: FastifyRequest) => o.onRefused!(contextOf(req), rateLimited('client rate limit')) } : {}),
     });
   }

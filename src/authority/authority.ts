@@ -18,7 +18,7 @@ import { backdateMs, resolveClaims, type Claims } from './claims.js';
 import { checkCommonName, checkCsrAgainstToken, sansFromToken } from './policy.js';
 import { authorizeExistingCertificate, type AuthorizedCertificate } from './existing-certificate.js';
 import { createRenewedCertificate, randomSerialHex, type Issuer } from './profiles.js';
-import { serialToDecimal } from '../pki/serial.js';
+import { normalizeSerial, serialToDecimal } from '../pki/serial.js';
 import { LeafTemplate } from './fast-leaf.js';
 import { certificateTimes, factsOf, type IssuedFacts } from './issued-facts.js';
 import { verifyRenewToken } from '../provisioners/x5c-renew.js';
@@ -309,7 +309,8 @@ export class Authority {
     if (req.ott) {
       const token = await this.authorizeToken(a, req.ott, 'revoke', now);
       this.quota?.take(token.provisioner.name);
-      if (token.claims.sub !== serial) throw forbidden(`request serial number "${serial}" and token subject "${token.claims.sub}" do not match`);
+      // One serial, many spellings (0x7a41, 31297, 0031297): compared as numbers.
+      if (normalizeSerial(String(token.claims.sub ?? '')) !== serial) throw forbidden(`request serial number "${serial}" and token subject "${token.claims.sub}" do not match`);
       spent = { jti: token.replayKey, provisioner: token.provisioner.name, expiresAt: token.expiresAt };
     } else if (peer) {
       const cert = this.peerCertificate(peer);

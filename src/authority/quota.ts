@@ -2,6 +2,7 @@
 // after the request is authorized: a forged token naming a provisioner must not be able to spend
 // that provisioner's budget and lock its hosts out. A fixed window is enough for a ceiling.
 import { rateLimited } from '../errors.js';
+import { formatDuration } from '../util/duration.js';
 
 export class ProvisionerQuota {
   private readonly windows = new Map<string, { start: number; count: number }>();
@@ -17,7 +18,7 @@ export class ProvisionerQuota {
       this.windows.set(provisioner, w);
     }
     if (++w.count > this.max) {
-      throw rateLimited(`provisioner '${provisioner}' is over its limit of ${this.max} requests per ${this.windowMs / 1000} s; retry in ${Math.ceil((w.start + this.windowMs - t) / 1000)} s`);
+      throw rateLimited(`provisioner '${provisioner}' is over its limit of ${this.max} requests per ${formatDuration(this.windowMs)}; retry in ${Math.ceil((w.start + this.windowMs - t) / 1000)} s`);
     }
   }
 }

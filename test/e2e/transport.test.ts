@@ -4,14 +4,55 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
-import { startTestCa, type TestCa } from '../helpers/ca.ts';
+import { X509Certificate } from 'node:crypto';
+import { request, startTestCa, type TestCa } from '../helpers/ca.ts';
+import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
 
 let ca: TestCa;
+let admin: ProvisionerKey;
 
 before(async () => {
-  ca = await startTestCa();
+  // A per-IP limit small enough to reach; the 429 test runs last against this CA.
+  ca = await startTestCa({ configure: (c) => { c.stepstone.rateLimit = { enabled: true, perIp: { max: 60, window: '1m' } }; } });
+  admin = await provisionerKey(ca.configPath, ca.password);
 });
 after(() => ca.cleanup());
+
+interface RawReply { status: number; headers: string; body: string; json: any }
+
+/** Writes `bytes` on a fresh TLS connection and reads the reply until the server closes it (or 10 s). */
+async function raw(port: number, bytes: string | Buffer): Promise<RawReply> {
+  const s = tls.connect({ host: '127.0.0.1', port, ca: ca.rootPem, servername: 'localhost' });
+  try {
+    await new Promise<void>((res, rej) => { s.once('secureConnect', res); s.once('error', rej); });
+    s.write(bytes);
+    const text = await new Promise<string>((res) => {
+      let got = '';
+      const stop = setTimeout(() => res(got), 10_000);
+      s.on('data', (d) => { got += d; });
+      s.on('error', () => undefined);
+      s.on('close', () => { clearTimeout(stop); res(got); });
+    });
+    const i = text.indexOf('\r\n\r\n');
+    const head = i < 0 ? text : text.slice(0, i);
+    const body = i < 0 ? '' : text.slice(i + 4);
+    let json: any;
+    try { json = JSON.parse(body); } catch { json = undefined; }
+    return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), headers: head, body, json };
+  } finally {
+    s.destroy();
+  }
+}
+
+const get = (path: string, extra = '') => raw(ca.port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\n${extra}Connection: close\r\n\r\n`);
+
+function assertShape(r: RawReply, status: number, message: RegExp): void {
+  assert.equal(r.status, status, `${r.headers}\n${r.body}`);
+  assert.match(r.headers, /content-type: application\/json/i);
+  assert.deepEqual(Object.keys(r.json ?? {}).sort(), ['message', 'status'], r.body);
+  assert.equal(r.json.status, status);
+  assert.match(r.json.message, message);
+}
 
 /** Connects over TLS 1.2 and tries to renegotiate: 'renegotiated' or why not. */
 async function tryRenegotiate(port: number, rootPem: string): Promise<string> {
@@ -31,4 +72,50 @@ async function tryRenegotiate(port: number, rootPem: string): Promise<string> {
 test('TLS 1.2 renegotiation is refused (tls.renegotiation false, the default)', async () => {
   const outcome = await tryRenegotiate(ca.port, ca.rootPem);
   assert.match(outcome, /^(refused|closed)/, outcome);
+});
+
+test('a path parameter too long for the router: 414 in the JSON shape', async () => {
+  assertShape(await get(`/root/${'a'.repeat(150)}`), 414, /URI too long/);
+  assertShape(await get(`/1.0/root/${'a'.repeat(150)}`), 414, /URI too long/);
+});
+
+test('a URL that does not decode: 400 in the JSON shape', async () => {
+  assertShape(await get('/ocsp/%FF'), 400, /malformed URL encoding/);
+  assertShape(await get('/root/%E0%A4%A'), 400, /malformed URL encoding/);
+});
+
+test('headers over the limit: 431 in the JSON shape; a malformed request line: 400', async () => {
+  assertShape(await get('/health', `X-Big: ${'b'.repeat(20 * 1024)}\r\n`), 431, /headers too large/);
+  assertShape(await raw(ca.port, 'NOT HTTP AT ALL\r\n\r\n'), 400, /malformed HTTP request/);
+});
+
+test('revoke by token: token sub and body serial compare as numbers, whatever their spelling', async () => {
+  const issue = async (cn: string) => {
+    const r = await request(ca, 'POST', '/sign', { csr: opensslCsr(cn, [cn]).csrPem, ott: await mintToken(admin, { aud: `${ca.url}/1.0/sign`, sub: cn }) });
+    assert.equal(r.status, 201, r.body);
+    return BigInt(`0x${new X509Certificate(r.json.crt).serialNumber}`);
+  };
+  const revoke = async (sub: string, serial: string) => request(ca, 'POST', '/revoke',
+    { serial, ott: await mintToken(admin, { aud: `${ca.url}/1.0/revoke`, sub, sans: undefined }), reasonCode: 1, passive: true });
+  const a = await issue('spelled-a.internal');
+  const both = await revoke(`0x${a.toString(16)}`, `0x${a.toString(16)}`);
+  assert.equal(both.status, 200, both.body);
+  const b = await issue('spelled-b.internal');
+  const mixed = await revoke(`0X${b.toString(16).toUpperCase()}`, `000${b.toString(10)}`);
+  assert.equal(mixed.status, 200, mixed.body);
+  const c = await issue('spelled-c.internal');
+  const other = await revoke(`0x${(c + 1n).toString(16)}`, c.toString(10));
+  assert.equal(other.status, 403, 'a different number is still refused');
+  assert.match(other.json.message, /do not match/);
+});
+
+test('the per-IP 429 names the window, not the time left in it', async () => {
+  let limited: Awaited<ReturnType<typeof request>> | undefined;
+  for (let i = 0; i < 100 && !limited; i++) {
+    const r = await request(ca, 'GET', '/roots');
+    if (r.status === 429) limited = r;
+  }
+  assert.ok(limited, 'no 429 within 100 requests');
+  assert.deepEqual(Object.keys(limited.json).sort(), ['message', 'status']);
+  assert.match(limited.json.message, /more than 60 requests per 1m0s\./, limited.json.message);
 });
