@@ -4,9 +4,10 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Authority } from '../authority/authority.js';
 import rateLimit from '@fastify/rate-limit';
-import { CaError, rateLimited } from '../errors.js';
+import { CaError, rateLimited, unavailable } from '../errors.js';
 import { clientErrorHandler, errorHandler } from './errors.js';
 import { formatDuration } from '../util/duration.js';
+import { guardConnections, type ConnectionLimits } from './connection-guard.js';
 import { accessLog, noteOutcome } from './access-log.js';
 import { sendJson } from './reply.js';
 import type { RequestContext } from '../authority/observer.js';
@@ -27,6 +28,10 @@ export interface AppOptions {
   https?: import('node:https').ServerOptions;
   /** How long a request may take to arrive in full before the connection is dropped. */
   requestTimeoutMs?: number;
+  /** How long a keep-alive connection may sit idle between requests. */
+  keepAliveTimeoutMs?: number;
+  /** Caps on open connections (total, per address, health reserve); absent: none. */
+  connections?: Omit<ConnectionLimits, 'firstRequestMs'>;
   /** Requests per client IP per window over the whole API; absent: no limit. */
   rateLimit?: { max: number; windowMs: number };
   /**
@@ -54,16 +59,18 @@ function routeLabel(url: string | undefined): string {
 export async function buildApp(authority: Authority, o: AppOptions): Promise<FastifyInstance> {
   const requestTimeout = o.requestTimeoutMs ?? 30_000;
   const timeouts = { requestTimeout, headersTimeout: Math.min(requestTimeout, 60_000), connectionsCheckingInterval: 1000 };
+  // A client that opens TCP and never finishes the TLS handshake is dropped on the same clock.
+  const https = o.https ? { ...o.https, ...timeouts, handshakeTimeout: requestTimeout } : undefined;
   const app = Fastify({
     ...(o.logger ? { loggerInstance: o.logger } : { logger: false }),
     // Node honours requestTimeout only when the server is constructed with it (fastify sets it
     // afterwards, which Node's connection checker ignores), and checks every
     // connectionsCheckingInterval (30 s by default): so both go into the server options here.
-    ...(o.https ? { https: { ...o.https, ...timeouts } } : { http: timeouts }),
+    ...(https ? { https } : { http: timeouts }),
     bodyLimit: o.bodyLimit,
     requestTimeout,
     connectionTimeout: 60_000,
-    keepAliveTimeout: 30_000,
+    keepAliveTimeout: o.keepAliveTimeoutMs ?? 5000,
     // Ids come from the client when they are safe to log, else are made here.
     requestIdHeader: false,
     genReqId: (req) => {
@@ -80,6 +87,19 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
     // access-log.ts writes one line per request instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as FastifyInstance;
+  if (o.connections) {
+    const guard = guardConnections(app.server, { ...o.connections, firstRequestMs: requestTimeout }, app.log);
+    // Before the rate limit and every route: a reserve connection is for /health only.
+    app.addHook('onRequest', async (req, reply) => {
+      if (!guard.onReserve(req.raw.socket)) return;
+      const path = req.url.split('?')[0];
+      if (req.method === 'GET' && (path === '/health' || path === '/1.0/health')) return;
+      reply.header('connection', 'close');
+      const e = unavailable('connection limit reached; only GET /health is answered on the reserve');
+      noteOutcome(req, 'request refused', { code: e.code, status: e.status, reason: e.detail });
+      return sendJson(reply, 503, { status: 503, message: e.publicMessage });
+    });
+  }
   accessLog(app);
   if (o.onResponse) {
     const onResponse = o.onResponse;

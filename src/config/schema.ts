@@ -81,8 +81,23 @@ export const stepstoneSchema = z.object({
    * readable by others is a compromised CA) or 'warn' and start anyway.
    */
   keyPermissions: z.enum(['refuse', 'warn']).default('refuse'),
-  /** A whole request (headers and body) must arrive within this, or the connection is dropped (slowloris). */
+  /**
+   * A whole request (headers and body) must arrive within this, or the connection is dropped
+   * (slowloris); a new connection must send its first request within it too.
+   */
   requestTimeout: goDuration.default('30s'),
+  /**
+   * Open connections: at most `max` in total and `perAddress` from one client address (behind a
+   * TCP proxy every client has the proxy's address: raise it to `max` there). Past `max`,
+   * `healthReserve` more may only ask GET /health, so a flood does not take the replica out of
+   * its load balancer. Idle keep-alive connections close after `keepAliveTimeout`.
+   */
+  connections: z.object({
+    max: z.number().int().positive().default(4096),
+    perAddress: z.number().int().positive().default(256),
+    healthReserve: z.number().int().nonnegative().default(16),
+    keepAliveTimeout: goDuration.default('5s'),
+  }).default({ max: 4096, perAddress: 256, healthReserve: 16, keepAliveTimeout: '5s' }),
   /**
    * Requests per window: per client IP over the whole API (before any work), and per provisioner
    * for authorized issuance and revocation (after the token verified, so forged tokens cannot

@@ -1,6 +1,6 @@
 // Composes a running CA: config → ledger → authority → HTTPS app. The only module that knows
 // both the ledger and the HTTP layer, so neither has to know the other. Read `startCa` and
-// `listen` top to bottom; each step below them is one named piece.
+// `listen` top to bottom; each step below them (listeners, TLS, timers) is one named piece.
 import type { Server as HttpsServer } from 'node:https';
 import pino, { type Logger } from 'pino';
 import { buildApp } from '../api/server.js';
@@ -80,60 +80,81 @@ async function openServerLedger(loaded: LoadedConfig, log: Logger): Promise<Ledg
 
 interface Addresses { address: string; insecureAddress?: string; metricsAddress?: string }
 
+/** What runs once the CA listens, stopped in one call. */
+interface Serving { app: App; plain: { app: App; port: number } | null; timers: Timer[] }
+
 async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker, watch: Observability, log: Logger, a: Addresses): Promise<RunningCa> {
   // Not awaited: the first CRL builds in its worker while the port opens; GET /crl waits for it.
   authority.crl.start().catch((err) => log.error({ err }, 'first CRL generation failed'));
-  const serving = await authority.issueServingCertificate();
-  const tlsBase = clientCertificateTls(authority);
-  const app = await buildHttpsApp(authority, ledger, watch, log, { ...tlsBase, key: serving.keyPem, cert: serving.chainPem });
-  const timers = [
-    renewServingCertificate(authority, log, serving, (next) => {
-      (app.server as HttpsServer).setSecureContext({ ...tlsBase, key: next.keyPem, cert: next.chainPem });
-      watch.servingRenewed(next.notAfter, { ...tlsBase, key: next.keyPem, cert: next.chainPem });
+  const first = await authority.issueServingCertificate();
+  const tls = servingTls(authority);
+  const s: Serving = { app: await buildHttpsApp(authority, ledger, watch, log, tls(first)), plain: null, timers: [] };
+  s.timers.push(
+    renewServingCertificate(authority, log, first, (next) => {
+      (s.app.server as HttpsServer).setSecureContext(tls(next));
+      watch.servingRenewed(next.notAfter, tls(next));
     }),
     pruneSpentTokens(ledger, log),
-  ];
-
-  const { host, port } = splitAddress(a.address);
-  let plain: { app: App; port: number } | null = null;
+  );
   try {
-    await app.listen({ host, port });
-    plain = a.insecureAddress ? await listenPlain(authority, watch, log, a.insecureAddress) : null;
-    await watch.start({
-      rootNotAfter: new Date(Math.min(...authority.trust.roots.map((r) => r.notAfter.getTime()))),
-      intermediateNotAfter: authority.intermediate.cert.notAfter,
-      servingNotAfter: serving.notAfter,
-      tls: { ...tlsBase, key: serving.keyPem, cert: serving.chainPem },
-      metricsAddress: a.metricsAddress,
-    });
+    await openListeners(s, authority, watch, log, a, first, tls(first));
   } catch (e) {
-    timers.forEach((t) => t.stop());
-    authority.crl.stop();
-    await Promise.all([app.close(), plain?.app.close()]);
+    await stopServing(s, authority);
     throw e;
   }
-  const bound = (app.server.address() as { port: number }).port;
-  const urlHost = authority.config.dnsNames[0] ?? '127.0.0.1';
-  const url = `https://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${bound}`;
+  const { host } = splitAddress(a.address);
+  const bound = (s.app.server.address() as { port: number }).port;
+  const url = publicUrl(authority, bound);
   log.info({ address: `${host}:${bound}`, url }, 'Stepstone CA serving');
   let closed = false;
   return {
     url,
     port: bound,
-    plainPort: plain?.port,
+    plainPort: s.plain?.port,
     metricsPort: watch.metricsPort,
     authority,
     async close() {
       if (closed) return;
       closed = true;
-      timers.forEach((t) => t.stop());
-      authority.crl.stop();
-      await Promise.all([app.close(), plain?.app.close()]);
+      await stopServing(s, authority);
       await watch.close();
       await crlWorker.close();
       await ledger.close();
     },
   };
+}
+
+/** The HTTPS port, then the plain-HTTP one if configured, then metrics and the observers. */
+async function openListeners(s: Serving, authority: Authority, watch: Observability, log: Logger, a: Addresses, serving: ServingCertificate, tls: TlsOptions): Promise<void> {
+  const { host, port } = splitAddress(a.address);
+  await s.app.listen({ host, port });
+  if (a.insecureAddress) s.plain = await listenPlain(authority, watch, log, a.insecureAddress);
+  await watch.start({
+    rootNotAfter: new Date(Math.min(...authority.trust.roots.map((r) => r.notAfter.getTime()))),
+    intermediateNotAfter: authority.intermediate.cert.notAfter,
+    servingNotAfter: serving.notAfter,
+    tls,
+    metricsAddress: a.metricsAddress,
+  });
+}
+
+async function stopServing(s: Serving, authority: Authority): Promise<void> {
+  s.timers.forEach((t) => t.stop());
+  authority.crl.stop();
+  await Promise.all([s.app.close(), s.plain?.app.close()]);
+}
+
+function publicUrl(authority: Authority, port: number): string {
+  const urlHost = authority.config.dnsNames[0] ?? '127.0.0.1';
+  return `https://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${port}`;
+}
+
+type TlsOptions = ReturnType<typeof clientCertificateTls> & { key: string; cert: string };
+
+/** The HTTPS server's TLS options for a serving certificate (the same for the first one and each renewal). */
+function servingTls(authority: Authority): (serving: ServingCertificate) => TlsOptions {
+  const base = clientCertificateTls(authority);
+  return (serving) => ({ ...base, key: serving.keyPem, cert: serving.chainPem });
 }
 
 /** TLS that asks for a client certificate (renew and revoke use it) but never requires one. */
@@ -143,11 +164,13 @@ function clientCertificateTls(authority: Authority) {
 }
 
 function buildHttpsApp(authority: Authority, ledger: Ledger, watch: Observability, log: Logger, https: import('node:https').ServerOptions): Promise<App> {
-  const { bodyLimit, requestTimeout, rateLimit } = authority.config.stepstone;
+  const { bodyLimit, requestTimeout, rateLimit, connections } = authority.config.stepstone;
   return buildApp(authority, {
     logger: log,
     bodyLimit,
     requestTimeoutMs: parseDuration(requestTimeout)!,
+    keepAliveTimeoutMs: parseDuration(connections.keepAliveTimeout)!,
+    connections: { max: connections.max, perAddress: connections.perAddress, healthReserve: connections.healthReserve },
     rateLimit: rateLimit.enabled ? { max: rateLimit.perIp.max, windowMs: parseDuration(rateLimit.perIp.window)! } : undefined,
     https,
     // GET /health answers 503 when the ledger does not, so a load balancer drops this replica.
@@ -194,7 +217,14 @@ function pruneSpentTokens(ledger: Ledger, log: Logger): Timer {
 
 /** The plain-HTTP listener for CRL and OCSP (relying parties fetch those over HTTP). */
 async function listenPlain(authority: Authority, watch: Observability, log: Logger, insecureAddress: string): Promise<{ app: App; port: number }> {
-  const app = await buildApp(authority, { logger: log, bodyLimit: 16 * 1024, surface: 'revocation', onResponse: watch.metrics?.httpResponse });
+  const { requestTimeout, connections } = authority.config.stepstone;
+  const app = await buildApp(authority, {
+    logger: log, bodyLimit: 16 * 1024, surface: 'revocation', onResponse: watch.metrics?.httpResponse,
+    requestTimeoutMs: parseDuration(requestTimeout)!,
+    keepAliveTimeoutMs: parseDuration(connections.keepAliveTimeout)!,
+    // No /health here, so no reserve for it; the same caps, counted for this listener alone.
+    connections: { max: connections.max, perAddress: connections.perAddress, healthReserve: 0 },
+  });
   const a = splitAddress(insecureAddress);
   await app.listen({ host: a.host, port: a.port });
   const port = (app.server.address() as { port: number }).port;
