@@ -145,6 +145,11 @@ test('headers over the limit: 431 in the JSON shape; a malformed request line: 4
   assertShape(await raw(ca.port, 'NOT HTTP AT ALL\r\n\r\n'), 400, /malformed HTTP request/);
 });
 
+test('a request body that does not arrive within requestTimeout: 408 in the JSON shape', async () => {
+  const r = await raw(ca.port, 'POST /1.0/sign HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"csr":');
+  assertShape(r, 408, /did not arrive in time/);
+});
+
 test('revoke by token: token sub and body serial compare as numbers, whatever their spelling', async () => {
   const issue = async (cn: string) => {
     const r = await request(ca, 'POST', '/sign', { csr: opensslCsr(cn, [cn]).csrPem, ott: await mintToken(admin, { aud: `${ca.url}/1.0/sign`, sub: cn }) });
