@@ -24,7 +24,10 @@ before(async () => {
     },
   });
   capped = await startTestCa({
-    configure: (c) => { c.stepstone.connections = { max: 6, perAddress: 4, healthReserve: 2 }; },
+    configure: (c) => {
+      c.stepstone.connections = { max: 6, perAddress: 4, healthReserve: 2 };
+      c.tls.renegotiation = true;
+    },
   });
   admin = await provisionerKey(ca.configPath, ca.password);
 });
@@ -128,6 +131,10 @@ async function tryRenegotiate(port: number, rootPem: string): Promise<string> {
 test('TLS 1.2 renegotiation is refused (tls.renegotiation false, the default)', async () => {
   const outcome = await tryRenegotiate(ca.port, ca.rootPem);
   assert.match(outcome, /^(refused|closed)/, outcome);
+});
+
+test('tls.renegotiation true lets a TLS 1.2 client renegotiate (the probe above can tell)', async () => {
+  assert.equal(await tryRenegotiate(capped.port, capped.rootPem), 'renegotiated');
 });
 
 test('a path parameter too long for the router: 414 in the JSON shape', async () => {
