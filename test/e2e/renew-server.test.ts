@@ -174,7 +174,7 @@ test('an expired certificate renews only where allowRenewalAfterExpiry is set, k
   assert.ok(new Date(n.validTo).getTime() > Date.now());
 });
 
-test('an expired client certificate is refused over mTLS (renew and rekey), even where allowRenewalAfterExpiry is set', async () => {
+test('an expired client certificate is refused over mTLS (renew, rekey, revoke), even where allowRenewalAfterExpiry is set', async () => {
   const loose = await issue(lenient, 'lenient', 'lapsed-mtls.internal', '6s');
   await new Promise((r) => setTimeout(r, 7500));
   const count = () => ledger((db) => (db.prepare('SELECT count(*) AS n FROM certificates').get() as { n: number }).n);
@@ -187,6 +187,8 @@ test('an expired client certificate is refused over mTLS (renew and rekey), even
   assert.equal(rekeyed.status, 401, JSON.stringify(rekeyed.json));
   assert.match(rekeyed.json.message, /client certificate expired on /);
   assert.equal(count(), before, 'nothing issued');
+  const revoked = curlRenew(loose.chainFile, loose.keyFile, '/revoke', JSON.stringify({ serial: loose.serial }));
+  assert.equal(revoked.status, 401, `revoke over mTLS too: ${JSON.stringify(revoked.json)}`);
   // The renew token path still renews it: the provisioner allows renewal after expiry.
   const viaToken = await request(ca, 'POST', '/renew', undefined, bearer(await renewToken(loose)));
   assert.equal(viaToken.status, 201, viaToken.body);
