@@ -1,7 +1,7 @@
 // The generated cert-renewer@.service, run the way systemd runs it: ExecCondition, then
 // ExecStart, then ExecStartPost, with %i substituted and the unit's environment, against a real
 // CA. (No systemd PID 1 here; the units' syntax is checked by systemd-analyze in the unit tests.)
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate, createPublicKey } from 'node:crypto';
@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { cli, request, startTestCa } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey } from '../helpers/tokens.ts';
 
-test('a timer run renews a due certificate, reloads, and the next run is skipped by ExecCondition', async () => {
+test('a timer run renews a due certificate, reloads, and the next run is skipped by ExecCondition', async (t) => {
   const ca = await startTestCa({ configure: (c) => { c.authority.claims.minTLSCertDuration = '10s'; } });
-  after(() => ca.cleanup());
+  t.after(() => ca.cleanup());
   const home = join(ca.dir, 'client');
   const units = join(ca.dir, 'units');
   mkdirSync(units);

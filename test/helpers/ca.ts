@@ -67,7 +67,14 @@ export async function startTestCa(o: TestCaOptions = {}): Promise<TestCa> {
   }
   o.beforeServe?.(home);
   // A loaded machine (several test files at once) may take many seconds to start a CA.
-  const { proc, port, logs } = await serve(home, passwordFile, [], 60_000);
+  let started: Awaited<ReturnType<typeof serve>>;
+  try {
+    started = await serve(home, passwordFile, [], 60_000);
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const { proc, port, logs } = started;
   const rootFile = join(home, 'certs', 'root_ca.crt');
   const ca: TestCa = {
     dir, home, passwordFile, password, rootFile, rootPem: readFileSync(rootFile, 'utf8'), fingerprint, configPath,
@@ -85,7 +92,7 @@ export async function startTestCa(o: TestCaOptions = {}): Promise<TestCa> {
  * Starts `stepstone serve` and resolves once it logs its bound address. A server that does not
  * start within `timeoutMs` is killed, never left running.
  */
-export function serve(home: string, passwordFile: string, extra: string[] = [], timeoutMs = 15_000): Promise<{ proc: ChildProcess; port: number; logs: string[] }> {
+export function serve(home: string, passwordFile: string, extra: string[] = [], timeoutMs = 60_000): Promise<{ proc: ChildProcess; port: number; logs: string[] }> {
   const proc = spawn(process.execPath, [BIN, 'serve', '--home', home, '--password-file', passwordFile, '--address', '127.0.0.1:0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   return new Promise((resolvePromise, reject) => {
@@ -110,10 +117,12 @@ export function serve(home: string, passwordFile: string, extra: string[] = [], 
   });
 }
 
-function stopProc(proc: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
+/** Stops `proc` with `signal`; one that has not exited 15 s later is SIGKILLed, never waited on forever. */
+export function stopProc(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
   return new Promise((res) => {
-    proc.once('exit', (code) => res(code));
+    const kill = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+    proc.once('exit', (code) => { clearTimeout(kill); res(code); });
     proc.kill(signal);
   });
 }

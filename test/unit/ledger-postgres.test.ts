@@ -180,6 +180,7 @@ test('ledger copy: SQLite to PostgreSQL and back keeps every row, refuses a non-
   if (skip) return t.skip(skip);
   const file = path.join(tmp, 'src.sqlite');
   const src = await openSqliteLedger(file);
+  t.after(() => src.close()); // a failure before the close below must not leave its writer thread running
   const a = cert();
   // A renewal issued "before" its parent by the clock: the copy must not depend on the order.
   const b = cert({ method: 'renew', replaces: a.serial, issuedAt: new Date(a.issuedAt.getTime() - 5000) });
