@@ -3,9 +3,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, serve, startTestCa, type TestCa } from '../helpers/ca.ts';
+import { BIN, serve, startTestCa, stopProc, type TestCa } from '../helpers/ca.ts';
+import { waitForLog } from '../helpers/logs.ts';
 
 let ca: TestCa;
 before(async () => {
@@ -55,14 +57,30 @@ test('a key that does not belong to the intermediate certificate is refused', ()
 });
 
 test('an intermediate not signed by the root is refused', () => {
+  // The intermediate's own key and subject, certified by another root: the key matches, so only
+  // the chains-to-root check can refuse it.
   const inter = join(certs(), 'intermediate_ca.crt');
   const saved = readFileSync(inter);
-  copyFileSync(join(certs(), 'root_ca.crt'), inter);
+  const work = mkdtempSync(join(tmpdir(), 'other-root-'));
+  const openssl = (args: string[]) => {
+    const r = spawnSync('openssl', args, { encoding: 'utf8' });
+    assert.equal(r.status, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
   try {
-    // The root in place of the intermediate: the intermediate key no longer matches it.
-    refusesWith(/^error: /);
+    const at = (f: string) => join(work, f);
+    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', at('other.key'), '-out', at('other.crt'),
+      '-subj', '/CN=Another Root CA', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    const subject = openssl(['x509', '-in', inter, '-noout', '-subject', '-nameopt', 'compat']).replace(/^subject=/, '').trim();
+    openssl(['req', '-new', '-key', join(secrets(), 'intermediate_ca_key'), '-passin', `file:${ca.passwordFile}`, '-subj', subject, '-out', at('inter.csr')]);
+    writeFileSync(at('ext.cnf'), 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
+    openssl(['x509', '-req', '-in', at('inter.csr'), '-CA', at('other.crt'), '-CAkey', at('other.key'), '-set_serial', '4242', '-days', '1', '-extfile', at('ext.cnf'), '-out', inter]);
+    // It is a good intermediate in every way but its issuer.
+    openssl(['verify', '-CAfile', at('other.crt'), inter]);
+    refusesWith(/^error: the intermediate .* is not signed by any configured root$/);
   } finally {
     writeFileSync(inter, saved);
+    rmSync(work, { recursive: true, force: true });
   }
 });
 
@@ -75,9 +93,12 @@ test('a group- or world-readable key file is refused by default, and only warned
     cfg.stepstone.keyPermissions = 'warn';
     writeFileSync(ca.configPath, JSON.stringify(cfg, null, 2));
     const { proc, logs } = await serve(ca.home, ca.passwordFile);
-    proc.kill('SIGTERM');
-    await new Promise((res) => proc.once('exit', res));
-    assert.ok(logs.some((l) => /"level":40.*open to other users/.test(l)), logs.join('\n'));
+    try {
+      // Awaited, not read once: the warning may reach us after the address line.
+      await waitForLog(logs, /"level":40.*open to other users/, 15_000);
+    } finally {
+      await stopProc(proc);
+    }
   } finally {
     chmodSync(key, 0o600);
   }
