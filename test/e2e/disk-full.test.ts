@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { request, startTestCa } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey } from '../helpers/tokens.ts';
-import { waitForLog } from '../helpers/logs.ts';
+import { markerId, waitForRequestLog } from '../helpers/logs.ts';
 
 test('disk full: 503 and nothing issued; space back: issuing again', async (t) => {
   const mnt = mkdtempSync(join(tmpdir(), 'stepstone-full-'));
@@ -25,7 +25,11 @@ test('disk full: 503 and nothing issued; space back: issuing again', async (t) =
   const ca = await startTestCa({ configure: (c) => { c.db.dataSource = db; } });
   try {
     const admin = await provisionerKey(ca.configPath, ca.password);
-    const sign = async (cn: string) => request(ca, 'POST', '/1.0/sign', { csr: opensslCsr(cn).csrPem, ott: await mintToken(admin, { aud: `${ca.url}/1.0/sign`, sub: cn }) });
+    let lastId = '';
+    const sign = async (cn: string) => {
+      lastId = markerId(cn);
+      return request(ca, 'POST', '/1.0/sign', { csr: opensslCsr(cn).csrPem, ott: await mintToken(admin, { aud: `${ca.url}/1.0/sign`, sub: cn }) }, { headers: { 'x-request-id': lastId } });
+    };
     assert.equal((await sign('before.internal')).status, 201);
     const rows = () => {
       const d = new Database(db, { readonly: true });
@@ -45,8 +49,8 @@ test('disk full: 503 and nothing issued; space back: issuing again', async (t) =
     assert.equal(full!.status, 503, full!.body);
     assert.equal(full!.json.status, 503);
     assert.equal(full!.json.message, 'The certificate authority is temporarily unavailable: its ledger is out of disk space; nothing was issued or recorded. Please retry later.');
-    // Polled: the log line may reach us a moment after the response.
-    await waitForLog(ca.logs, /ledger cannot write: SQLITE_FULL/, 10_000);
+    // This request's own log line, awaited (pino writes asynchronously): it names the SQLite code.
+    await waitForRequestLog(ca.logs, lastId, 15_000, /ledger cannot write: SQLITE_FULL/);
     assert.equal((await request(ca, 'GET', '/health')).status, 200, 'the server stays up');
 
     rmSync(filler);

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createProvisionerKey } from '../../src/pki/provisioner-key.ts';
 import { renew } from '../../src/client/renew.ts';
 import { BIN, startTestCa, type TestCa } from '../helpers/ca.ts';
+import { pollUntil } from '../helpers/logs.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'stepstone-renew-'));
 const home = join(work, 'home');
@@ -151,7 +152,7 @@ test('--mtls=false and --no-mtls renew with a bearer renew token', async () => {
   }
   // The CA's log line can arrive a moment after the response.
   const tokenRenewals = () => ca.logs.filter((l) => l.includes('renewed with a renew token') && l.includes('"subject":"proxy.example"')).length;
-  for (let i = 0; i < 40 && tokenRenewals() < 2; i++) await sleep(50);
+  await pollUntil('both token renewals in the CA log', 15_000, () => tokenRenewals() >= 2).catch(() => undefined);
   assert.equal(tokenRenewals(), 2, 'the CA saw both renewals take the token path');
   const bad = run(['ca', 'renew', '--mtls', 'maybe', p.crt, p.key, '--home', home]);
   assert.equal(bad.status, 2);

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import * as jose from 'jose';
 import { startTestCa, request, type TestCa } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
+import { markerId, waitForRequestLog } from '../helpers/logs.ts';
 
 let ca: TestCa;
 let prov: ProvisionerKey;
@@ -215,11 +216,19 @@ test('TLS: serves the intermediate, names cover dnsNames, TLS 1.1 refused, TLS 1
 
 test('the log holds no token, password or private key', async () => {
   const ott = await mintToken(prov, { aud, sub: 'log.internal' });
-  await request(ca, 'POST', '/sign', { csr: opensslCsr('log.internal').csrPem, ott });
-  await request(ca, 'POST', '/sign', { csr: opensslCsr('log.internal').csrPem, ott });
+  const issued = markerId('log-issued');
+  const replayed = markerId('log-replayed');
+  const first = await request(ca, 'POST', '/sign', { csr: opensslCsr('log.internal').csrPem, ott }, { headers: { 'x-request-id': issued } });
+  assert.equal(first.status, 201, first.body);
+  const again = await request(ca, 'POST', '/sign', { csr: opensslCsr('log.internal').csrPem, ott }, { headers: { 'x-request-id': replayed } });
+  assert.equal(again.status, 401, again.body);
+  // These two requests' own lines, awaited (pino writes asynchronously): the log checked below
+  // holds what they made the server write, not only what came before.
+  await waitForRequestLog(ca.logs, issued, 15_000, 'certificate issued');
+  await waitForRequestLog(ca.logs, replayed, 15_000, 'request refused');
   const log = ca.logs.join('\n');
-  assert.ok(log.includes('certificate issued'), 'the log is being captured');
   assert.ok(!log.includes(ott.split('.')[2]!), 'token signature in the log');
+  assert.ok(!log.includes(ott.split('.')[1]!), 'token claims in the log');
   assert.ok(!log.includes(ca.password), 'password in the log');
   assert.ok(!/PRIVATE KEY/.test(log), 'private key in the log');
 });
