@@ -155,6 +155,21 @@ test('bearer renew token: accepted once; refused when reused, signed by another 
   }
 });
 
+test('bearer renew token: a revoked certificate is refused and nothing is issued, whether the token was made before or after the revocation', async () => {
+  const c = await issue(admin, 'admin', 'revoked-bearer.internal');
+  const before = await renewToken(c);
+  const revoked = await request(ca, 'POST', '/1.0/revoke', { serial: c.serial, reasonCode: 1, reason: 'key compromise',
+    ott: await mintToken(admin, { aud: `${ca.url}/1.0/revoke`, sub: c.serial }) });
+  assert.equal(revoked.status, 200, revoked.body);
+  for (const [name, tok] of [['made before the revocation', before], ['made after it', await renewToken(c)]] as const) {
+    const r = await request(ca, 'POST', '/renew', undefined, bearer(tok));
+    assert.equal(r.status, 401, `${name}: ${r.body}`);
+    assert.equal(r.json.status, 401);
+  }
+  const rows = ledger((db) => db.prepare('SELECT count(*) AS n FROM certificates WHERE subject = ?').get('revoked-bearer.internal')) as { n: number };
+  assert.equal(rows.n, 1, 'no certificate issued for the revoked one');
+});
+
 test('an expired certificate renews only where allowRenewalAfterExpiry is set, keeping its lifetime', async () => {
   const strict = await issue(admin, 'admin', 'expired.internal', '6s');
   const loose = await issue(lenient, 'lenient', 'lapsed.internal', '6s');
