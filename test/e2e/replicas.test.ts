@@ -16,6 +16,7 @@ import pg from 'pg';
 import { cli, REPO, request, serve, type HttpResult } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
 import { createDatabase, postgresMissing, type TestDatabase } from '../helpers/postgres.ts';
+import { requireCapability } from '../helpers/capability.ts';
 
 interface Replica { name: string; url: string; proc: ChildProcess; logs: string[] }
 
@@ -129,7 +130,7 @@ async function until<T>(what: string, ms: number, fn: () => Promise<T | undefine
 }
 
 test('one token sent to all three replicas at once buys exactly one certificate (50 rounds)', async (t) => {
-  if (skip) return t.skip(skip);
+  if (!requireCapability(t, !skip, skip)) return;
   for (let round = 0; round < 50; round++) {
     const ott = await signToken();
     const results = await Promise.all(replicas.map((r) => sign(r.url, ott)));
@@ -141,7 +142,7 @@ test('one token sent to all three replicas at once buys exactly one certificate 
 });
 
 test('revoked on A: B refuses its renewal, C answers OCSP revoked and lists it in /crl within 2 s; CRL numbers rise across replicas', async (t) => {
-  if (skip) return t.skip(skip);
+  if (!requireCapability(t, !skip, skip)) return;
   const [A, B, C] = replicas as [Replica, Replica, Replica];
   const leaf = await issue(A.url, 'revoked.replicas.test');
   assert.equal((await request(at(B.url), 'POST', '/1.0/renew', undefined, { cert: leaf.crt, key: leaf.key })).status, 201, 'renewable before');
@@ -219,7 +220,7 @@ async function startHaproxy(): Promise<string> {
 }
 
 test('through a real HAProxy (TCP, TLS passthrough): sign and mTLS renew; SIGKILL one replica under load and the others keep issuing', async (t) => {
-  if (skip) return t.skip(skip);
+  if (!requireCapability(t, !skip, skip)) return;
   const lb = await startHaproxy();
   const leaf = await issue(lb, 'lb.replicas.test');
   const renewed = await request(at(lb), 'POST', '/1.0/renew', undefined, { cert: leaf.crt, key: leaf.key });
@@ -256,7 +257,7 @@ test('through a real HAProxy (TCP, TLS passthrough): sign and mTLS renew; SIGKIL
 });
 
 test('the replicas wrote one audit trail: every certificate on the record, the chain whole (ledger verify)', async (t) => {
-  if (skip) return t.skip(skip);
+  if (!requireCapability(t, !skip, skip)) return;
   // After the SIGKILL above: a transaction cut off mid-commit left no half-written chain.
   const { rows: missing } = await sql!.query(`SELECT count(*)::int AS n FROM certificates c
     WHERE NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.serial = c.serial AND e.type IN ('issued', 'renewed', 'rekeyed'))`);

@@ -9,6 +9,7 @@ import { openSqliteLedger } from '../../src/ledger/sqlite.ts';
 import { openPostgresLedger, type PostgresLedger } from '../../src/ledger/postgres.ts';
 import { pgSource } from '../../src/ledger/pg-source.ts';
 import { createDatabase, postgresMissing, type TestDatabase } from './postgres.ts';
+import { requireCapability } from './capability.ts';
 
 export interface Backend {
   name: string;
@@ -65,17 +66,14 @@ export type OpenLedger = (t: { skip(msg: string): void; after(fn: () => Promise<
  * Inside a describe(): sets `backend` up before its tests and down after them, and returns
  * `open(t)`, a fresh ledger closed after the test, passed or failed (a writer thread or a pool
  * left open would keep the test process alive, issue 19); null, with the test skipped, when the
- * backend cannot run here (outside CI only).
+ * backend cannot run here (outside CI; under CI the test fails instead).
  */
 export function useBackend(backend: Backend): OpenLedger {
   let skip: string | null = null;
   before(async () => { skip = await backend.setup(); });
   after(() => backend.teardown());
   return async (t) => {
-    if (skip) {
-      t.skip(skip);
-      return null;
-    }
+    if (!requireCapability(t, !skip, skip)) return null;
     const l = await backend.fresh();
     t.after(() => l.close());
     return l;

@@ -1,8 +1,9 @@
 // A real PostgreSQL for tests: the shared server on 127.0.0.1:5432 (trust auth, user postgres),
 // one randomly named database per test file, dropped at the end. Never mocked. Under CI the
-// server must be there (.ci/run starts it); elsewhere the PostgreSQL tests skip with one loud line.
+// server must be there (.ci/run starts it); elsewhere the PostgreSQL tests skip, each with one loud line.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { inCi } from './capability.ts';
 
 export const PG_ADMIN_URL = process.env.STEPSTONE_TEST_PG ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 
@@ -23,8 +24,7 @@ export async function postgresMissing(): Promise<string | null> {
     }
   })();
   const why = await reachable;
-  if (why && process.env.CI) throw new Error(`CI: ${why}; .ci/run must start it`);
-  if (why) process.stderr.write(`\n!!! SKIPPING the PostgreSQL tests: ${why}\n\n`);
+  if (why && inCi()) throw new Error(`CI: ${why}; .ci/run must start it`);
   return why;
 }
 

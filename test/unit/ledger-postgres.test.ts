@@ -21,6 +21,7 @@ import { openSqliteLedger } from '../../src/ledger/sqlite.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { createDatabase, postgresMissing, type TestDatabase } from '../helpers/postgres.ts';
 import { cert, rejectsWith, token } from '../helpers/ledger-rows.ts';
+import { requireCapability } from '../helpers/capability.ts';
 
 let skip: string | null = null;
 const dbs: TestDatabase[] = [];
@@ -50,7 +51,7 @@ test('every migration has a PostgreSQL twin with the same number and name', () =
 });
 
 test('replicas opening a fresh database at once migrate it exactly once', async (t) => {
-  if (skip) return t.skip(skip);
+  if (!requireCapability(t, !skip, skip)) return;
   const d = await database();
   const ledgers = await Promise.all(Array.from({ length: 5 }, () => opened(t, d.url)));
   const { rows } = await ledgers[0]!.pool.query('SELECT version, name FROM schema_version ORDER BY version');
@@ -66,7 +67,7 @@ test('replicas opening a fresh database at once migrate it exactly once', async 
 });
 
 test('a database with a newer schema version is refused and left untouched', async (t) => {
-  if (skip) return t.skip(skip);
+  if (!requireCapability(t, !skip, skip)) return;
   const d = await database();
   await (await openPostgresLedger(pgSource({ type: 'postgresql', dataSource: d.url }))).close();
   const c = new pg.Client({ connectionString: d.url });
@@ -108,7 +109,7 @@ test('the password never appears in an error, from the URL, a password file or P
 });
 
 test('a connection lost mid-commit hands out nothing, and the token stays usable', async (t) => {
-  if (skip) return t.skip(skip);
+  if (!requireCapability(t, !skip, skip)) return;
   const d = await database();
   const ledger = await opened(t, d.url);
   // Another session holds the same jti uncommitted: our batch waits on the unique index…
@@ -145,7 +146,7 @@ test('a connection lost mid-commit hands out nothing, and the token stays usable
 });
 
 test('a revocation on one ledger reaches the other through NOTIFY, and a lost feed reconnects', async (t) => {
-  if (skip) return t.skip(skip);
+  if (!requireCapability(t, !skip, skip)) return;
   const d = await database();
   const [a, b] = [await opened(t, d.url), await opened(t, d.url)];
   const heard: (string | null)[] = [];
@@ -177,7 +178,7 @@ test('a revocation on one ledger reaches the other through NOTIFY, and a lost fe
 });
 
 test('ledger copy: SQLite to PostgreSQL and back keeps every row, refuses a non-empty target', async (t) => {
-  if (skip) return t.skip(skip);
+  if (!requireCapability(t, !skip, skip)) return;
   const file = path.join(tmp, 'src.sqlite');
   const src = await openSqliteLedger(file);
   t.after(() => src.close()); // a failure before the close below must not leave its writer thread running
