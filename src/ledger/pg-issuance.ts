@@ -20,15 +20,21 @@ export class PgBatchFailed extends Error {
 const COLUMNS = ['serial', 'subject', 'sans', 'not_before', 'not_after', 'fingerprint', 'provisioner', 'pem', 'issued_at', 'method', 'replaces'] as const;
 const TYPES = ['text', 'text', 'text', 'int8', 'int8', 'text', 'text', 'text', 'int8', 'text', 'text'];
 
+/**
+ * Spends tokens: the (jti, provisioner, expires_at, used_at) rows of `rows` (a VALUES list or a
+ * SELECT). A jti already spent inserts nothing; the caller tells a replay from the rows it got.
+ * Issuance (the batch below) and revocation both spend through it.
+ */
+export const spendTokensSql = (rows: string) =>
+  `INSERT INTO used_tokens (jti, provisioner, expires_at, used_at) ${rows} ON CONFLICT (jti) DO NOTHING`;
+
 // Arrays in, one row per item out of unnest; $12..$14 are the tokens (NULL jti: no token).
 const BATCH_SQL = `
 WITH input AS (
   SELECT * FROM unnest(${TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}, $12::text[], $13::text[], $14::int8[])
     AS t(${COLUMNS.join(', ')}, jti, token_provisioner, token_expires)
 ), spent AS (
-  INSERT INTO used_tokens (jti, provisioner, expires_at, used_at)
-  SELECT jti, token_provisioner, token_expires, $15::int8 FROM input WHERE jti IS NOT NULL
-  ON CONFLICT (jti) DO NOTHING
+  ${spendTokensSql('SELECT jti, token_provisioner, token_expires, $15::int8 FROM input WHERE jti IS NOT NULL')}
   RETURNING jti
 ), issued AS (
   INSERT INTO certificates (${COLUMNS.join(', ')})

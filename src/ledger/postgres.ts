@@ -21,7 +21,7 @@ import { knownVersion } from './migrate.js';
 import { migratePostgres, PG_MIGRATIONS_DIR, postgresSchemaVersion } from './migrate-postgres.js';
 import { PgRevocationFeed, REVOCATION_CHANNEL } from './notify.js';
 import { isConnectionLoss, mapPgError, pgUnavailable } from './pg-errors.js';
-import { commitIssuances, PgBatchFailed } from './pg-issuance.js';
+import { commitIssuances, PgBatchFailed, spendTokensSql } from './pg-issuance.js';
 import type { PgSource } from './pg-source.js';
 import { checkLimit, fromRow, STORED_COLUMNS, toRow, type StoredRow } from './rows.js';
 
@@ -148,7 +148,7 @@ export class PostgresLedger implements Ledger {
       }
       if (token) {
         const spent = await c.query(
-          'INSERT INTO used_tokens (jti, provisioner, expires_at, used_at) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING',
+          spendTokensSql('VALUES ($1, $2, $3, $4)'),
           [token.jti, token.provisioner, token.expiresAt.getTime(), Date.now()],
         );
         if (spent.rowCount === 0) throw tokenUsed(`token ${token.jti} already used`);
