@@ -1,5 +1,7 @@
-// The CA: sign (and later renew, rekey, revoke) as orchestration of named steps. It knows
-// nothing of HTTP or SQL: requests come in as plain values, errors leave as CaError.
+// The CA: sign, renew (over mTLS or with a renew token), rekey and revoke, each an orchestration
+// of named steps, plus the CRL, OCSP answers and its own serving certificate. It knows nothing of
+// HTTP or SQL: requests come in as plain values, decisions go to the ledger and the observer,
+// errors leave as CaError.
 import { signedBy } from '../pki/signed-by.js';
 import { viewCertificate, type CertificateView } from '../pki/certificate-view.js';
 import { generateKeyPairSync } from 'node:crypto';
@@ -15,7 +17,7 @@ import { verifyToken, signSans, type VerifiedToken } from '../provisioners/jwk.j
 import type { ProvisionerPage, ProvisionerRegistry } from '../provisioners/registry.js';
 import { parseDuration } from '../util/duration.js';
 import { backdateMs, resolveClaims, type Claims } from './claims.js';
-import { checkCommonName, checkCsrAgainstToken, sansFromToken } from './policy.js';
+import { checkCommonName, checkCsrAgainstToken, sansFromNames } from './policy.js';
 import { authorizeExistingCertificate, type AuthorizedCertificate } from './existing-certificate.js';
 import { createRenewedCertificate, randomSerialHex, type Issuer } from './profiles.js';
 import { normalizeSerial, serialToDecimal } from '../pki/serial.js';
@@ -110,7 +112,7 @@ export class Authority {
     this.quota?.take(token.provisioner.name);
     const sans = signSans(token.claims);
     checkCommonName(token.claims.sub);
-    const certSans = sansFromToken(sans);
+    const certSans = sansFromNames(sans);
     checkCsrAgainstToken(csr, token.claims.sub, sans, certSans);
     const validity = computeValidity(req, now, token.provisioner.claims, this.backdate);
     const leaf = await this.template().buildAsync({
@@ -351,7 +353,7 @@ export class Authority {
     const lifetime = parseDuration(this.config.stepstone.servingCertDuration)!;
     const spki = publicKey.export({ type: 'spki', format: 'der' });
     const commonName = this.config.commonName ?? 'Stepstone Online CA';
-    const sans = sansFromToken(this.config.dnsNames);
+    const sans = sansFromNames(this.config.dnsNames);
     const times = certificateTimes({ notBefore: new Date(now.getTime() - this.backdate), notAfter: new Date(now.getTime() + lifetime) });
     const leaf = this.template().build({
       serialHex: randomSerialHex(), commonName, sans, spki: new Uint8Array(spki).buffer as ArrayBuffer, ...times, rsa: false, provisioner: null,

@@ -12,11 +12,12 @@ export function checkCommonName(cn: string): void {
 }
 
 /**
- * The certificate's SANs from the token's `sans`, deduplicated, in step-ca's order. DNS names,
+ * A certificate's SANs from a list of names (a token's `sans`, or the CA's own dnsNames for its
+ * serving certificate), classified, deduplicated, in step-ca's order. DNS names,
  * emails and URIs are IA5Strings: anything not ASCII is refused (a library would silently keep
  * the low byte of each character), with a pointer to the punycode form.
  */
-export function sansFromToken(sans: string[]): San[] {
+export function sansFromNames(sans: string[]): San[] {
   for (const s of sans) {
     if (/[^\x00-\x7f]/.test(s)) throw badRequest(`subject alternative name ${JSON.stringify(s)} is not ASCII; use the punycode (xn--) form of internationalised names`);
   }

@@ -1,6 +1,9 @@
-// The SQLite ledger: one file, one process. Issuances are group-committed on a writer thread (its
-// own connection), so an fsync never stalls the event loop; everything else runs synchronously
-// on this connection through better-sqlite3 and has resolved by the time its promise does.
+// The SQLite ledger: one file, one serving process (the ledger tools may read it beside it).
+// Issuances, with the audit events and webhook cursor saves that ride on them, are group-committed
+// on a writer thread with its own connection, so an fsync never stalls the event loop; a tool or
+// an in-memory ledger commits them inline instead (WriterMode). Revocations, CRL numbers and reads
+// run synchronously on this connection through better-sqlite3 and have resolved by the time
+// their promise does; the statistics are computed off the event loop (sqlite-stats.ts).
 
 import fs from 'node:fs';
 import path from 'node:path';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { webcrypto } from 'node:crypto';
 import { CaError } from '../../src/errors.ts';
-import { checkCsrAgainstToken, sansFromToken } from '../../src/authority/policy.ts';
+import { checkCsrAgainstToken, sansFromNames } from '../../src/authority/policy.ts';
 import { parseCsr, type ParsedCsr } from '../../src/pki/csr.ts';
 import { x509 } from '../../src/pki/x509.ts';
 
@@ -48,9 +48,9 @@ async function opensslCsr(cn: string, san: string): Promise<ParsedCsr> {
   return parseCsr(readFileSync(out, 'utf8'));
 }
 
-/** Runs the check the way the sign path does: cert SANs are sansFromToken(token sans). */
+/** Runs the check the way the sign path does: cert SANs are sansFromNames(token sans). */
 function check(c: ParsedCsr, sub: string, sans: string[]): void {
-  checkCsrAgainstToken(c, sub, sans, sansFromToken(sans));
+  checkCsrAgainstToken(c, sub, sans, sansFromNames(sans));
 }
 
 function forbidden(fn: () => void, message: string): void {
@@ -63,8 +63,8 @@ function forbidden(fn: () => void, message: string): void {
   });
 }
 
-test('sansFromToken classifies IP, URI, email and DNS and orders them DNS, IP, email, URI', () => {
-  assert.deepEqual(sansFromToken(['spiffe://example.org/ns/web', 'ops@example.com', '10.0.0.1', 'web.example.com', '2001:db8::1', 'urn:uuid:ddfe62ba-7e99-4bc1-83b3-8f57fe3e9959', 'api.example.com']), [
+test('sansFromNames classifies IP, URI, email and DNS and orders them DNS, IP, email, URI', () => {
+  assert.deepEqual(sansFromNames(['spiffe://example.org/ns/web', 'ops@example.com', '10.0.0.1', 'web.example.com', '2001:db8::1', 'urn:uuid:ddfe62ba-7e99-4bc1-83b3-8f57fe3e9959', 'api.example.com']), [
     { type: 'dns', value: 'web.example.com' },
     { type: 'dns', value: 'api.example.com' },
     { type: 'ip', value: '10.0.0.1' },
@@ -75,22 +75,22 @@ test('sansFromToken classifies IP, URI, email and DNS and orders them DNS, IP, e
   ]);
 });
 
-test('sansFromToken deduplicates, treating IPv6 spellings of one address as one', () => {
-  assert.deepEqual(sansFromToken(['a.example.com', 'a.example.com', '::1', '0:0::1', '0:0:0:0:0:0:0:1', '10.0.0.1', '10.0.0.1', 'x@example.com', 'x@example.com']), [
+test('sansFromNames deduplicates, treating IPv6 spellings of one address as one', () => {
+  assert.deepEqual(sansFromNames(['a.example.com', 'a.example.com', '::1', '0:0::1', '0:0:0:0:0:0:0:1', '10.0.0.1', '10.0.0.1', 'x@example.com', 'x@example.com']), [
     { type: 'dns', value: 'a.example.com' },
     { type: 'ip', value: '::1' },
     { type: 'ip', value: '10.0.0.1' },
     { type: 'email', value: 'x@example.com' },
   ]);
   // DNS names are compared as strings: case differences are kept
-  assert.deepEqual(sansFromToken(['A.example.com', 'a.example.com']).map((s) => s.value), ['A.example.com', 'a.example.com']);
-  assert.deepEqual(sansFromToken([]), []);
+  assert.deepEqual(sansFromNames(['A.example.com', 'a.example.com']).map((s) => s.value), ['A.example.com', 'a.example.com']);
+  assert.deepEqual(sansFromNames([]), []);
 });
 
-test('sansFromToken keeps distinct IPv4-mapped IPv6 addresses apart, as IPv4 like Go', () => {
+test('sansFromNames keeps distinct IPv4-mapped IPv6 addresses apart, as IPv4 like Go', () => {
   // ::ffff:1.2.3.4 and ::ffff:1.9.9.9 are different addresses; neither may be dropped. Go treats a
   // mapped address as its IPv4 address (and encodes it in 4 bytes), so the certificate gets that.
-  assert.deepEqual(sansFromToken(['::ffff:1.2.3.4', '::ffff:1.9.9.9', '1.2.3.4']).map((s) => s.value), ['1.2.3.4', '1.9.9.9']);
+  assert.deepEqual(sansFromNames(['::ffff:1.2.3.4', '::ffff:1.9.9.9', '1.2.3.4']).map((s) => s.value), ['1.2.3.4', '1.9.9.9']);
 });
 
 test('CSR CN: empty, equal to sub, or one of the sans is accepted', async () => {
