@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { request, serve, startTestCa, type TestCa } from '../helpers/ca.ts';
+import { request, serve, startTestCa, stopProc, type TestCa } from '../helpers/ca.ts';
 import { mintToken, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
 import { makeBases } from '../fuzz/engine.ts';
 import { Rand } from '../helpers/random.ts';
@@ -47,7 +47,7 @@ test(`SIGKILL under load, ${ROUNDS} times: received certificates are all in an i
   for (let round = 0; round < ROUNDS; round++) {
     const { proc, port } = await serve(ca.home, ca.passwordFile);
     // A failed assertion below must not leave this round's server running (issue 19).
-    t.after(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
+    t.after(() => stopProc(proc, 'SIGKILL'));
     const target = { url: `https://127.0.0.1:${port}`, rootPem: ca.rootPem };
 
     // Replays first: a token that bought a certificate before the crash buys nothing now, and
