@@ -10,7 +10,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { BIN, cli, request, startTestCa, type TestCa } from '../helpers/ca.ts';
+import { BIN, cli, request, startTestCa, stopProc, type TestCa } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
 import { chainHash, type StoredAuditRow } from '../../src/ledger/audit-chain.ts';
 import { verifyLedger } from '../../src/ledger/maintenance.ts';
@@ -154,7 +154,7 @@ test('ledger events: --type, --since, table output, and --follow printing what h
     await waitFor(/"subject":"followed\.internal"/);
     assert.equal(out.split('\n').filter((l) => l.includes('followed.internal')).length, 1);
   } finally {
-    follow.kill('SIGINT');
+    await stopProc(follow, 'SIGINT');
   }
 });
 

@@ -11,7 +11,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { cli, request, serve } from '../helpers/ca.ts';
+import { cli, request, serve, stopProc } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey } from '../helpers/tokens.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'offline-'));
@@ -154,7 +154,10 @@ test('pki directory: layout and modes, nodes verify against ca.crt and do mutual
     s.listen(0, '127.0.0.1', () => console.log('port ' + s.address().port));`;
   const server = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    const port = await new Promise<number>((res) => createInterface({ input: server.stdout! }).on('line', (l) => { const m = /^port (\d+)/.exec(l); if (m) res(Number(m[1])); }));
+    const port = await new Promise<number>((res, rej) => {
+      createInterface({ input: server.stdout! }).on('line', (l) => { const m = /^port (\d+)/.exec(l); if (m) res(Number(m[1])); });
+      server.once('exit', (code) => rej(new Error(`the mTLS test server exited with ${code} before listening`)));
+    });
     const get = (withCert: boolean) => new Promise<string>((res) => {
       const req = https.get(`https://127.0.0.1:${port}/whoami`, {
         ca: readFileSync(node('admin', 'ca.crt')), agent: false,
@@ -174,7 +177,7 @@ test('pki directory: layout and modes, nodes verify against ca.crt and do mutual
     assert.equal(health.status, 0, health.stderr);
     assert.match(health.stdout, /ok/);
   } finally {
-    server.kill();
+    await stopProc(server);
   }
 });
 
@@ -215,7 +218,7 @@ test('init --root --intermediate --key: a CA serving an offline-made intermediat
     assert.match(ok(['certificate', 'inspect', f('byo.crl'), '--short']).stdout, /^CRL CN=Online Intermediate number \d+, 1 revoked/);
     assert.match(ok(['certificate', 'inspect', f('byo-leaf.crt'), '--short']).stdout, new RegExp(`^certificate CN=byo\\.internal serial ${serial}, `));
   } finally {
-    proc.kill('SIGTERM');
+    await stopProc(proc);
   }
 });
 

@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { cli, request, serve } from '../helpers/ca.ts';
+import { cli, request, serve, stopProc } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
 import { inCi, requireCapability } from '../helpers/capability.ts';
 
@@ -153,7 +153,7 @@ test('PostgreSQL restarted under load: 503s and /health 503, then recovery by it
     assert.equal(rows[0].n, serials.length, 'a certificate a client received is missing from the ledger');
   } finally {
     await check.end();
-    proc.kill('SIGTERM');
+    await stopProc(proc);
   }
 });
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import Database from 'better-sqlite3';
-import { cli, request, startTestCa, serve } from '../helpers/ca.ts';
+import { cli, request, startTestCa, serve, stopProc } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey } from '../helpers/tokens.ts';
 
 function peerSerial(port: number, ca: string): Promise<string> {
@@ -140,7 +140,7 @@ test('a CA restarted keeps refusing a token used before the restart', async () =
       const ok = await request({ url: `https://127.0.0.1:${again.port}`, rootPem: ca.rootPem }, 'POST', '/sign', { csr: opensslCsr('restart.internal').csrPem, ott: fresh });
       assert.equal(ok.status, 201, ok.body);
     } finally {
-      again.proc.kill('SIGTERM');
+      await stopProc(again.proc);
     }
   } finally {
     await ca.cleanup();

@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { caConfigSchema } from '../../src/config/schema.ts';
-import { REPO, cli, request, serve, startTestCa, type TestCa } from '../helpers/ca.ts';
+import { REPO, cli, request, serve, startTestCa, stopProc, type TestCa } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
 import { waitForLog } from '../helpers/logs.ts';
 
@@ -87,7 +87,7 @@ before(async () => {
   prov = await provisionerKey(ca.configPath, ca.password);
 });
 after(async () => {
-  for (const p of restarted) if (p.exitCode === null && p.signalCode === null) await new Promise((r) => { p.once('exit', r); p.kill('SIGTERM'); });
+  for (const p of restarted) await stopProc(p);
   await ca?.cleanup();
   for (const r of receivers) await r.stop();
 });
