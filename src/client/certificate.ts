@@ -7,11 +7,12 @@ import * as jose from 'jose';
 import { CliError } from '../cli/common.js';
 import { generateKeyPair, toWebKeyPair, unencryptedPem, writeFileAtomic, type Curve, type KeySpec } from '../pki/keys.js';
 import { classifySan } from '../pki/names.js';
-import { pemBlocks, toPem } from '../pki/pem.js';
+import { toPem } from '../pki/pem.js';
 import { x509 } from '../pki/x509.js';
 import { fetchPinnedRoot } from './bootstrap.js';
 import { findCaUrl, findRootFile, readDefaults, readRootPem, requireCaUrl, type ClientFlags } from './defaults.js';
 import { CaClient } from './http.js';
+import { chainFromResponse, type SignResponse } from './sign-response.js';
 import { mintToken } from './token.js';
 
 export interface CertificateOptions extends ClientFlags {
@@ -118,10 +119,10 @@ export async function requestCertificate(o: CertificateOptions): Promise<Certifi
 
   const { privateKey } = generateKeyPair(spec);
   const csrPem = await makeCsr(privateKey, o.subject, sans);
-  const res = await client.post<{ crt?: unknown; ca?: unknown; certChain?: unknown }>('/sign', {
+  const res = await client.post<SignResponse>('/sign', {
     csr: csrPem, ott, notBefore: o.notBefore ?? '', notAfter: o.notAfter ?? '',
   });
-  const chain = responseChain(res);
+  const chain = chainFromResponse(res, '/sign');
   writeFileAtomic(crtFile, chain.join(''), 0o600);
   writeFileAtomic(keyFile, unencryptedPem(privateKey), 0o600);
   return { crtFile, keyFile, chain };
@@ -137,16 +138,4 @@ export async function makeCsr(privateKey: KeyObject, subject: string, sans: stri
     extensions: sans.length > 0 ? [new x509.SubjectAlternativeNameExtension(sans.map(classifySan))] : [],
   });
   return toPem(csr.rawData, 'CERTIFICATE REQUEST');
-}
-
-/** certChain (leaf first, no root), falling back to [crt, ca] as step does; each re-encoded as clean PEM. */
-function responseChain(res: { crt?: unknown; ca?: unknown; certChain?: unknown }): string[] {
-  const raw = Array.isArray(res.certChain) && res.certChain.length > 0 ? res.certChain : [res.crt, res.ca].filter((x) => x !== undefined && x !== null);
-  const chain = raw.map((p) => {
-    const der = typeof p === 'string' ? pemBlocks(p, 'CERTIFICATE')[0] : undefined;
-    if (!der) throw new CliError('the CA answered /sign without a PEM certificate');
-    return toPem(der, 'CERTIFICATE');
-  });
-  if (chain.length === 0) throw new CliError('the CA answered /sign without a certificate');
-  return chain;
 }

@@ -9,6 +9,7 @@ import { resolveCa, type ClientFlags } from './defaults.js';
 import { assertPair, loadCertFile, loadKeyFile, replaceFile, replacePair, spkiDer, type CertFile, type KeyFile } from './files.js';
 import { CaClient, EMPTY_BODY } from './http.js';
 import { mintRenewToken } from './renew-token.js';
+import { chainFromResponse, type SignResponse } from './sign-response.js';
 import { needsRenewal } from './schedule.js';
 
 export interface RenewOptions extends ClientFlags {
@@ -36,20 +37,6 @@ export interface RenewResult {
   transport?: Transport;
   /** Time spent talking to the CA, ms. */
   latencyMs?: number;
-}
-
-interface SignResponse { crt?: unknown; ca?: unknown; certChain?: unknown }
-
-/** certChain (leaf first, no root), else [crt, ca] as step falls back; each re-encoded as clean PEM. */
-export function chainFromResponse(res: SignResponse, path: string): string[] {
-  const raw = Array.isArray(res.certChain) && res.certChain.length > 0 ? res.certChain : [res.crt, res.ca].filter((x) => x !== undefined && x !== null);
-  const chain = raw.map((p) => {
-    const der = typeof p === 'string' ? pemBlocks(p, 'CERTIFICATE')[0] : undefined;
-    if (!der) throw new CliError(`the CA answered ${path} without a PEM certificate`);
-    return toPem(der, 'CERTIFICATE');
-  });
-  if (chain.length === 0) throw new CliError(`the CA answered ${path} without a certificate`);
-  return chain;
 }
 
 function loadPair(crtFile: string, keyFile: string): { crt: CertFile; key: KeyFile } {
