@@ -51,6 +51,13 @@ function keySpecOf(o: { kty: string; curve?: string; size?: string }): KeySpec {
   throw new CliError(`--kty must be EC, RSA or OKP, not ${o.kty}`, 2);
 }
 
+/** --path-len for `create` and `sign` alike: a non-negative integer, or absent for the profile's default. */
+function pathLenFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d{1,9}$/.test(v.trim())) throw new CliError(`--path-len must be a non-negative integer, not ${v}`, 2);
+  return Number(v);
+}
+
 function timeFlag(name: string, v: string | undefined, base: Date): Date | undefined {
   if (v === undefined) return undefined;
   const t = parseTimeOrDuration(v, base);
@@ -119,8 +126,7 @@ export function registerOfflineCommands(program: Command): void {
       const notBefore = timeFlag('not-before', o.notBefore, now) ?? now;
       const notAfter = timeFlag('not-after', o.notAfter, now) ?? new Date(notBefore.getTime() + profiles.DEFAULT_LIFETIME[o.profile]);
       if (notAfter <= notBefore) throw new CliError('--not-after must be after --not-before', 2);
-      const pathLen = o.pathLen === undefined ? undefined : Number(o.pathLen);
-      if (pathLen !== undefined && !(Number.isInteger(pathLen) && pathLen >= 0)) throw new CliError(`--path-len must be a non-negative integer, not ${o.pathLen}`, 2);
+      const pathLen = pathLenFlag(o.pathLen);
       const pair = keys.generateKeyPair(keySpecOf(o));
       let issuerCerts: Awaited<ReturnType<typeof readCert>> = [];
       let signer: KeyObject | Awaited<ReturnType<typeof authority.makeIssuer>> = pair.privateKey;
@@ -158,6 +164,7 @@ export function registerOfflineCommands(program: Command): void {
     .option('--path-len <n>', 'path length constraint for an intermediate-ca (default 0)')
     .option('--bundle', 'print the certificate followed by its issuer')
     .action(async (csrFile: string, caCrt: string, caKey: string, o: { profile: 'leaf' | 'intermediate-ca'; passwordFile?: string; notBefore?: string; notAfter?: string; pathLen?: string; bundle?: boolean }) => {
+      const pathLen = pathLenFlag(o.pathLen);
       const { pem, profiles, authority } = await lib();
       const { parseCsr, CsrError } = await import('../pki/csr.js');
       let csr;
@@ -181,7 +188,7 @@ export function registerOfflineCommands(program: Command): void {
       try {
         cert = await profiles.createProfileCertificate({
           profile: o.profile, subject: csr.commonName, sans, publicKey: createPublicKey({ key: Buffer.from(csr.spki), format: 'der', type: 'spki' }),
-          notBefore, notAfter, pathLen: o.pathLen === undefined ? undefined : Number(o.pathLen),
+          notBefore, notAfter, pathLen,
         }, issuer);
       } catch (e) {
         throw new CliError((e as Error).message);

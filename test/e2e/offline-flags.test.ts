@@ -1,0 +1,46 @@
+// Offline tools' flags (issues 12 and 19) through the real CLI, judged by openssl: one --path-len
+// check for `certificate create` and `certificate sign`.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli } from '../helpers/ca.ts';
+import { opensslCsr } from '../helpers/tokens.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'offline-flags-'));
+const f = (name: string) => join(dir, name);
+const openssl = (args: string[], input?: string) => spawnSync('openssl', args, { encoding: 'utf8', input });
+const ok = (args: string[]) => {
+  const r = cli(args);
+  assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+  return r;
+};
+const plain = ['--no-password', '--insecure'];
+
+before(() => {
+  ok(['certificate', 'create', 'Flags Root', f('root.crt'), f('root.key'), '--profile', 'root-ca', ...plain]);
+  writeFileSync(f('sub.csr'), opensslCsr('Sub CA').csrPem);
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('--path-len: create and sign refuse the same bad values, exit 2, nothing written', () => {
+  for (const bad of ['abc', '-1', '1.5', '', '0x1', '1e3']) {
+    const sign = cli(['certificate', 'sign', f('sub.csr'), f('root.crt'), f('root.key'), '--profile', 'intermediate-ca', '--path-len', bad]);
+    assert.equal(sign.status, 2, `sign --path-len '${bad}': ${sign.stdout}`);
+    assert.equal(sign.stdout, '', 'no certificate printed');
+    assert.equal(sign.stderr, `error: --path-len must be a non-negative integer, not ${bad}\n`);
+    const create = cli(['certificate', 'create', 'Sub', f('c.crt'), f('c.key'), '--profile', 'intermediate-ca', '--ca', f('root.crt'), '--ca-key', f('root.key'), '--path-len', bad, ...plain]);
+    assert.equal(create.status, 2);
+    assert.equal(create.stderr, sign.stderr, 'one message for both verbs');
+    assert.ok(!existsSync(f('c.crt')));
+  }
+});
+
+test('--path-len 2 on sign: openssl reads pathlen:2', () => {
+  const r = ok(['certificate', 'sign', f('sub.csr'), f('root.crt'), f('root.key'), '--profile', 'intermediate-ca', '--path-len', '2']);
+  const text = openssl(['x509', '-noout', '-text'], r.stdout);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /CA:TRUE, pathlen:2/);
+});
