@@ -19,8 +19,21 @@ function notAfterOf(v: string | undefined): Date | undefined {
   return t;
 }
 
+/**
+ * --pki-directory lives on the `pki` group, so wmctl's order (`pki --pki-directory DIR init`) and
+ * ours (`pki init --pki-directory DIR`) both parse: commander reads a group's options on either
+ * side of the verb.
+ */
+function pkiDirectory(cmd: Command): string {
+  const dir = (cmd.optsWithGlobals() as { pkiDirectory?: string }).pkiDirectory;
+  if (!dir) throw new CliError(`${cmd.name()}: --pki-directory <dir> is required`, 2);
+  return resolve(dir);
+}
+
 export function registerPkiCommands(program: Command): void {
-  const pki = program.command('pki').description('a directory PKI: ca/{ca.crt,tls.crt,tls.key} and nodes/NAME/{ca.crt,tls.crt,tls.key}');
+  const pki = program.command('pki').description('a directory PKI: ca/{ca.crt,tls.crt,tls.key} and nodes/NAME/{ca.crt,tls.crt,tls.key}')
+    .option('--pki-directory <dir>', 'the PKI directory (before or after the verb)')
+    .configureHelp({ showGlobalOptions: true });
   const run = async <T>(f: () => Promise<T>): Promise<T> => {
     try {
       return await f();
@@ -31,44 +44,47 @@ export function registerPkiCommands(program: Command): void {
 
   pki.command('init')
     .description('create the CA and an admin node')
-    .requiredOption('--pki-directory <dir>', 'where to create it')
     .option('--name <name>', 'name of the PKI (the CA is "NAME CA")', 'Stepstone')
     .option('--kty <type>', 'EC (P-256), RSA (2048) or OKP (Ed25519)', 'EC')
     .option('--not-after <time|duration>', 'end of the CA\'s validity (default 10 years)')
     .option('--password-file <file>', 'encrypt the CA key with this password (node keys stay plain for their consumers)')
-    .action(async (o: { pkiDirectory: string; name: string; kty: string; notAfter?: string; passwordFile?: string }) => {
+    .action(async (o: { name: string; kty: string; notAfter?: string; passwordFile?: string }, cmd: Command) => {
+      const dir = pkiDirectory(cmd);
       const { initPki } = await import('../offline/pki-dir.js');
-      const p = await run(() => initPki(resolve(o.pkiDirectory), { name: o.name, key: keySpec(o.kty), notAfter: notAfterOf(o.notAfter), password: o.passwordFile ? readPasswordFile(o.passwordFile) : undefined }));
+      const p = await run(() => initPki(dir, { name: o.name, key: keySpec(o.kty), notAfter: notAfterOf(o.notAfter), password: o.passwordFile ? readPasswordFile(o.passwordFile) : undefined }));
       say(`CA: ${p.caCert}`);
       say(`admin node: ${p.node('admin').dir}`);
     });
 
   pki.command('issue')
     .description('issue a node certificate (server and client auth) from the directory\'s CA')
-    .requiredOption('--pki-directory <dir>', 'the PKI directory')
     .requiredOption('--name <node>', 'node name (also its CN, and its SAN when no --san is given)')
     .option('--san <name>', 'subject alternative name (repeat or comma-separate)', collect, [])
     .option('--kty <type>', 'EC (P-256), RSA (2048) or OKP (Ed25519)', 'EC')
     .option('--not-after <time|duration>', 'end of validity (default 1 year)')
     .option('--password-file <file>', 'password of the CA key, if it is encrypted')
-    .action(async (o: { pkiDirectory: string; name: string; san: string[]; kty: string; notAfter?: string; passwordFile?: string }) => {
+    .action(async (o: { name: string; san: string[]; kty: string; notAfter?: string; passwordFile?: string }, cmd: Command) => {
+      const dir = pkiDirectory(cmd);
       const { issueNode } = await import('../offline/pki-dir.js');
-      const node = await run(() => issueNode(resolve(o.pkiDirectory), { name: o.name, sans: o.san, key: keySpec(o.kty), notAfter: notAfterOf(o.notAfter), password: o.passwordFile ? readPasswordFile(o.passwordFile) : undefined }));
+      const node = await run(() => issueNode(dir, { name: o.name, sans: o.san, key: keySpec(o.kty), notAfter: notAfterOf(o.notAfter), password: o.passwordFile ? readPasswordFile(o.passwordFile) : undefined }));
       say(`node ${o.name}: ${node.dir}`);
     });
 
   pki.command('gen-config')
     .description('write a client config (CA URL, root, admin certificate and key) for `stepstone ca ... --config FILE`')
-    .requiredOption('--pki-directory <dir>', 'the PKI directory')
     .requiredOption('--server <host:port>', 'the CA\'s address')
     .requiredOption('--output <file>', 'the config file to write')
-    .action(async (o: { pkiDirectory: string; server: string; output: string }) => {
+    .option('-f, --force', 'overwrite --output if it exists')
+    .action(async (o: { server: string; output: string; force?: boolean }, cmd: Command) => {
+      const dir = pkiDirectory(cmd);
       const [{ pkiPaths }, { readFileSync, existsSync }, { writeFileAtomic }, { sha256Hex }, { pemBlocks }] = await Promise.all([
         import('../offline/pki-dir.js'), import('node:fs'), import('../pki/keys.js'), import('../pki/fingerprint.js'), import('../pki/pem.js'),
       ]);
-      const p = pkiPaths(resolve(o.pkiDirectory));
-      if (!existsSync(p.caCert)) throw new CliError(`${o.pkiDirectory} holds no PKI (no ${p.caCert})`);
+      const p = pkiPaths(dir);
+      if (!existsSync(p.caCert)) throw new CliError(`${dir} holds no PKI (no ${p.caCert})`);
       if (!/^[^\s/:]+:\d+$|^\[[0-9a-f:]+\]:\d+$/i.test(o.server)) throw new CliError(`--server must be HOST:PORT, not ${o.server}`, 2);
+      const output = resolve(o.output);
+      if (existsSync(output) && !o.force) throw new CliError(`${o.output} already exists; pass --force to overwrite it`);
       const admin = p.node('admin');
       const config = {
         'ca-url': `https://${o.server}`,
@@ -77,7 +93,7 @@ export function registerPkiCommands(program: Command): void {
         certificate: admin.cert,
         key: admin.key,
       };
-      writeFileAtomic(resolve(o.output), `${JSON.stringify(config, null, 2)}\n`, 0o600);
-      say(`client config: ${resolve(o.output)}`);
+      writeFileAtomic(output, `${JSON.stringify(config, null, 2)}\n`, 0o600);
+      say(`client config: ${output}`);
     });
 }

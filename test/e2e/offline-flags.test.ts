@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from '../helpers/ca.ts';
@@ -43,4 +43,28 @@ test('--path-len 2 on sign: openssl reads pathlen:2', () => {
   const text = openssl(['x509', '-noout', '-text'], r.stdout);
   assert.equal(text.status, 0, text.stderr);
   assert.match(text.stdout, /CA:TRUE, pathlen:2/);
+});
+
+test('pki: --pki-directory on the group (wmctl\'s order) or on the verb; gen-config refuses to overwrite without --force', () => {
+  const pki = f('pki');
+  ok(['pki', '--pki-directory', pki, 'init', '--name', 'Cluster']);
+  ok(['pki', '--pki-directory', pki, 'issue', '--name', 'etcd-1', '--san', 'etcd-1.internal']);
+  ok(['pki', 'issue', '--pki-directory', pki, '--name', 'etcd-2']);
+  for (const node of ['etcd-1', 'etcd-2']) {
+    const v = openssl(['verify', '-x509_strict', '-CAfile', join(pki, 'ca', 'ca.crt'), join(pki, 'nodes', node, 'tls.crt')]);
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+  }
+  const missing = cli(['pki', 'issue', '--name', 'etcd-3']);
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /^error: .*--pki-directory <dir> is required\n$/);
+
+  const out = f('client.json');
+  ok(['pki', '--pki-directory', pki, 'gen-config', '--server', 'ca.internal:9000', '--output', out]);
+  writeFileSync(out, 'keep me');
+  const again = cli(['pki', '--pki-directory', pki, 'gen-config', '--server', 'other:9000', '--output', out]);
+  assert.equal(again.status, 1);
+  assert.equal(again.stderr, `error: ${out} already exists; pass --force to overwrite it\n`);
+  assert.equal(readFileSync(out, 'utf8'), 'keep me', 'untouched');
+  ok(['pki', 'gen-config', '--pki-directory', pki, '--server', 'other:9000', '--output', out, '--force']);
+  assert.equal(JSON.parse(readFileSync(out, 'utf8'))['ca-url'], 'https://other:9000');
 });
