@@ -13,8 +13,8 @@ export interface RenewerUnitOptions {
   key: string;
   caUrl?: string;
   root?: string;
-  /** argv of an extra command run after each renewal. */
-  execPost?: string[];
+  /** argv of each extra command run after each renewal, in the order given. */
+  execPost?: string[][];
   systemctl: string;
 }
 
@@ -37,26 +37,41 @@ export function execWord(word: string, keepInstance = false): string {
   return w;
 }
 
-/** A value after KEY= that is not a command line (Environment=): specifiers escaped, quoted if needed. */
-function envAssignment(name: string, value: string): string {
-  const v = value.replace(/%/g, '%%');
+/**
+ * A value after KEY= that is not a command line (Environment=): specifiers escaped except the
+ * %i/%I we mean, quoted if needed. systemd does not expand $ here.
+ */
+function envAssignment(name: string, value: string, keepInstance = false): string {
+  const v = value.replace(/%(.?)/gs, (m, next: string) => (keepInstance && (next === 'i' || next === 'I') ? m : `%%${next}`));
   return /[\s"'\\]/.test(v) ? `"${name}=${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"` : `${name}=${v}`;
 }
 
+/** The files as step's units name them, so smallstep's documented drop-ins apply unchanged. */
+const CERT = '${CERT_LOCATION}';
+const KEY = '${KEY_LOCATION}';
+
+/** `args` are escaped words, or the ${CERT_LOCATION}/${KEY_LOCATION} references, which systemd expands as one word each. */
 function stepstoneCommand(o: RenewerUnitOptions, args: string[]): string {
   const flags = [...(o.caUrl ? ['--ca-url', o.caUrl] : []), ...(o.root ? ['--root', o.root] : [])];
-  const words = [execWord(o.node), execWord(o.stepstone), ...args.map((a) => execWord(a, true))];
+  const words = [execWord(o.node), execWord(o.stepstone), ...args.map((a) => (a === CERT || a === KEY ? a : execWord(a, true)))];
   return [...words, ...flags.map((f) => execWord(f))].join(' ');
 }
 
+/** One ExecStartPost= per --exec-post, in the order given; systemd runs them in that order. */
+function hookLines(execPost: string[][] | undefined): string {
+  return (execPost ?? []).map((argv) => `ExecStartPost=${argv.map((w) => execWord(w, true)).join(' ')}\n`).join('');
+}
+
 export function renewerService(o: RenewerUnitOptions): string {
-  const needs = stepstoneCommand({ ...o, caUrl: undefined, root: undefined }, ['certificate', 'needs-renewal', o.cert]);
-  const renew = stepstoneCommand(o, ['ca', 'renew', '--force', o.cert, o.key]);
-  const post = o.execPost && o.execPost.length > 0 ? `ExecStartPost=${o.execPost.map((w) => execWord(w, true)).join(' ')}\n` : '';
+  const needs = stepstoneCommand({ ...o, caUrl: undefined, root: undefined }, ['certificate', 'needs-renewal', CERT]);
+  const renew = stepstoneCommand(o, ['ca', 'renew', '--force', CERT, KEY]);
   return `# Renews one certificate; the instance name is the service that uses it: cert-renewer@nginx
 # renews ${o.cert.replace(/%i/g, 'nginx')} and then reloads nginx.service if it is running.
 # Started by cert-renewer@.timer:  systemctl enable --now cert-renewer@nginx.timer
 # Change paths or the reload with a drop-in:  systemctl edit cert-renewer@nginx.service
+# The variables are step's (CERT_LOCATION, KEY_LOCATION, STEPPATH), so smallstep's drop-ins work:
+#   [Service]
+#   Environment=CERT_LOCATION=/srv/nginx/tls.crt KEY_LOCATION=/srv/nginx/tls.key
 [Unit]
 Description=Certificate renewer for %I
 After=network-online.target
@@ -68,12 +83,14 @@ StartLimitIntervalSec=0
 [Service]
 Type=oneshot
 Environment=${envAssignment('STEPPATH', o.home)}
+Environment=${envAssignment('CERT_LOCATION', o.cert, true)}
+Environment=${envAssignment('KEY_LOCATION', o.key, true)}
 # Exit 1 (not yet 2/3 of the lifetime used) skips the run without marking the unit failed.
 ExecCondition=${needs}
 ExecStart=${renew}
 # Reload, or restart if it cannot reload, the service named by the instance, only if it is active.
 ExecStartPost=${execWord(o.systemctl)} try-reload-or-restart %i.service
-${post}NoNewPrivileges=true
+${hookLines(o.execPost)}NoNewPrivileges=true
 PrivateTmp=true
 
 [Install]

@@ -7,7 +7,7 @@ import { CliError, say } from './common.js';
 import { RENEWER_FILES, renewerUnits, type RenewerUnitOptions } from './systemd-units.js';
 
 interface RenewerFlags {
-  cert?: string; key?: string; execPost?: string; outputDir: string; home?: string; caUrl?: string; root?: string; force?: boolean; systemctl: string;
+  cert?: string; key?: string; execPost: string[]; outputDir: string; home?: string; caUrl?: string; root?: string; force?: boolean; systemctl: string;
 }
 
 /** The script we are running as, as invoked (a /usr/local/bin symlink survives upgrades; its target may not). */
@@ -17,6 +17,21 @@ function stepstonePath(): string {
   return resolve(script);
 }
 
+/** Each --exec-post as argv, in the order given. */
+async function hooks(commands: string[]): Promise<string[][]> {
+  const { splitExec } = await import('../client/schedule.js');
+  return commands.map((cmd) => {
+    let argv: string[];
+    try {
+      argv = splitExec(cmd);
+    } catch (e) {
+      throw new CliError(`--exec-post: ${(e as Error).message}`, 2);
+    }
+    if (argv.length === 0) throw new CliError('--exec-post is empty', 2);
+    return argv;
+  });
+}
+
 export function registerSystemdCommands(program: Command): void {
   const group = program.command('systemd').description('generate systemd units');
 
@@ -24,7 +39,7 @@ export function registerSystemdCommands(program: Command): void {
     .description('write cert-renewer@.service, cert-renewer@.timer and cert-renewer.target (one instance per certificate)')
     .option('--cert <file>', 'certificate to renew; %i is the instance name (default HOME/certs/%i.crt)')
     .option('--key <file>', 'its key; %i is the instance name (default HOME/certs/%i.key)')
-    .option('--exec-post <command>', 'also run this after each renewal (no shell; quotes honoured)')
+    .option('--exec-post <command>', 'also run this after each renewal (no shell; quotes honoured); repeat for several hooks, run in order', (v: string, p: string[]) => [...p, v], [] as string[])
     .option('--output-dir <dir>', 'where to write the units', '.')
     .option('--home <dir>', 'STEPPATH for the renewer (default $STEPPATH or ~/.step)')
     .option('--ca-url <url>', 'CA URL to pass to `ca renew` (default: from HOME/config/defaults.json at run time)')
@@ -33,16 +48,7 @@ export function registerSystemdCommands(program: Command): void {
     .option('-f, --force', 'overwrite existing unit files')
     .action(async (o: RenewerFlags) => {
       const home = resolveHome(o.home);
-      let execPost: string[] | undefined;
-      if (o.execPost !== undefined) {
-        const { splitExec } = await import('../client/schedule.js');
-        try {
-          execPost = splitExec(o.execPost);
-        } catch (e) {
-          throw new CliError(`--exec-post: ${(e as Error).message}`, 2);
-        }
-        if (execPost.length === 0) throw new CliError('--exec-post is empty', 2);
-      }
+      const execPost = await hooks(o.execPost);
       const opts: RenewerUnitOptions = {
         node: process.execPath,
         stepstone: stepstonePath(),

@@ -30,12 +30,20 @@ test('a timer run renews a due certificate, reloads, and the next run is skipped
   writeFileSync(join(home, 'certs', 'web.key'), keyPem, { mode: 0o600 });
 
   const marker = join(ca.dir, 'reloaded');
-  const gen = cli(['systemd', 'renewer', '--home', home, '--output-dir', units, '--systemctl', '/bin/true', '--exec-post', `touch ${marker}`]);
+  const hookLog = join(ca.dir, 'hooks.log');
+  const hook = join(ca.dir, 'hook.sh');
+  writeFileSync(hook, `#!/bin/sh\necho "$1" >> ${hookLog}\n`, { mode: 0o755 });
+  const gen = cli(['systemd', 'renewer', '--home', home, '--output-dir', units, '--systemctl', '/bin/true', '--exec-post', `touch ${marker}`,
+    '--exec-post', `${hook} first`, '--exec-post', `${hook} second`]);
   assert.equal(gen.status, 0, gen.stderr);
   const unit = readFileSync(join(units, 'cert-renewer@.service'), 'utf8');
-  const env = Object.fromEntries([...unit.matchAll(/^Environment=(\w+)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
+  const instance = (v: string) => v.replace(/%[iI]/g, 'web').replace(/%%/g, '%');
+  const env: Record<string, string> = Object.fromEntries([...unit.matchAll(/^Environment=(\w+)=(\S+)$/gm)].map((m) => [m[1], instance(m[2]!)]));
   assert.equal(env.STEPPATH, home);
-  const lines = (key: string) => [...unit.matchAll(new RegExp(`^${key}=(.+)$`, 'gm'))].map((m) => m[1]!.replace(/%[iI]/g, 'web').replace(/%%/g, '%').split(/\s+/));
+  assert.equal(env.CERT_LOCATION, crt);
+  // As systemd does: split on spaces, then each ${NAME} becomes one word from the unit's environment.
+  const lines = (key: string) => [...unit.matchAll(new RegExp(`^${key}=(.+)$`, 'gm'))]
+    .map((m) => instance(m[1]!).split(/\s+/).map((w) => w.replace(/^\$\{(\w+)\}$/, (_, name: string) => env[name] ?? assert.fail(`unset ${name}`))));
   const run = (argv: string[]) => spawnSync(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, encoding: 'utf8' });
 
   const [condition] = lines('ExecCondition');
@@ -45,6 +53,7 @@ test('a timer run renews a due certificate, reloads, and the next run is skipped
   assert.equal(renewed.status, 0, renewed.stderr);
   for (const post of lines('ExecStartPost')) assert.equal(run(post).status, 0, post.join(' '));
   assert.ok(existsSync(marker), 'the reload hook ran');
+  assert.equal(readFileSync(hookLog, 'utf8'), 'first\nsecond\n', 'every --exec-post hook ran, in order');
 
   const before = new X509Certificate(signed.json.crt);
   const after_ = new X509Certificate(readFileSync(crt, 'utf8'));

@@ -3,7 +3,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_RENEWER, RENEWER_FILES, execWord, renewerUnits } from '../../src/cli/systemd-units.ts';
@@ -32,8 +32,12 @@ test('config/systemd holds exactly the templates rendered with the default paths
   }
   const service = units['cert-renewer@.service'];
   assert.match(service, /^Type=oneshot$/m);
-  assert.match(service, /^ExecCondition=\/usr\/bin\/node \/usr\/local\/bin\/stepstone certificate needs-renewal \/etc\/stepstone\/certs\/%i\.crt$/m);
-  assert.match(service, /^ExecStart=\/usr\/bin\/node \/usr\/local\/bin\/stepstone ca renew --force \/etc\/stepstone\/certs\/%i\.crt \/etc\/stepstone\/certs\/%i\.key$/m);
+  // step's convention: the paths in CERT_LOCATION/KEY_LOCATION, read by the Exec lines, so a
+  // smallstep drop-in that sets them moves the files.
+  assert.match(service, /^Environment=CERT_LOCATION=\/etc\/stepstone\/certs\/%i\.crt$/m);
+  assert.match(service, /^Environment=KEY_LOCATION=\/etc\/stepstone\/certs\/%i\.key$/m);
+  assert.match(service, /^ExecCondition=\/usr\/bin\/node \/usr\/local\/bin\/stepstone certificate needs-renewal \$\{CERT_LOCATION\}$/m);
+  assert.match(service, /^ExecStart=\/usr\/bin\/node \/usr\/local\/bin\/stepstone ca renew --force \$\{CERT_LOCATION\} \$\{KEY_LOCATION\}$/m);
   assert.match(service, /^ExecStartPost=\/usr\/bin\/systemctl try-reload-or-restart %i\.service$/m);
   assert.match(service, /^PartOf=cert-renewer\.target$/m);
   const timer = units['cert-renewer@.timer'];
@@ -72,9 +76,11 @@ test('`systemd renewer` writes units for this machine that pass systemd-analyze 
   for (const name of RENEWER_FILES) assert.equal(statSync(join(out, name)).mode & 0o777, 0o644);
   const service = readFileSync(join(out, 'cert-renewer@.service'), 'utf8');
   const q = (s: string) => `"${s}"`;
-  assert.ok(service.includes(`ExecStart=${process.execPath} ${BIN} ca renew --force ${q(join(work, 'certs dir', '%i.crt'))} ${q(join(work, 'certs dir', '%i.key'))} --ca-url https://ca.internal:9000\n`), service);
-  assert.ok(service.includes(`ExecCondition=${process.execPath} ${BIN} certificate needs-renewal ${q(join(work, 'certs dir', '%i.crt'))}\n`), service);
+  assert.ok(service.includes(`ExecStart=${process.execPath} ${BIN} ca renew --force \${CERT_LOCATION} \${KEY_LOCATION} --ca-url https://ca.internal:9000\n`), service);
+  assert.ok(service.includes(`ExecCondition=${process.execPath} ${BIN} certificate needs-renewal \${CERT_LOCATION}\n`), service);
   assert.ok(service.includes(`Environment="STEPPATH=${home}"\n`), service);
+  assert.ok(service.includes(`Environment=${q(`CERT_LOCATION=${join(work, 'certs dir', '%i.crt')}`)}\n`), service);
+  assert.ok(service.includes(`Environment=${q(`KEY_LOCATION=${join(work, 'certs dir', '%i.key')}`)}\n`), service);
   assert.ok(service.includes('ExecStartPost=/bin/echo "renewed %i" "costs $$5"\n'), service);
 
   // Verify the templates as they are, and as an instance (the unit systemd actually runs).
@@ -89,6 +95,41 @@ test('`systemd renewer` writes units for this machine that pass systemd-analyze 
   const again = cli(['systemd', 'renewer', '--output-dir', out]);
   assert.equal(again.status, 1);
   assert.match(again.stderr, /already exists; pass --force/);
+});
+
+test('repeated --exec-post: every hook, in the order given, after the reload; the units verify', (t) => {
+  if (!needAnalyze(t)) return;
+  const out = join(work, 'hooks');
+  const hooks = ['/usr/bin/systemctl restart prometheus', `/usr/bin/curl -fsS -X POST "https://grafana.internal/api/admin/provisioning/datasources/reload"`, '/usr/bin/systemctl restart grafana-server'];
+  const r = cli(['systemd', 'renewer', '--output-dir', out, ...hooks.flatMap((h) => ['--exec-post', h])]);
+  assert.equal(r.status, 0, r.stderr);
+  const service = readFileSync(join(out, 'cert-renewer@.service'), 'utf8');
+  const posts = [...service.matchAll(/^ExecStartPost=(.+)$/gm)].map((m) => m[1]);
+  assert.deepEqual(posts, [
+    '/usr/bin/systemctl try-reload-or-restart %i.service',
+    '/usr/bin/systemctl restart prometheus',
+    '/usr/bin/curl -fsS -X POST https://grafana.internal/api/admin/provisioning/datasources/reload',
+    '/usr/bin/systemctl restart grafana-server',
+  ]);
+  const v = verify(RENEWER_FILES.map((n) => join(out, n)));
+  assert.equal(v.status, 0, v.output);
+  assert.equal(v.output, '');
+  const empty = cli(['systemd', 'renewer', '--output-dir', join(work, 'hooks2'), '--exec-post', 'a', '--exec-post', '  ']);
+  assert.equal(empty.status, 2);
+  assert.equal(empty.stderr, 'error: --exec-post is empty\n');
+});
+
+test('a smallstep-style drop-in setting CERT_LOCATION/KEY_LOCATION verifies with the unit', (t) => {
+  if (!needAnalyze(t)) return;
+  const out = join(work, 'dropin');
+  assert.equal(cli(['systemd', 'renewer', '--output-dir', out]).status, 0);
+  symlinkSync('cert-renewer@.service', join(out, 'cert-renewer@web.service'));
+  mkdirSync(join(out, 'cert-renewer@web.service.d'));
+  // The drop-in from smallstep's "Renewal using systemd timers" guide, paths changed.
+  writeFileSync(join(out, 'cert-renewer@web.service.d', 'override.conf'), '[Service]\nEnvironment=STEPPATH=/srv/step \\\n            CERT_LOCATION=/srv/web/tls.crt \\\n            KEY_LOCATION=/srv/web/tls.key\n');
+  const v = verify([join(out, 'cert-renewer@web.service')]);
+  assert.equal(v.status, 0, v.output);
+  assert.equal(v.output, '');
 });
 
 test('verify does catch a broken unit (the check above is not vacuous)', (t) => {
