@@ -1,33 +1,25 @@
-// Offline PKI verbs: `certificate create|sign|p12|verify|key` and `crypto change-pass`. They
+// Offline PKI verbs: `certificate create|sign|p12|verify|key`, one register function each. They
 // parse flags and files here and leave the certificate work to src/offline/.
-import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import type { KeySpec } from '../pki/keys.js';
+import type { x509 } from '../pki/x509.js';
+import type { Issuer } from '../authority/profiles.js';
 import { parseTimeOrDuration } from '../util/duration.js';
 import { readTextExplained } from '../util/read-file.js';
 import { certificateGroup } from './certificate.js';
-import { CliError, collect, readPasswordFile, say } from './common.js';
+import { CliError, collect, say } from './common.js';
+import { keyPassword, readCert, readKey, refuseOverwrite, writeKey, type KeyOutput } from './key-files.js';
 
 const lib = async () => {
-  const [keys, enc, pem, profiles, authority, p12] = await Promise.all([
-    import('../pki/keys.js'), import('../pki/encrypted-key.js'), import('../pki/pem.js'), import('../offline/profiles.js'),
-    import('../authority/profiles.js'), import('../offline/p12.js'),
+  const [keys, pem, profiles, authority, p12] = await Promise.all([
+    import('../pki/keys.js'), import('../pki/pem.js'), import('../offline/profiles.js'), import('../authority/profiles.js'), import('../offline/p12.js'),
   ]);
-  return { keys, enc, pem, profiles, authority, p12 };
+  return { keys, pem, profiles, authority, p12 };
 };
 
-interface KeyOutput { passwordFile?: string; password?: boolean; insecure?: boolean }
-
-/** step's rule: a key is written in the clear only with --no-password and --insecure together. */
-function keyPassword(o: KeyOutput, what: string): string | null {
-  const noPassword = o.password === false;
-  if (noPassword !== !!o.insecure) throw new CliError('--no-password and --insecure go together: both to write an unencrypted key, neither to encrypt it', 2);
-  if (noPassword) return null;
-  if (!o.passwordFile) throw new CliError(`--password-file is required to encrypt ${what} (or --no-password --insecure to leave it unencrypted)`, 2);
-  return readPasswordFile(o.passwordFile);
-}
+type Profile = 'root-ca' | 'intermediate-ca' | 'leaf' | 'self-signed';
 
 function withKeyOutput(c: Command): Command {
   return c.option('--password-file <file>', 'password to encrypt the new private key with')
@@ -65,35 +57,43 @@ function timeFlag(name: string, v: string | undefined, base: Date): Date | undef
   return t;
 }
 
-async function readKey(file: string, passwordFile: string | undefined): Promise<KeyObject> {
-  const { keys } = await lib();
-  const pem = readTextExplained(file, 'the key');
+/** --not-before/--not-after, defaulting to now and the profile's lifetime. */
+async function validity(o: { notBefore?: string; notAfter?: string }, profile: Profile): Promise<{ notBefore: Date; notAfter: Date }> {
+  const { profiles } = await lib();
+  const now = new Date();
+  const notBefore = timeFlag('not-before', o.notBefore, now) ?? now;
+  const notAfter = timeFlag('not-after', o.notAfter, now) ?? new Date(notBefore.getTime() + profiles.DEFAULT_LIFETIME[profile]);
+  if (notAfter <= notBefore) throw new CliError('--not-after must be after --not-before', 2);
+  return { notBefore, notAfter };
+}
+
+/** The issuing CA from its certificate file and key file; `keyFlag` names the key in errors. */
+async function loadIssuer(crtFile: string, keyFile: string, passwordFile: string | undefined, keyFlag: string): Promise<{ issuer: Issuer; certs: x509.X509Certificate[] }> {
+  const { authority } = await lib();
+  const certs = await readCert(crtFile);
   try {
-    return keys.loadPrivateKey(pem, passwordFile ? readPasswordFile(passwordFile) : undefined);
+    return { issuer: await authority.makeIssuer(certs[0]!, await readKey(keyFile, passwordFile)), certs };
   } catch (e) {
-    throw new CliError(`${file}: ${(e as Error).message}`);
+    throw new CliError(e instanceof CliError ? e.message : `${keyFlag}: ${(e as Error).message}`);
   }
 }
 
-async function readCert(file: string) {
-  const { pem } = await lib();
-  const certs = pem.parseCertificates(readTextExplained(file, 'the certificate'));
-  if (!certs.length) throw new CliError(`${file} holds no PEM certificate`);
-  return certs;
+/** The profile library's refusals (a leaf with name constraints, an issuer that is no CA) as CLI errors. */
+async function makeCertificate(spec: Parameters<Awaited<ReturnType<typeof lib>>['profiles']['createProfileCertificate']>[0], signer: Issuer | KeyObject) {
+  const { profiles } = await lib();
+  try {
+    return await profiles.createProfileCertificate(spec, signer);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
 }
 
-function refuseOverwrite(...files: string[]): void {
-  for (const f of files) if (existsSync(f)) throw new CliError(`${f} already exists; remove it first (nothing is overwritten)`);
+interface CreateFlags extends KeyOutput {
+  profile: Profile; ca?: string; caKey?: string; caPasswordFile?: string; san: string[]; notBefore?: string; notAfter?: string;
+  kty: string; curve?: string; size?: string; pathLen?: string; nameConstraintDns: string[]; bundle?: boolean;
 }
 
-async function writeKey(file: string, key: KeyObject, password: string | null): Promise<void> {
-  const { keys, enc } = await lib();
-  keys.writeFileAtomic(file, password === null ? keys.unencryptedPem(key) : await enc.encryptPrivateKey(key, password), 0o600);
-}
-
-export function registerOfflineCommands(program: Command): void {
-  const group = certificateGroup(program);
-
+function registerCreate(group: Command): void {
   withKeyOutput(group.command('create'))
     .description('create a key pair and a certificate: a root or intermediate CA, a leaf, or a self-signed certificate')
     .argument('<subject>', 'the subject common name')
@@ -112,46 +112,32 @@ export function registerOfflineCommands(program: Command): void {
     .option('--path-len <n>', 'CA path length constraint (default: 1 for root-ca, 0 for intermediate-ca)')
     .option('--name-constraint-dns <domain>', 'permit only names under this DNS domain (CA profiles; repeatable)', collect, [])
     .option('--bundle', 'write the certificate followed by its issuer')
-    .action(async (subject: string, crtFile: string, keyFile: string, o: KeyOutput & {
-      profile: 'root-ca' | 'intermediate-ca' | 'leaf' | 'self-signed'; ca?: string; caKey?: string; caPasswordFile?: string; san: string[];
-      notBefore?: string; notAfter?: string; kty: string; curve?: string; size?: string; pathLen?: string; nameConstraintDns: string[]; bundle?: boolean;
-    }) => {
-      const { keys, pem, profiles, authority } = await lib();
-      const selfSigned = o.profile === 'root-ca' || o.profile === 'self-signed';
-      if (selfSigned && (o.ca || o.caKey)) throw new CliError(`--profile ${o.profile} is self-signed: it takes no --ca or --ca-key`, 2);
-      if (!selfSigned && (!o.ca || !o.caKey)) throw new CliError(`--profile ${o.profile} needs --ca and --ca-key`, 2);
-      const password = keyPassword(o, 'the new key');
-      refuseOverwrite(crtFile, keyFile);
-      const now = new Date();
-      const notBefore = timeFlag('not-before', o.notBefore, now) ?? now;
-      const notAfter = timeFlag('not-after', o.notAfter, now) ?? new Date(notBefore.getTime() + profiles.DEFAULT_LIFETIME[o.profile]);
-      if (notAfter <= notBefore) throw new CliError('--not-after must be after --not-before', 2);
-      const pathLen = pathLenFlag(o.pathLen);
-      const pair = keys.generateKeyPair(keySpecOf(o));
-      let issuerCerts: Awaited<ReturnType<typeof readCert>> = [];
-      let signer: KeyObject | Awaited<ReturnType<typeof authority.makeIssuer>> = pair.privateKey;
-      if (!selfSigned) {
-        issuerCerts = await readCert(o.ca!);
-        try {
-          signer = await authority.makeIssuer(issuerCerts[0]!, await readKey(o.caKey!, o.caPasswordFile));
-        } catch (e) {
-          throw new CliError(e instanceof CliError ? e.message : `--ca-key: ${(e as Error).message}`);
-        }
-      }
-      let cert;
-      try {
-        cert = await profiles.createProfileCertificate({
-          profile: o.profile, subject, sans: o.san, publicKey: pair.publicKey, notBefore, notAfter, pathLen, permittedDns: o.nameConstraintDns,
-        }, signer);
-      } catch (e) {
-        throw new CliError((e as Error).message);
-      }
-      await writeKey(keyFile, pair.privateKey, password);
-      keys.writeFileAtomic(crtFile, [cert, ...(o.bundle ? issuerCerts.slice(0, 1) : [])].map(pem.certToPem).join(''), 0o644);
-      say(`Your certificate has been saved in ${crtFile}.`);
-      say(`Your private key has been saved in ${keyFile}${password === null ? ' (unencrypted)' : ''}.`);
-    });
+    .action(createCertificate);
+}
 
+async function createCertificate(subject: string, crtFile: string, keyFile: string, o: CreateFlags): Promise<void> {
+  const { keys, pem } = await lib();
+  const selfSigned = o.profile === 'root-ca' || o.profile === 'self-signed';
+  if (selfSigned && (o.ca || o.caKey)) throw new CliError(`--profile ${o.profile} is self-signed: it takes no --ca or --ca-key`, 2);
+  if (!selfSigned && (!o.ca || !o.caKey)) throw new CliError(`--profile ${o.profile} needs --ca and --ca-key`, 2);
+  const password = keyPassword(o, 'the new key');
+  refuseOverwrite(crtFile, keyFile);
+  const { notBefore, notAfter } = await validity(o, o.profile);
+  const pathLen = pathLenFlag(o.pathLen);
+  const pair = keys.generateKeyPair(keySpecOf(o));
+  const issuing = selfSigned ? undefined : await loadIssuer(o.ca!, o.caKey!, o.caPasswordFile, '--ca-key');
+  const cert = await makeCertificate({
+    profile: o.profile, subject, sans: o.san, publicKey: pair.publicKey, notBefore, notAfter, pathLen, permittedDns: o.nameConstraintDns,
+  }, issuing?.issuer ?? pair.privateKey);
+  await writeKey(keyFile, pair.privateKey, password);
+  keys.writeFileAtomic(crtFile, [cert, ...(o.bundle && issuing ? issuing.certs.slice(0, 1) : [])].map(pem.certToPem).join(''), 0o644);
+  say(`Your certificate has been saved in ${crtFile}.`);
+  say(`Your private key has been saved in ${keyFile}${password === null ? ' (unencrypted)' : ''}.`);
+}
+
+interface SignFlags { profile: 'leaf' | 'intermediate-ca'; passwordFile?: string; notBefore?: string; notAfter?: string; pathLen?: string; bundle?: boolean }
+
+function registerSign(group: Command): void {
   group.command('sign')
     .description('sign a CSR with a CA certificate and key, offline')
     .argument('<csr>', 'certificate request (PEM)')
@@ -163,39 +149,30 @@ export function registerOfflineCommands(program: Command): void {
     .option('--not-after <time|duration>', 'end of validity (default 24h for leaves, 10 years for CAs)')
     .option('--path-len <n>', 'path length constraint for an intermediate-ca (default 0)')
     .option('--bundle', 'print the certificate followed by its issuer')
-    .action(async (csrFile: string, caCrt: string, caKey: string, o: { profile: 'leaf' | 'intermediate-ca'; passwordFile?: string; notBefore?: string; notAfter?: string; pathLen?: string; bundle?: boolean }) => {
-      const pathLen = pathLenFlag(o.pathLen);
-      const { pem, profiles, authority } = await lib();
-      const { parseCsr, CsrError } = await import('../pki/csr.js');
-      let csr;
-      try {
-        csr = await parseCsr(readTextExplained(csrFile, 'the CSR'));
-      } catch (e) {
-        throw new CliError(`${csrFile}: ${e instanceof CsrError ? e.message : (e as Error).message}`);
-      }
-      const issuerCerts = await readCert(caCrt);
-      let issuer;
-      try {
-        issuer = await authority.makeIssuer(issuerCerts[0]!, await readKey(caKey, o.passwordFile));
-      } catch (e) {
-        throw new CliError(e instanceof CliError ? e.message : `${caKey}: ${(e as Error).message}`);
-      }
-      const now = new Date();
-      const notBefore = timeFlag('not-before', o.notBefore, now) ?? now;
-      const notAfter = timeFlag('not-after', o.notAfter, now) ?? new Date(notBefore.getTime() + profiles.DEFAULT_LIFETIME[o.profile]);
-      const sans = [...csr.sans.dns, ...csr.sans.ip, ...csr.sans.email, ...csr.sans.url];
-      let cert;
-      try {
-        cert = await profiles.createProfileCertificate({
-          profile: o.profile, subject: csr.commonName, sans, publicKey: createPublicKey({ key: Buffer.from(csr.spki), format: 'der', type: 'spki' }),
-          notBefore, notAfter, pathLen,
-        }, issuer);
-      } catch (e) {
-        throw new CliError((e as Error).message);
-      }
-      process.stdout.write([cert, ...(o.bundle ? issuerCerts.slice(0, 1) : [])].map(pem.certToPem).join(''));
-    });
+    .action(signCsr);
+}
 
+async function signCsr(csrFile: string, caCrt: string, caKey: string, o: SignFlags): Promise<void> {
+  const pathLen = pathLenFlag(o.pathLen);
+  const { pem } = await lib();
+  const { parseCsr } = await import('../pki/csr.js');
+  let csr;
+  try {
+    csr = await parseCsr(readTextExplained(csrFile, 'the CSR'));
+  } catch (e) {
+    throw new CliError(`${csrFile}: ${(e as Error).message}`);
+  }
+  const { issuer, certs } = await loadIssuer(caCrt, caKey, o.passwordFile, caKey);
+  const { notBefore, notAfter } = await validity(o, o.profile);
+  const sans = [...csr.sans.dns, ...csr.sans.ip, ...csr.sans.email, ...csr.sans.url];
+  const cert = await makeCertificate({
+    profile: o.profile, subject: csr.commonName, sans, publicKey: createPublicKey({ key: Buffer.from(csr.spki), format: 'der', type: 'spki' }),
+    notBefore, notAfter, pathLen,
+  }, issuer);
+  process.stdout.write([cert, ...(o.bundle ? certs.slice(0, 1) : [])].map(pem.certToPem).join(''));
+}
+
+function registerP12(group: Command): void {
   group.command('p12')
     .description('bundle a certificate and its key (and CA certificates) into a PKCS#12 file for browsers and keychains')
     .argument('<out>', 'the .p12 file to write (0600)')
@@ -217,7 +194,9 @@ export function registerOfflineCommands(program: Command): void {
       keys.writeFileAtomic(out, await p12.buildP12(key, cert!, [...chain, ...extra], password, cert!.subjectName.getField('CN')[0]), 0o600);
       say(`Your PKCS#12 bundle has been saved in ${out}${password ? '' : ' (empty password)'}.`);
     });
+}
 
+function registerVerify(group: Command): void {
   group.command('verify')
     .description('verify a certificate chains to a root (and, with --host, that it names the host); exit 0 when valid')
     .argument('<crt>', 'certificate, optionally followed by intermediates')
@@ -244,7 +223,9 @@ export function registerOfflineCommands(program: Command): void {
       }
       throw new CliError('the chain is too long');
     });
+}
 
+function registerPublicKey(group: Command): void {
   group.command('key')
     .description('print the public key of a certificate (PEM)')
     .argument('<crt>', 'certificate')
@@ -252,19 +233,13 @@ export function registerOfflineCommands(program: Command): void {
       const [cert] = await readCert(crtFile);
       process.stdout.write(createPublicKey({ key: Buffer.from(cert!.publicKey.rawData), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }) as string);
     });
+}
 
-  const crypto = program.commands.find((c) => c.name() === 'crypto') ?? program.command('crypto').description('keys and passwords');
-  crypto.command('change-pass')
-    .description('re-encrypt a private key with a new password (or decrypt it with --no-password --insecure)')
-    .argument('<key>', 'the key file, rewritten in place (0600)')
-    .option('--password-file <file>', 'its current password (for an encrypted key)')
-    .option('--new-password-file <file>', 'the new password')
-    .option('--no-password', 'write it unencrypted (needs --insecure)')
-    .option('--insecure', 'allow --no-password')
-    .action(async (keyFile: string, o: { passwordFile?: string; newPasswordFile?: string; password?: boolean; insecure?: boolean }) => {
-      const next = keyPassword({ passwordFile: o.newPasswordFile, password: o.password, insecure: o.insecure }, 'the key');
-      const key = await readKey(keyFile, o.passwordFile);
-      await writeKey(keyFile, key, next);
-      say(`${keyFile} ${next === null ? 'is now unencrypted' : 'is encrypted with the new password'}.`);
-    });
+export function registerOfflineCommands(program: Command): void {
+  const group = certificateGroup(program);
+  registerCreate(group);
+  registerSign(group);
+  registerP12(group);
+  registerVerify(group);
+  registerPublicKey(group);
 }

@@ -11,6 +11,7 @@ import { registerCrlCommands } from './crl.js';
 import { registerBackupCommand } from './maintenance.js';
 import { registerOfflineCommands } from './offline.js';
 import { registerPkiCommands } from './pki.js';
+import { registerCryptoCommands } from './crypto.js';
 
 export function buildProgram(): Command {
   const program = new Command('stepstone')
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerCrlCommands(program);
   registerBackupCommand(program);
   registerOfflineCommands(program);
+  registerCryptoCommands(program);
   registerPkiCommands(program);
   return program;
 }
