@@ -162,11 +162,13 @@ function crlAsText(c: InspectedCrl): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** One line per object, for scripts and quick looks. */
-function short(i: Inspected | InspectedCrl): string {
-  if (i.type === 'crl') return `CRL ${i.issuer} number ${i.crlNumber ?? '-'}, ${i.revoked.length} revoked, next update ${i.nextUpdate ?? '-'}`;
-  if (i.type === 'csr') return `CSR ${i.subject || '(empty subject)'} [${i.sans.join(', ')}] ${i.publicKey}`;
-  return `${i.isCA ? 'CA certificate' : 'certificate'} ${i.subject || '(empty subject)'} serial ${i.serial!.decimal}, ${i.validity!.notBefore} to ${i.validity!.notAfter} [${i.sans.join(', ')}]`;
+/** step's short form for certificates and CSRs (scripts parse it); one line for a CRL, which step has no short form for. */
+async function short(X: X509, obj: Loaded): Promise<string> {
+  const { certificateShort, csrShort } = await import('../pki/step-short.js');
+  if (obj instanceof X.X509Certificate) return certificateShort(obj);
+  if (obj instanceof X.Pkcs10CertificateRequest) return csrShort(obj);
+  const i = await inspectCrl(obj);
+  return `CRL ${i.issuer} number ${i.crlNumber ?? '-'}, ${i.revoked.length} revoked, next update ${i.nextUpdate ?? '-'}\n`;
 }
 
 function signatureName(alg: { name: string; hash?: unknown }): string {
@@ -202,13 +204,17 @@ export function registerCertificateCommands(program: Command): void {
     .description('show the fields of the certificates, CSRs and CRLs in FILE (PEM or DER)')
     .argument('<file>', 'certificate, chain, CSR or CRL')
     .option('--format <format>', 'text or json', 'text')
-    .option('--short', 'one line per object')
+    .option('--short', 'step\'s short form: type, key and serial on one line, then names, issuer, provisioner and validity')
     .action(async (file: string, o: { format: string; short?: boolean }) => {
       if (o.format !== 'text' && o.format !== 'json') throw new CliError(`--format must be text or json, not ${o.format}`, 2);
       const { X } = await libs();
-      const items = await Promise.all((await loadObjects(file)).map(async (obj) => (obj instanceof X.X509Crl ? inspectCrl(obj) : inspect(X, obj))));
+      const objects = await loadObjects(file);
+      if (o.short && o.format === 'text') {
+        process.stdout.write((await Promise.all(objects.map((obj) => short(X, obj)))).join(''));
+        return;
+      }
+      const items = await Promise.all(objects.map(async (obj) => (obj instanceof X.X509Crl ? inspectCrl(obj) : inspect(X, obj))));
       if (o.format === 'json') process.stdout.write(`${JSON.stringify(items.length === 1 ? items[0] : items, null, 2)}\n`);
-      else if (o.short) process.stdout.write(items.map((i) => `${short(i)}\n`).join(''));
       else process.stdout.write(items.map((i) => (i.type === 'crl' ? crlAsText(i) : asText(i))).join('\n'));
     });
 
