@@ -3,7 +3,8 @@
 import { Command, Option } from 'commander';
 import { resolveHome } from '../config/layout.js';
 import { withClientFlags, stepAlias, withProvisionerFlags, clientFlags, type ClientOpts } from './flags.js';
-import { CliError, collect, readPasswordFile, say } from './common.js';
+import { CliError, collect, say } from './common.js';
+import { obtainPassword } from './password.js';
 import { registerRenewCommands } from './renew.js';
 import { registerRevokeCommands } from './revoke.js';
 
@@ -15,9 +16,9 @@ function sanOption(): Option {
 
 interface PasswordOpts { passwordFile?: string; provisionerPasswordFile?: string }
 
-function passwordFrom(o: PasswordOpts): string | undefined {
-  const file = o.passwordFile ?? o.provisionerPasswordFile;
-  return file === undefined ? undefined : readPasswordFile(file);
+/** The provisioner password: from --password-file (or step's spelling), else typed at the terminal. */
+export function provisionerPassword(o: PasswordOpts): Promise<string> {
+  return obtainPassword({ file: o.passwordFile ?? o.provisionerPasswordFile, flag: '--password-file', purpose: 'to decrypt the provisioner key' });
 }
 
 async function client(o: ClientOpts) {
@@ -109,8 +110,7 @@ export function registerCaCommands(program: Command): void {
         process.stdout.write(`${token}\n`);
         return;
       }
-      const password = passwordFrom(o);
-      if (password === undefined) throw new CliError('--password-file is required to decrypt the provisioner key', 2);
+      const password = await provisionerPassword(o);
       const { mintToken } = await import('../client/token.js');
       const { ca: resolved, client: c } = await client(o);
       const token = await mintToken({
@@ -141,7 +141,7 @@ export function registerCaCommands(program: Command): void {
       const { requestCertificate } = await import('../client/certificate.js');
       const res = await requestCertificate({
         ...clientFlags(o), subject, crtFile, keyFile, sans: o.san, token: o.token, provisioner: o.provisioner ?? o.issuer, kid: o.kid,
-        password: o.token ? undefined : passwordFrom(o), kty: o.kty, curve: o.curve ?? o.crv, size: o.size,
+        password: o.token ? undefined : await provisionerPassword(o), kty: o.kty, curve: o.curve ?? o.crv, size: o.size,
         notBefore: o.notBefore, notAfter: o.notAfter, force: o.force,
       });
       say(`Your certificate has been saved in ${res.crtFile}.`);

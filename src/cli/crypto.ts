@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { readFileExplained } from '../util/read-file.js';
 import { CliError, readPasswordFile, say } from './common.js';
 import { keyPassword, readKey, writeKey } from './key-files.js';
+import { canPrompt, obtainPassword } from './password.js';
 
 function registerChangePass(crypto: Command): void {
   crypto.command('change-pass')
@@ -15,8 +16,8 @@ function registerChangePass(crypto: Command): void {
     .option('--no-password', 'write it unencrypted (needs --insecure)')
     .option('--insecure', 'allow --no-password')
     .action(async (keyFile: string, o: { passwordFile?: string; newPasswordFile?: string; password?: boolean; insecure?: boolean }) => {
-      const next = keyPassword({ passwordFile: o.newPasswordFile, password: o.password, insecure: o.insecure }, 'the key', '--new-password-file');
       const key = await readKey(keyFile, o.passwordFile);
+      const next = await keyPassword({ passwordFile: o.newPasswordFile, password: o.password, insecure: o.insecure }, 'the key', '--new-password-file');
       await writeKey(keyFile, key, next);
       say(`${keyFile} ${next === null ? 'is now unencrypted' : 'is encrypted with the new password'}.`);
     });
@@ -51,14 +52,16 @@ async function formatKeyFile(file: string, o: FormatFlags): Promise<void> {
   const { readAnyKey, formatKey, KeyFormatError } = await import('../offline/key-format.js');
   let input;
   try {
-    input = readAnyKey(readFileExplained(file, 'the key'), () => (o.passwordFile === undefined ? undefined : readPasswordFile(o.passwordFile)));
+    input = await readAnyKey(readFileExplained(file, 'the key'), async () => (o.passwordFile === undefined
+      ? (canPrompt() ? obtainPassword({ flag: '--password-file', purpose: `to decrypt ${file}` }) : undefined)
+      : readPasswordFile(o.passwordFile)));
   } catch (e) {
     if (e instanceof KeyFormatError) throw new CliError(`${file}: ${e.message}`);
     throw e;
   }
   let out = formatKey(input, { encoding: o.pem ? 'pem' : o.der ? 'der' : undefined, pkcs8: o.pkcs8 });
   if (out.private) {
-    const password = keyPassword({ passwordFile: o.newPasswordFile, password: o.password, insecure: o.insecure }, 'the private key', '--new-password-file');
+    const password = await keyPassword({ passwordFile: o.newPasswordFile, password: o.password, insecure: o.insecure }, 'the private key', '--new-password-file');
     if (password !== null) {
       // Only PKCS#8 has a standard encrypted form, and only its PEM is what our key readers take.
       if (out.encoding === 'der') throw new CliError('an encrypted private key is written as PEM: pass --pem, or --no-password --insecure for a DER key in the clear', 2);

@@ -4,24 +4,31 @@ import { existsSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { readTextExplained } from '../util/read-file.js';
 import { CliError, readPasswordFile } from './common.js';
+import { obtainPassword } from './password.js';
 
 /** The flags of a verb that writes a private key (or a bundle holding one). */
 export interface KeyOutput { passwordFile?: string; password?: boolean; insecure?: boolean }
 
-/** step's rule: a key is written in the clear only with --no-password and --insecure together. */
-export function keyPassword(o: KeyOutput, what: string, flag = '--password-file'): string | null {
+/**
+ * step's rule: a key is written in the clear only with --no-password and --insecure together;
+ * otherwise its password comes from `flag`'s file or, at a terminal, is typed twice.
+ */
+export async function keyPassword(o: KeyOutput, what: string, flag = '--password-file'): Promise<string | null> {
   const noPassword = o.password === false;
   if (noPassword !== !!o.insecure) throw new CliError('--no-password and --insecure go together: both to write an unencrypted key, neither to encrypt it', 2);
   if (noPassword) return null;
-  if (!o.passwordFile) throw new CliError(`${flag} is required to encrypt ${what} (or --no-password --insecure to leave it unencrypted)`, 2);
-  return readPasswordFile(o.passwordFile);
+  return obtainPassword({ file: o.passwordFile, flag, purpose: `to encrypt ${what}`, confirm: true, otherwise: '--no-password --insecure to leave it unencrypted' });
 }
 
-export async function readKey(file: string, passwordFile: string | undefined): Promise<KeyObject> {
+/** A PEM private key; an encrypted one is opened with `passwordFile`'s password or one typed at the terminal. */
+export async function readKey(file: string, passwordFile: string | undefined, flag = '--password-file'): Promise<KeyObject> {
   const { loadPrivateKey } = await import('../pki/keys.js');
   const pem = readTextExplained(file, 'the key');
+  const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(pem);
+  const password = passwordFile !== undefined ? readPasswordFile(passwordFile)
+    : encrypted ? await obtainPassword({ file: undefined, flag, purpose: `to decrypt ${file}` }) : undefined;
   try {
-    return loadPrivateKey(pem, passwordFile ? readPasswordFile(passwordFile) : undefined);
+    return loadPrivateKey(pem, password);
   } catch (e) {
     throw new CliError(`${file}: ${(e as Error).message}`);
   }

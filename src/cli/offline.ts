@@ -68,11 +68,12 @@ async function validity(o: { notBefore?: string; notAfter?: string }, profile: P
 }
 
 /** The issuing CA from its certificate file and key file; `keyFlag` names the key in errors. */
-async function loadIssuer(crtFile: string, keyFile: string, passwordFile: string | undefined, keyFlag: string): Promise<{ issuer: Issuer; certs: x509.X509Certificate[] }> {
+async function loadIssuer(crtFile: string, keyFile: string, passwordFile: string | undefined, keyFlag: string, passwordFlag: string): Promise<{ issuer: Issuer; certs: x509.X509Certificate[] }> {
   const { authority } = await lib();
   const certs = await readCert(crtFile);
+  const key = await readKey(keyFile, passwordFile, passwordFlag);
   try {
-    return { issuer: await authority.makeIssuer(certs[0]!, await readKey(keyFile, passwordFile)), certs };
+    return { issuer: await authority.makeIssuer(certs[0]!, key), certs };
   } catch (e) {
     throw new CliError(e instanceof CliError ? e.message : `${keyFlag}: ${(e as Error).message}`);
   }
@@ -120,12 +121,12 @@ async function createCertificate(subject: string, crtFile: string, keyFile: stri
   const selfSigned = o.profile === 'root-ca' || o.profile === 'self-signed';
   if (selfSigned && (o.ca || o.caKey)) throw new CliError(`--profile ${o.profile} is self-signed: it takes no --ca or --ca-key`, 2);
   if (!selfSigned && (!o.ca || !o.caKey)) throw new CliError(`--profile ${o.profile} needs --ca and --ca-key`, 2);
-  const password = keyPassword(o, 'the new key');
+  const password = await keyPassword(o, 'the new key');
   refuseOverwrite(crtFile, keyFile);
   const { notBefore, notAfter } = await validity(o, o.profile);
   const pathLen = pathLenFlag(o.pathLen);
   const pair = keys.generateKeyPair(keySpecOf(o));
-  const issuing = selfSigned ? undefined : await loadIssuer(o.ca!, o.caKey!, o.caPasswordFile, '--ca-key');
+  const issuing = selfSigned ? undefined : await loadIssuer(o.ca!, o.caKey!, o.caPasswordFile, '--ca-key', '--ca-password-file');
   const cert = await makeCertificate({
     profile: o.profile, subject, sans: o.san, publicKey: pair.publicKey, notBefore, notAfter, pathLen, permittedDns: o.nameConstraintDns,
   }, issuing?.issuer ?? pair.privateKey);
@@ -162,7 +163,7 @@ async function signCsr(csrFile: string, caCrt: string, caKey: string, o: SignFla
   } catch (e) {
     throw new CliError(`${csrFile}: ${(e as Error).message}`);
   }
-  const { issuer, certs } = await loadIssuer(caCrt, caKey, o.passwordFile, caKey);
+  const { issuer, certs } = await loadIssuer(caCrt, caKey, o.passwordFile, caKey, '--password-file');
   const { notBefore, notAfter } = await validity(o, o.profile);
   const sans = [...csr.sans.dns, ...csr.sans.ip, ...csr.sans.email, ...csr.sans.url];
   const cert = await makeCertificate({
@@ -185,11 +186,11 @@ function registerP12(group: Command): void {
     .option('--insecure', 'allow --no-password')
     .action(async (out: string, crtFile: string, keyFile: string, o: KeyOutput & { ca: string[]; keyPasswordFile?: string }) => {
       const { keys, p12, profiles } = await lib();
-      const password = keyPassword(o, 'the bundle') ?? '';
+      const password = (await keyPassword(o, 'the bundle')) ?? '';
       refuseOverwrite(out);
       const [cert, ...chain] = await readCert(crtFile);
       const extra = (await Promise.all(o.ca.map(readCert))).flat();
-      const key = await readKey(keyFile, o.keyPasswordFile);
+      const key = await readKey(keyFile, o.keyPasswordFile, '--key-password-file');
       if (!profiles.keyMatches(cert!, createPublicKey(key))) throw new CliError(`${keyFile} is not the key of ${crtFile}`);
       keys.writeFileAtomic(out, await p12.buildP12(key, cert!, [...chain, ...extra], password, cert!.subjectName.getField('CN')[0]), 0o600);
       say(`Your PKCS#12 bundle has been saved in ${out}${password ? '' : ' (empty password)'}.`);

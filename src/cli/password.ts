@@ -12,6 +12,8 @@ export interface PasswordSource {
   purpose: string;
   /** Ask twice: the password will protect something new, and a typo would lock it away. */
   confirm?: boolean;
+  /** Another way out, named in the error when there is no terminal (e.g. --no-password --insecure). */
+  otherwise?: string;
 }
 
 /** stdin is a terminal someone can type at. */
@@ -22,7 +24,7 @@ export function canPrompt(): boolean {
 /** The password from `file`, else typed at the terminal, else a usage error. */
 export async function obtainPassword(s: PasswordSource): Promise<string> {
   if (s.file !== undefined) return readPasswordFile(s.file);
-  if (!canPrompt()) throw new CliError(`${s.flag} is required ${s.purpose} (stdin is not a terminal, so there is no prompt)`, 2);
+  if (!canPrompt()) throw new CliError(`${s.flag} is required ${s.purpose}${s.otherwise ? ` (or ${s.otherwise})` : ''}; stdin is not a terminal to prompt on`, 2);
   const pw = await readHidden(`Please enter the password ${s.purpose}: `);
   if (!pw) throw new CliError('the password is empty');
   if (s.confirm && (await readHidden('Please enter the same password again to confirm: ')) !== pw) throw new CliError('the passwords do not match');
@@ -35,6 +37,8 @@ export async function obtainPassword(s: PasswordSource): Promise<string> {
  */
 function readHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
+  // Echo goes off before the prompt shows: whatever is typed after seeing it is never echoed.
+  stdin.setRawMode(true);
   process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let value = '';
@@ -57,7 +61,6 @@ function readHidden(prompt: string): Promise<string> {
       }
     };
     stdin.setEncoding('utf8');
-    stdin.setRawMode(true);
     stdin.on('data', onData);
     stdin.resume();
   });

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { withClientFlags, stepAlias, withProvisionerFlags, clientFlags, type ClientOpts } from './flags.js';
 import { CliError, readPasswordFile, say } from './common.js';
+import { canPrompt, obtainPassword } from './password.js';
 
 
 
@@ -25,11 +26,13 @@ export function registerRevokeCommands(ca: Command): void {
     .addOption(stepAlias('--reasonCode <code>', 'alias of --reason-code'))
     .action(async (serial: string | undefined, o: RevokeFlags) => {
       const file = o.passwordFile ?? o.provisionerPasswordFile;
+      // Neither the certificate nor a token: the provisioner signs one, so ask for its password at a terminal.
+      const prompt = file === undefined && o.cert === undefined && o.key === undefined && o.token === undefined && canPrompt();
       const { revokeCertificate, reasonName, parseReasonCode } = await import('../client/revoke.js');
       const code = parseReasonCode(o.reasonCode);
       const res = await revokeCertificate({
         ...clientFlags(o), serial, certFile: o.cert, keyFile: o.key, token: o.token, provisioner: o.provisioner ?? o.issuer, kid: o.kid,
-        password: file === undefined ? undefined : readPasswordFile(file), reason: o.reason, reasonCode: o.reasonCode,
+        password: prompt ? await obtainPassword({ flag: '--password-file', purpose: 'to decrypt the provisioner key' }) : file === undefined ? undefined : readPasswordFile(file), reason: o.reason, reasonCode: o.reasonCode,
       });
       say(`Certificate with Serial Number ${res.serial} has been revoked (${reasonName(code)}).`);
     });

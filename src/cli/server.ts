@@ -8,6 +8,7 @@ import { layout, resolveHome } from '../config/layout.js';
 import type { KeySpec } from '../pki/keys.js';
 import type { RunningCa } from '../runtime/serve.js';
 import { CliError, collect, readPasswordFile, say } from './common.js';
+import { obtainPassword } from './password.js';
 import { readTextExplained } from '../util/read-file.js';
 
 // The server and CA modules (fastify, SQLite, x509) load only when a server verb runs, so client
@@ -30,7 +31,7 @@ export function registerServerCommands(program: Command): void {
     .requiredOption('--dns <names>', 'DNS names or IPs of the CA, comma separated or repeated', collect)
     .option('--address <host:port>', 'address the CA listens on', ':9000')
     .option('--provisioner <name>', 'name of the first JWK provisioner', 'admin')
-    .requiredOption('--password-file <file>', 'password for the CA keys and the provisioner key')
+    .option('--password-file <file>', 'password for the CA keys and the provisioner key (default: typed at the terminal, twice)')
     .option('--home <dir>', 'CA home (default $STEPPATH or ~/.step)')
     .option('--kty <type>', 'key type for the CA keys: EC (P-256), RSA (3072) or OKP (Ed25519)', 'EC')
     .option('--force', 'overwrite an existing CA')
@@ -39,12 +40,12 @@ export function registerServerCommands(program: Command): void {
     .option('--key <key>', 'bring your own CA: the intermediate\'s private key (re-encrypted with --password-file)')
     .option('--key-password-file <file>', 'password of an encrypted --key (default: --password-file)')
     .action(async (o: {
-      name: string; dns: string[]; address: string; provisioner: string; passwordFile: string; home?: string; kty: string; force?: boolean;
+      name: string; dns: string[]; address: string; provisioner: string; passwordFile?: string; home?: string; kty: string; force?: boolean;
       root?: string; intermediate?: string; key?: string; keyPasswordFile?: string;
     }) => {
       const bring = [o.root, o.intermediate, o.key].filter(Boolean).length;
       if (bring && bring !== 3) throw new CliError('--root, --intermediate and --key go together', 2);
-      const password = readPasswordFile(o.passwordFile);
+      const password = await obtainPassword({ file: o.passwordFile, flag: '--password-file', purpose: 'to encrypt the CA keys and the provisioner key', confirm: true });
       const existing = bring ? {
         rootPem: readTextExplained(o.root!, 'the root certificate'),
         intermediatePem: readTextExplained(o.intermediate!, 'the intermediate certificate'),
@@ -65,14 +66,14 @@ export function registerServerCommands(program: Command): void {
     .description('run the CA HTTPS API')
     .argument('[config]', 'path to ca.json (default HOME/config/ca.json)')
     .option('--home <dir>', 'CA home (default $STEPPATH or ~/.step)')
-    .option('--password-file <file>', 'password of the intermediate CA key')
+    .option('--password-file <file>', 'password of the intermediate CA key (default: typed at the terminal)')
     .option('--address <host:port>', 'override the listen address')
     .option('--replica <name>', 'this replica\'s name in audit records (default stepstone.replica, else the host name); replicas sharing a ca.json set it here')
     .action(async (config: string | undefined, o: { home?: string; passwordFile?: string; address?: string; replica?: string }) => {
       const configPath = config ? resolve(config) : layout(resolveHome(o.home)).caConfig;
-      if (!o.passwordFile) throw new CliError('--password-file is required to decrypt the intermediate CA key', 2);
       if (o.replica !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(o.replica)) throw new CliError('--replica: letters, digits, . _ : - (at most 64)', 2);
-      const ca = await startCa({ configPath, password: readPasswordFile(o.passwordFile), address: o.address, replica: o.replica });
+      const password = await obtainPassword({ file: o.passwordFile, flag: '--password-file', purpose: 'to decrypt the intermediate CA key' });
+      const ca = await startCa({ configPath, password, address: o.address, replica: o.replica });
       drainOnSignal(ca);
     });
 

@@ -19,13 +19,13 @@ const PUBLIC_LABELS = /-----BEGIN (PUBLIC KEY|RSA PUBLIC KEY)-----/;
 export class KeyFormatError extends Error {}
 
 /** Reads a PEM or DER private key (decrypting with `password`), public key or certificate. */
-export function readAnyKey(data: Buffer, password: () => string | undefined): ReadKey {
+export async function readAnyKey(data: Buffer, password: () => Promise<string | undefined>): Promise<ReadKey> {
   const text = data.toString('latin1');
   if (text.includes('-----BEGIN ')) {
     const priv = PRIVATE_LABELS.exec(text);
     if (priv) {
       const encrypted = priv[1] === 'ENCRYPTED PRIVATE KEY' || /Proc-Type: 4,ENCRYPTED/.test(text);
-      const passphrase = encrypted ? password() : undefined;
+      const passphrase = encrypted ? await password() : undefined;
       if (encrypted && passphrase === undefined) throw new KeyFormatError('the private key is encrypted: give its password with --password-file');
       try {
         return { key: createPrivateKey({ key: text, format: 'pem', ...(encrypted ? { passphrase } : {}) }), encoding: 'pem' };
