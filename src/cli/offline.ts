@@ -199,31 +199,32 @@ function registerP12(group: Command): void {
 
 function registerVerify(group: Command): void {
   group.command('verify')
-    .description('verify a certificate chains to a root (and, with --host, that it names the host); exit 0 when valid')
+    .description('validate a certificate\'s path to a trusted root (RFC 5280: signatures, validity, CA flags and key usage, path length, '
+      + 'name constraints, extended key usage) and, with --host, that it names the host; exit 0 when valid')
     .argument('<crt>', 'certificate, optionally followed by intermediates')
     .requiredOption('--roots <file>', 'trusted root certificates (PEM)')
     .option('--host <name>', 'a DNS name or IP the certificate must cover')
-    .action(async (crtFile: string, o: { roots: string; host?: string }) => {
-      const split = (file: string) => readTextExplained(file, 'certificate file').split(/(?=-----BEGIN CERTIFICATE-----)/).filter((b) => b.includes('BEGIN CERTIFICATE')).map((b) => new X509Certificate(b));
-      const [leaf, ...intermediates] = split(crtFile);
-      if (!leaf) throw new CliError(`${crtFile} holds no PEM certificate`);
-      const roots = split(o.roots);
-      const now = new Date();
-      let cur = leaf;
-      for (let depth = 0; depth < 8; depth++) {
-        if (now < new Date(cur.validFrom) || now > new Date(cur.validTo)) throw new CliError(`${cur.subject.replace(/\n/g, ', ')} is not valid now (${cur.validFrom} to ${cur.validTo})`);
-        const root = roots.find((r) => cur.checkIssued(r) && cur.verify(r.publicKey));
-        if (root) {
-          if (o.host && !(isIP(o.host) ? leaf.checkIP(o.host) : leaf.checkHost(o.host))) throw new CliError(`the certificate does not cover ${o.host}`);
-          process.stdout.write('ok\n');
-          return;
-        }
-        const next = intermediates.find((i) => cur.checkIssued(i) && cur.verify(i.publicKey) && i.ca);
-        if (!next) throw new CliError(`${cur.subject.replace(/\n/g, ', ')}: no trusted issuer found in ${o.roots}${intermediates.length ? ' or the chain' : ''}`);
-        cur = next;
-      }
-      throw new CliError('the chain is too long');
-    });
+    .addOption(new Option('--purpose <eku>', 'the extended key usage the path must allow (as step and Go check serverAuth)').choices(['serverAuth', 'clientAuth', 'any']).default('serverAuth'))
+    .action(verifyCertificate);
+}
+
+async function verifyCertificate(crtFile: string, o: { roots: string; host?: string; purpose: 'serverAuth' | 'clientAuth' | 'any' }): Promise<void> {
+  const ders = (file: string) => readTextExplained(file, 'certificate file').split(/(?=-----BEGIN CERTIFICATE-----)/).filter((b) => b.includes('BEGIN CERTIFICATE'))
+    .map((b) => Buffer.from(new X509Certificate(b).raw));
+  const [leaf, ...intermediates] = ders(crtFile);
+  if (!leaf) throw new CliError(`${crtFile} holds no PEM certificate`);
+  const roots = ders(o.roots);
+  if (!roots.length) throw new CliError(`${o.roots} holds no PEM certificate`);
+  const { verifyChain, ChainError } = await import('../offline/verify-chain.js');
+  try {
+    await verifyChain(leaf, intermediates, roots, { purpose: o.purpose });
+  } catch (e) {
+    if (e instanceof ChainError) throw new CliError(`${crtFile}: ${e.message}`);
+    throw e;
+  }
+  const cert = new X509Certificate(leaf);
+  if (o.host && !(isIP(o.host) ? cert.checkIP(o.host) : cert.checkHost(o.host))) throw new CliError(`the certificate does not cover ${o.host}`);
+  process.stdout.write('ok\n');
 }
 
 function registerPublicKey(group: Command): void {
