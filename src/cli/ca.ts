@@ -40,9 +40,7 @@ async function writeOrPrint(file: string | undefined, pem: string, force?: boole
   say(`The root certificate has been saved in ${file}.`);
 }
 
-export function registerCaCommands(program: Command): void {
-  const ca = program.command('ca').description('talk to a running CA: bootstrap trust, get tokens and certificates');
-
+function registerBootstrap(ca: Command): void {
   ca.command('bootstrap')
     .description('fetch the root certificate, check its fingerprint, and save it with the CA URL')
     .requiredOption('--ca-url <url>', 'URL of the CA')
@@ -55,7 +53,9 @@ export function registerCaCommands(program: Command): void {
       say(`The root certificate has been saved in ${res.rootFile}.`);
       say(`The authority configuration has been saved in ${res.defaultsFile}.`);
     });
+}
 
+function registerRoots(ca: Command): void {
   withClientFlags(ca.command('root'))
     .description('download the root certificate (checked against the fingerprint) to FILE or stdout')
     .argument('[file]', 'where to write the root certificate')
@@ -80,7 +80,9 @@ export function registerCaCommands(program: Command): void {
       if (!Array.isArray(res.crts) || !res.crts.every((c) => typeof c === 'string')) throw new CliError('the CA answered /roots without a certificate list');
       await writeOrPrint(file, (res.crts as string[]).map((c) => (c.endsWith('\n') ? c : `${c}\n`)).join(''), o.force);
     });
+}
 
+function registerHealth(ca: Command): void {
   withClientFlags(ca.command('health'))
     .description('check that the CA is up (prints ok)')
     .action(async (o: ClientOpts) => {
@@ -88,7 +90,14 @@ export function registerCaCommands(program: Command): void {
       if (res.status !== 'ok') throw new CliError(`the CA is not healthy: status ${JSON.stringify(res.status)}`);
       process.stdout.write('ok\n');
     });
+}
 
+interface TokenFlags extends ClientOpts, PasswordOpts {
+  san: string[]; provisioner?: string; issuer?: string; kid?: string; notBefore?: string; notAfter?: string;
+  revoke?: boolean; renew?: boolean; x5cCert?: string; x5cKey?: string;
+}
+
+function registerToken(ca: Command): void {
   withProvisionerFlags(withClientFlags(ca.command('token')))
     .description('print a one-time token for a JWK provisioner')
     .argument('<subject>', 'certificate subject (CN), or the serial number with --revoke')
@@ -99,27 +108,36 @@ export function registerCaCommands(program: Command): void {
     .option('--renew', 'a renew token signed by --x5c-key for the certificate in --x5c-cert (no provisioner)')
     .option('--x5c-cert <file>', 'with --renew: the certificate chain to renew')
     .option('--x5c-key <file>', 'with --renew: its private key')
-    .action(async (subject: string, o: ClientOpts & PasswordOpts & { san: string[]; provisioner?: string; issuer?: string; kid?: string; notBefore?: string; notAfter?: string; revoke?: boolean; renew?: boolean; x5cCert?: string; x5cKey?: string }) => {
-      if (o.renew) {
-        if (!o.x5cCert || !o.x5cKey) throw new CliError('--renew needs --x5c-cert and --x5c-key', 2);
-        const { renewTokenFromFiles } = await import('../client/renew-token.js');
-        const { requireCaUrl } = await import('../client/defaults.js');
-        const token = await renewTokenFromFiles({
-          crtFile: o.x5cCert, keyFile: o.x5cKey, caUrl: requireCaUrl(clientFlags(o)), subject, notBefore: o.notBefore, notAfter: o.notAfter,
-        });
-        process.stdout.write(`${token}\n`);
-        return;
-      }
-      const password = await provisionerPassword(o);
-      const { mintToken } = await import('../client/token.js');
-      const { ca: resolved, client: c } = await client(o);
-      const token = await mintToken({
-        client: c, rootPem: resolved.rootPem, subject, sans: o.san, provisioner: o.provisioner ?? o.issuer, kid: o.kid,
-        password, notBefore: o.notBefore, notAfter: o.notAfter, revoke: o.revoke,
-      });
-      process.stdout.write(`${token}\n`);
-    });
+    .action(tokenCommand);
+}
 
+async function tokenCommand(subject: string, o: TokenFlags): Promise<void> {
+  if (o.renew) {
+    if (!o.x5cCert || !o.x5cKey) throw new CliError('--renew needs --x5c-cert and --x5c-key', 2);
+    const { renewTokenFromFiles } = await import('../client/renew-token.js');
+    const { requireCaUrl } = await import('../client/defaults.js');
+    const token = await renewTokenFromFiles({
+      crtFile: o.x5cCert, keyFile: o.x5cKey, caUrl: requireCaUrl(clientFlags(o)), subject, notBefore: o.notBefore, notAfter: o.notAfter,
+    });
+    process.stdout.write(`${token}\n`);
+    return;
+  }
+  const password = await provisionerPassword(o);
+  const { mintToken } = await import('../client/token.js');
+  const { ca: resolved, client: c } = await client(o);
+  const token = await mintToken({
+    client: c, rootPem: resolved.rootPem, subject, sans: o.san, provisioner: o.provisioner ?? o.issuer, kid: o.kid,
+    password, notBefore: o.notBefore, notAfter: o.notAfter, revoke: o.revoke,
+  });
+  process.stdout.write(`${token}\n`);
+}
+
+interface CertificateFlags extends ClientOpts, PasswordOpts {
+  san: string[]; token?: string; provisioner?: string; issuer?: string; kid?: string; kty: string; curve?: string; crv?: string;
+  size?: string; notBefore?: string; notAfter?: string; force?: boolean;
+}
+
+function registerCertificate(ca: Command): void {
   withProvisionerFlags(withClientFlags(ca.command('certificate')))
     .description('create a key and get a certificate for it from the CA')
     .argument('<subject>', 'certificate subject (CN)')
@@ -134,10 +152,7 @@ export function registerCaCommands(program: Command): void {
     .option('--not-before <time|duration>', 'start of the certificate validity (RFC 3339 or duration)')
     .option('--not-after <time|duration>', 'end of the certificate validity (RFC 3339 or duration)')
     .option('-f, --force', 'overwrite existing CRT_FILE and KEY_FILE')
-    .action(async (subject: string, crtFile: string, keyFile: string, o: ClientOpts & PasswordOpts & {
-      san: string[]; token?: string; provisioner?: string; issuer?: string; kid?: string; kty: string; curve?: string; crv?: string;
-      size?: string; notBefore?: string; notAfter?: string; force?: boolean;
-    }) => {
+    .action(async (subject: string, crtFile: string, keyFile: string, o: CertificateFlags) => {
       const { requestCertificate } = await import('../client/certificate.js');
       const res = await requestCertificate({
         ...clientFlags(o), subject, crtFile, keyFile, sans: o.san, token: o.token, provisioner: o.provisioner ?? o.issuer, kid: o.kid,
@@ -147,10 +162,9 @@ export function registerCaCommands(program: Command): void {
       say(`Your certificate has been saved in ${res.crtFile}.`);
       say(`Your private key has been saved in ${res.keyFile}.`);
     });
+}
 
-  registerRenewCommands(program, ca);
-  registerRevokeCommands(ca);
-
+function registerProvisionerList(ca: Command): void {
   const prov = ca.command('provisioner').description('inspect the CA\'s provisioners');
   withClientFlags(prov.command('list'))
     .description('print the CA\'s provisioners as a JSON array')
@@ -160,4 +174,16 @@ export function registerCaCommands(program: Command): void {
       // step prints json.MarshalIndent(list, "", "   ").
       process.stdout.write(`${JSON.stringify(list, null, 3)}\n`);
     });
+}
+
+export function registerCaCommands(program: Command): void {
+  const ca = program.command('ca').description('talk to a running CA: bootstrap trust, get tokens and certificates');
+  registerBootstrap(ca);
+  registerRoots(ca);
+  registerHealth(ca);
+  registerToken(ca);
+  registerCertificate(ca);
+  registerRenewCommands(program, ca);
+  registerRevokeCommands(ca);
+  registerProvisionerList(ca);
 }

@@ -5,6 +5,7 @@ import { formatDuration, parseDuration } from '../util/duration.js';
 import { certificateGroup } from './certificate.js';
 import { withClientFlags, clientFlags, type ClientOpts } from './flags.js';
 import { CliError, say } from './common.js';
+import type { RenewOptions } from '../client/renew.js';
 
 
 
@@ -45,7 +46,13 @@ interface RenewFlags extends ClientOpts {
 
 interface RekeyFlags extends ClientOpts { force?: boolean; expiresIn?: string; exec?: string; kty?: string; curve?: string; crv?: string; size?: string }
 
-export function registerRenewCommands(program: Command, ca: Command): void {
+async function runHook(exec: string[] | undefined): Promise<void> {
+  if (!exec) return;
+  const { runExec } = await import('../client/daemon.js');
+  await runExec(exec);
+}
+
+function registerRenew(ca: Command): void {
   withClientFlags(ca.command('renew'))
     .description('renew a certificate over mTLS (or a renew token), once or as a daemon')
     .argument('<crt-file>', 'certificate chain to renew (leaf first)')
@@ -58,44 +65,48 @@ export function registerRenewCommands(program: Command, ca: Command): void {
     .option('--renew-period <duration>', 'with --daemon: renew at this fixed interval instead')
     .addOption(new Option('--mtls [bool]', 'authenticate with mTLS (default); --mtls=false sends a renew token instead').argParser(parseBool).default(true))
     .addOption(new Option('--no-mtls', 'same as --mtls=false').hideHelp())
-    .action(async (crtFile: string, keyFile: string, o: RenewFlags) => {
-      const expiresIn = durationFlag('--expires-in', o.expiresIn);
-      const renewPeriod = durationFlag('--renew-period', o.renewPeriod, true);
-      if (renewPeriod !== undefined && !o.daemon) throw new CliError('--renew-period needs --daemon', 2);
-      const exec = await execArgv(o.exec);
-      const { renew } = await import('../client/renew.js');
-      const base = { ...clientFlags(o), keyFile, out: o.out, expiresIn, mtls: o.mtls };
-      if (o.daemon) {
-        const { runDaemon } = await import('../client/daemon.js');
-        const { loadCertFile } = await import('../client/files.js');
-        const { resolve } = await import('node:path');
-        // After the first renewal the newest certificate is in --out; keep renewing that one.
-        let source = resolve(crtFile);
-        await runDaemon({
-          schedule: { expiresIn, renewPeriod },
-          readCert: () => loadCertFile(source).leaf,
-          renewOnce: async () => {
-            const r = await renew({ ...base, crtFile: source, force: true });
-            source = r.outFile;
-            return r;
-          },
-          exec,
-          log: (line) => say(`${new Date().toISOString()} ${line}`),
-        });
-        return;
-      }
-      const r = await renew({ ...base, crtFile, force: o.force });
-      if (!r.renewed) {
-        say(`certificate not renewed: expires in ${ago(r.old.notAfter.getTime() - Date.now())}`);
-        return;
-      }
-      say(`Your certificate has been saved in ${r.outFile}.`);
-      if (exec) {
-        const { runExec } = await import('../client/daemon.js');
-        await runExec(exec);
-      }
-    });
+    .action(renewCommand);
+}
 
+async function renewCommand(crtFile: string, keyFile: string, o: RenewFlags): Promise<void> {
+  const expiresIn = durationFlag('--expires-in', o.expiresIn);
+  const renewPeriod = durationFlag('--renew-period', o.renewPeriod, true);
+  if (renewPeriod !== undefined && !o.daemon) throw new CliError('--renew-period needs --daemon', 2);
+  const exec = await execArgv(o.exec);
+  const base = { ...clientFlags(o), keyFile, out: o.out, expiresIn, mtls: o.mtls };
+  if (o.daemon) return renewForever(crtFile, base, { expiresIn, renewPeriod }, exec);
+  const { renew } = await import('../client/renew.js');
+  const r = await renew({ ...base, crtFile, force: o.force });
+  if (!r.renewed) {
+    say(`certificate not renewed: expires in ${ago(r.old.notAfter.getTime() - Date.now())}`);
+    return;
+  }
+  say(`Your certificate has been saved in ${r.outFile}.`);
+  await runHook(exec);
+}
+
+/** --daemon: renew at ~2/3 of each certificate's life (or every renewPeriod) until stopped. */
+async function renewForever(crtFile: string, base: Omit<RenewOptions, 'crtFile'>, schedule: { expiresIn?: number; renewPeriod?: number }, exec: string[] | undefined): Promise<void> {
+  const { renew } = await import('../client/renew.js');
+  const { runDaemon } = await import('../client/daemon.js');
+  const { loadCertFile } = await import('../client/files.js');
+  const { resolve } = await import('node:path');
+  // After the first renewal the newest certificate is in --out; keep renewing that one.
+  let source = resolve(crtFile);
+  await runDaemon({
+    schedule,
+    readCert: () => loadCertFile(source).leaf,
+    renewOnce: async () => {
+      const r = await renew({ ...base, crtFile: source, force: true });
+      source = r.outFile;
+      return r;
+    },
+    exec,
+    log: (line) => say(`${new Date().toISOString()} ${line}`),
+  });
+}
+
+function registerRekey(ca: Command): void {
   withClientFlags(ca.command('rekey'))
     .description('get a certificate for a new key over mTLS, replacing both files')
     .argument('<crt-file>', 'certificate chain to rekey (leaf first)')
@@ -107,55 +118,64 @@ export function registerRenewCommands(program: Command, ca: Command): void {
     .option('--curve <curve>', 'EC curve: P-256 or P-384')
     .addOption(new Option('--crv <curve>', 'alias of --curve').hideHelp())
     .option('--size <bits>', 'RSA key size, at least 2048')
-    .action(async (crtFile: string, keyFile: string, o: RekeyFlags) => {
-      const expiresIn = durationFlag('--expires-in', o.expiresIn);
-      const exec = await execArgv(o.exec);
-      const curve = o.curve ?? o.crv;
-      let spec;
-      if (o.kty !== undefined || curve !== undefined || o.size !== undefined) {
-        const { keySpecFromFlags } = await import('../client/certificate.js');
-        const kty = o.kty ?? (o.size !== undefined ? 'RSA' : /^ed25519$/i.test(curve ?? '') ? 'OKP' : 'EC');
-        spec = keySpecFromFlags(kty, curve, o.size);
-      }
-      const { rekey } = await import('../client/renew.js');
-      const r = await rekey({ ...clientFlags(o), crtFile, keyFile, force: o.force, expiresIn, spec });
-      if (!r.renewed) {
-        say(`certificate not rekeyed: expires in ${ago(r.old.notAfter.getTime() - Date.now())}; pass --force to rekey now`);
-        return;
-      }
-      say(`Your certificate has been saved in ${r.outFile}.`);
-      say(`Your private key has been saved in ${keyFile}.`);
-      if (exec) {
-        const { runExec } = await import('../client/daemon.js');
-        await runExec(exec);
-      }
-    });
+    .action(rekeyCommand);
+}
 
+async function rekeyCommand(crtFile: string, keyFile: string, o: RekeyFlags): Promise<void> {
+  const expiresIn = durationFlag('--expires-in', o.expiresIn);
+  const exec = await execArgv(o.exec);
+  const curve = o.curve ?? o.crv;
+  let spec;
+  if (o.kty !== undefined || curve !== undefined || o.size !== undefined) {
+    const { keySpecFromFlags } = await import('../client/certificate.js');
+    const kty = o.kty ?? (o.size !== undefined ? 'RSA' : /^ed25519$/i.test(curve ?? '') ? 'OKP' : 'EC');
+    spec = keySpecFromFlags(kty, curve, o.size);
+  }
+  const { rekey } = await import('../client/renew.js');
+  const r = await rekey({ ...clientFlags(o), crtFile, keyFile, force: o.force, expiresIn, spec });
+  if (!r.renewed) {
+    say(`certificate not rekeyed: expires in ${ago(r.old.notAfter.getTime() - Date.now())}; pass --force to rekey now`);
+    return;
+  }
+  say(`Your certificate has been saved in ${r.outFile}.`);
+  say(`Your private key has been saved in ${keyFile}.`);
+  await runHook(exec);
+}
+
+function registerNeedsRenewal(program: Command): void {
   certificateGroup(program).command('needs-renewal')
     .description('exit 0 if the certificate is due for renewal (2/3 of its life passed), 1 if not, 2 if missing, 255 on other errors')
     .argument('<crt-file>', 'certificate or chain (the leaf is checked)')
     .option('--expires-in <duration>', 'due when it expires within this (default: a third of its lifetime)')
     .option('-v, --verbose', 'say on stderr whether it is due')
-    .action(async (crtFile: string, o: { expiresIn?: string; verbose?: boolean }) => {
-      const expiresIn = durationFlag('--expires-in', o.expiresIn);
-      const { loadCertFile } = await import('../client/files.js');
-      const { needsRenewal } = await import('../client/schedule.js');
-      // Exit 1 means "not due", so errors need other codes. As step: 2 for a missing file, 255 for
-      // anything else, which systemd's ExecCondition treats as a failure rather than a skip.
-      const { existsSync } = await import('node:fs');
-      if (!existsSync(crtFile)) throw new CliError(`${crtFile} does not exist`, 2);
-      let leaf;
-      try {
-        leaf = loadCertFile(crtFile).leaf;
-      } catch (e) {
-        throw new CliError((e as Error).message, 255);
-      }
-      const left = leaf.notAfter.getTime() - Date.now();
-      if (needsRenewal(leaf, new Date(), expiresIn)) {
-        if (o.verbose) say(left > 0 ? `certificate needs renewal: expires in ${ago(left)}` : 'certificate needs renewal: it has expired');
-        return;
-      }
-      if (o.verbose) say(`certificate does not need renewal: expires in ${ago(left)}`);
-      process.exitCode = 1;
-    });
+    .action(needsRenewalCommand);
+}
+
+async function needsRenewalCommand(crtFile: string, o: { expiresIn?: string; verbose?: boolean }): Promise<void> {
+  const expiresIn = durationFlag('--expires-in', o.expiresIn);
+  const { loadCertFile } = await import('../client/files.js');
+  const { needsRenewal } = await import('../client/schedule.js');
+  // Exit 1 means "not due", so errors need other codes. As step: 2 for a missing file, 255 for
+  // anything else, which systemd's ExecCondition treats as a failure rather than a skip.
+  const { existsSync } = await import('node:fs');
+  if (!existsSync(crtFile)) throw new CliError(`${crtFile} does not exist`, 2);
+  let leaf;
+  try {
+    leaf = loadCertFile(crtFile).leaf;
+  } catch (e) {
+    throw new CliError((e as Error).message, 255);
+  }
+  const left = leaf.notAfter.getTime() - Date.now();
+  if (needsRenewal(leaf, new Date(), expiresIn)) {
+    if (o.verbose) say(left > 0 ? `certificate needs renewal: expires in ${ago(left)}` : 'certificate needs renewal: it has expired');
+    return;
+  }
+  if (o.verbose) say(`certificate does not need renewal: expires in ${ago(left)}`);
+  process.exitCode = 1;
+}
+
+export function registerRenewCommands(program: Command, ca: Command): void {
+  registerRenew(ca);
+  registerRekey(ca);
+  registerNeedsRenewal(program);
 }
