@@ -1,6 +1,5 @@
 // The JWK provisioner: verifies one-time tokens (api.md §2.2) as a list of small named steps,
 // each a function that throws a 401 CaError with its reason for the log.
-import { createHash } from 'node:crypto';
 import * as jose from 'jose';
 import { unauthorized } from '../errors.js';
 import type { ProvisionerConfig } from '../config/schema.js';
@@ -9,6 +8,7 @@ import { jwkAlg } from '../pki/provisioner-key.js';
 import { allowedAudiences, audienceMatches, type Operation } from './audience.js';
 import { checkSubject, checkTimes } from './token-claims.js';
 import { fastJwsKey, verifiedFast, type FastJwsKey } from './jws-fast.js';
+import { nonCanonicalJws, signedPartKey } from './jws-canonical.js';
 
 export { LEEWAY_SEC } from './token-claims.js';
 
@@ -76,12 +76,14 @@ export async function verifyToken(token: string, ctx: TokenContext): Promise<Ver
   return {
     provisioner,
     claims: claims as TokenClaims,
-    replayKey: typeof claims.jti === 'string' && claims.jti !== '' ? claims.jti : createHash('sha256').update(token.slice(0, token.lastIndexOf('.'))).digest('hex'),
+    replayKey: typeof claims.jti === 'string' && claims.jti !== '' ? claims.jti : signedPartKey(token),
     expiresAt: new Date(exp * 1000),
   };
 }
 
 function decodeUnverified(token: string): { header: jose.ProtectedHeaderParameters; claims: jose.JWTPayload } {
+  const why = nonCanonicalJws(token);
+  if (why) throw unauthorized(`invalid token: ${why}`);
   try {
     return { header: jose.decodeProtectedHeader(token), claims: jose.decodeJwt(token) };
   } catch (e) {

@@ -3,12 +3,13 @@
 // checked against our own intermediate with dates ignored; the token must be signed by the
 // leaf's key. Each step is a named function; the first failure wins.
 import { signedBy } from '../pki/signed-by.js';
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import * as jose from 'jose';
 import { unauthorized } from '../errors.js';
 import { x509 } from '../pki/x509.js';
 import { allowedAudiences, audienceMatches } from './audience.js';
 import { checkSubject, checkTimes } from './token-claims.js';
+import { nonCanonicalJws, signedPartKey } from './jws-canonical.js';
 
 /** What step's CLI puts in `iss`; older CLIs sent the provisioner name instead. */
 export const RENEW_ISSUER = 'step-ca-client/1.0';
@@ -39,12 +40,14 @@ export async function verifyRenewToken(token: string, ctx: RenewTokenContext): P
   checkLeafClaims(claims, leaf, ctx);
   return {
     leaf,
-    replayKey: typeof claims.jti === 'string' && claims.jti ? claims.jti : createHash('sha256').update(token).digest('hex'),
+    replayKey: typeof claims.jti === 'string' && claims.jti ? claims.jti : signedPartKey(token),
     expiresAt: new Date((claims.exp as number) * 1000),
   };
 }
 
 function leafFromHeader(token: string): x509.X509Certificate {
+  const why = nonCanonicalJws(token);
+  if (why) throw unauthorized(`error validating renew token: ${why}`);
   let header: jose.ProtectedHeaderParameters;
   try {
     header = jose.decodeProtectedHeader(token);

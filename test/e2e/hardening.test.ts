@@ -1,0 +1,112 @@
+// Issue 12's attack-run findings, each against a real CA: a jti-less renew token re-spelled,
+// non-canonical public keys, names no certificate should carry, IPv6 zone ids, and a leaf that
+// would start before its issuer. Every refusal leaves the token unspent and the ledger as it was.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import Database from 'better-sqlite3';
+import * as jose from 'jose';
+import { request, startTestCa, type HttpResult, type TestCa } from '../helpers/ca.ts';
+import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
+
+let ca: TestCa;
+let admin: ProvisionerKey;
+let aud: string;
+
+before(async () => {
+  ca = await startTestCa({ configure: (c) => { c.stepstone.rateLimit = { enabled: false }; } });
+  admin = await provisionerKey(ca.configPath, ca.password);
+  aud = `${ca.url}/1.0/sign`;
+});
+after(() => ca.cleanup());
+
+function ledgerCount(): number {
+  const db = new Database(ca.dbPath, { readonly: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM certificates').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+const sign = (body: unknown) => request(ca, 'POST', '/1.0/sign', body);
+
+/** 400 in step-ca's shape naming `mentions`, nothing issued, and the same token then still buys a certificate. */
+async function refusedUnspent(what: string, claims: Record<string, unknown>, csrPem: string, mentions: RegExp, retry?: { claims: Record<string, unknown>; csrPem: string }): Promise<HttpResult> {
+  const before = ledgerCount();
+  const ott = await mintToken(admin, { aud, ...claims });
+  const r = await sign({ csr: csrPem, ott });
+  assert.equal(r.status, 400, `${what}: ${r.body}`);
+  assert.equal(r.json?.status, 400, `${what}: shape ${r.body}`);
+  assert.match(r.json.message, mentions, what);
+  assert.equal(ledgerCount(), before, `${what}: the ledger changed`);
+  if (retry) {
+    // Same jti, now with an acceptable request: a spent token would answer 401.
+    const jti = JSON.parse(Buffer.from(ott.split('.')[1]!, 'base64url').toString()).jti;
+    const again = await sign({ csr: retry.csrPem, ott: await mintToken(admin, { aud, ...retry.claims, jti }) });
+    assert.equal(again.status, 201, `${what}: token was spent by the refusal: ${again.body}`);
+  }
+  return r;
+}
+
+// ---- item 1: a renew token is one token, however its signature is spelled ----
+
+const P256_N = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+
+/** Every other spelling of the last base64url character that decodes to the same bytes. */
+function respellings(token: string): string[] {
+  const head = token.slice(0, -1);
+  const sig = Buffer.from(token.slice(token.lastIndexOf('.') + 1), 'base64url');
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  return [...alphabet].map((c) => head + c).filter((t) => t !== token && Buffer.from(t.slice(t.lastIndexOf('.') + 1), 'base64url').equals(sig));
+}
+
+/** The same ES256 signature with s replaced by n - s: also valid, and a different string. */
+function highS(token: string): string {
+  const i = token.lastIndexOf('.');
+  const sig = Buffer.from(token.slice(i + 1), 'base64url');
+  const s = BigInt(`0x${sig.subarray(32).toString('hex')}`);
+  const flipped = Buffer.from((P256_N - s).toString(16).padStart(64, '0'), 'hex');
+  return `${token.slice(0, i + 1)}${Buffer.concat([sig.subarray(0, 32), flipped]).toString('base64url')}`;
+}
+
+test('item 1: a jti-less renew token re-spelled (last character, ECDSA s -> n-s) renews once', async () => {
+  const cn = 'respell.internal';
+  const { csrPem, keyPem } = opensslCsr(cn, [cn]);
+  const issued = await sign({ csr: csrPem, ott: await mintToken(admin, { aud, sub: cn }) });
+  assert.equal(issued.status, 201, issued.body);
+  const chain: string[] = issued.json.certChain;
+  const now = Math.floor(Date.now() / 1000);
+  const key = createPrivateKey(keyPem);
+  const token = await new jose.CompactSign(new TextEncoder().encode(JSON.stringify({
+    aud: `${ca.url}/1.0/renew`, iss: 'step-ca-client/1.0', sub: cn, iat: now, nbf: now, exp: now + 300,
+  }))).setProtectedHeader({
+    alg: 'ES256', kid: await jose.calculateJwkThumbprint(createPublicKey(key)), typ: 'JWT',
+    x5cInsecure: chain.map((p) => new X509Certificate(p).raw.toString('base64')),
+  }).sign(key);
+  const variants = [...respellings(token), highS(token), ...respellings(highS(token))];
+  assert.ok(variants.length >= 16, `only ${variants.length} variants`);
+  // The high-s form alone (canonical spelling) is a valid signature: prove it so the test means something.
+  await jose.compactVerify(highS(token), createPublicKey(key), { algorithms: ['ES256'] });
+  const statuses: number[] = [];
+  for (const t of [token, ...variants]) {
+    const r = await request(ca, 'POST', '/1.0/renew', undefined, { headers: { authorization: `Bearer ${t}` } });
+    assert.ok(r.status === 201 || r.status === 401, `unexpected ${r.status}: ${r.body}`);
+    statuses.push(r.status);
+  }
+  assert.deepEqual(statuses.filter((s) => s === 201).length, 1, `201s: ${statuses.join(' ')}`);
+  assert.equal(statuses[0], 201, 'the canonical token renews');
+});
+
+test('item 1: a sign token with a re-spelled signature is refused (401), not spent', async () => {
+  const cn = 'respell-sign.internal';
+  const { csrPem } = opensslCsr(cn, [cn]);
+  const ott = await mintToken(admin, { aud, sub: cn });
+  const before = ledgerCount();
+  for (const t of respellings(ott)) {
+    const r = await sign({ csr: csrPem, ott: t });
+    assert.equal(r.status, 401, r.body);
+  }
+  assert.equal(ledgerCount(), before);
+  assert.equal((await sign({ csr: csrPem, ott })).status, 201);
+});
