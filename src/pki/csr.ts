@@ -6,6 +6,8 @@ import { pemBlocks } from './pem.js';
 import type { SanType } from './names.js';
 import { readCsrFast, type FastCsr } from './csr-fast.js';
 import { verifyOffLoop } from './verify-off-loop.js';
+import { readTlv } from './der-reader.js';
+import { notCanonicalAs, spkiProblem } from './spki-policy.js';
 
 export interface ParsedCsr {
   der: ArrayBuffer;
@@ -31,10 +33,21 @@ export async function parseCsrWithLibrary(pem: string): Promise<ParsedCsr> {
   return parseCsrDer(csrDer(pem));
 }
 
+// Exactly one block and nothing around it but whitespace; the body canonical base64 (checked below).
+const ONE_BLOCK = /^\s*-----BEGIN (NEW )?CERTIFICATE REQUEST-----([A-Za-z0-9+/=\s]*)-----END (NEW )?CERTIFICATE REQUEST-----\s*$/;
+
 function csrDer(pem: string): ArrayBuffer {
   const blocks = [...pemBlocks(pem, 'CERTIFICATE REQUEST'), ...pemBlocks(pem, 'NEW CERTIFICATE REQUEST')];
   if (blocks.length !== 1) throw new CsrError('csr must be one PEM block of type CERTIFICATE REQUEST');
-  return blocks[0]!;
+  const m = ONE_BLOCK.exec(pem);
+  if (!m || m[1] !== m[3]) throw new CsrError('invalid csr: there is text around its PEM block');
+  const body = m[2]!.replace(/\s+/g, '');
+  const der = blocks[0]!;
+  if (Buffer.from(der).toString('base64') !== body) throw new CsrError('invalid csr: its PEM body is not canonical base64');
+  // The library would read the first structure and ignore the rest; a request is its DER, whole.
+  const top = readTlv(new Uint8Array(der), 0, der.byteLength);
+  if (top && top.end !== der.byteLength) throw new CsrError(`invalid csr: ${der.byteLength - top.end} bytes after its DER`);
+  return der;
 }
 
 async function acceptFast(der: ArrayBuffer, csr: FastCsr): Promise<ParsedCsr | null> {
@@ -98,7 +111,21 @@ async function verifies(csr: x509.Pkcs10CertificateRequest, key: KeyObject): Pro
   }
 }
 
+/**
+ * The key policy: a type and size we issue for, in the one canonical encoding (spki-policy.ts).
+ * The fast reader's EC keys skip this: it takes only a named curve and an uncompressed point of
+ * the curve's size in strict DER, which is that encoding.
+ */
 function checkKey(spki: ArrayBuffer): { key: KeyObject; keyType: ParsedCsr['keyType'] } {
+  const problem = spkiProblem(spki);
+  if (problem) throw new CsrError(`invalid csr: ${problem}`);
+  const found = importKey(spki);
+  const encoding = notCanonicalAs(spki, found.key);
+  if (encoding) throw new CsrError(`invalid csr: ${encoding}`);
+  return found;
+}
+
+function importKey(spki: ArrayBuffer): { key: KeyObject; keyType: ParsedCsr['keyType'] } {
   let key;
   try {
     key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });

@@ -3,9 +3,13 @@
 // would start before its issuer. Every refusal leaves the token unspent and the ledger as it was.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, X509Certificate } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { AlgorithmIdentifier, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import Database from 'better-sqlite3';
 import * as jose from 'jose';
+import { x509 } from '../../src/pki/x509.ts';
 import { request, startTestCa, type HttpResult, type TestCa } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
 
@@ -109,4 +113,47 @@ test('item 1: a sign token with a re-spelled signature is refused (401), not spe
   }
   assert.equal(ledgerCount(), before);
   assert.equal((await sign({ csr: csrPem, ott })).status, 201);
+});
+
+// ---- item 3: only the canonical SubjectPublicKeyInfo, only a CSR's own bytes ----
+
+/** A CSR signed by `privateKey` carrying `spki` exactly as given, built with @peculiar's ASN.1 schemas. */
+function csrWithSpki(cn: string, spki: SubjectPublicKeyInfo, privateKey: ReturnType<typeof createPrivateKey>): string {
+  const info = new CertificationRequestInfo({ subject: AsnConvert.parse(new x509.Name(`CN=${cn}`).toArrayBuffer(), Name), subjectPKInfo: spki });
+  const tbs = Buffer.from(AsnConvert.serialize(info));
+  const req = new CertificationRequest({
+    certificationRequestInfo: info,
+    signatureAlgorithm: new AlgorithmIdentifier({ algorithm: '1.2.840.113549.1.1.11', parameters: null }),
+    signature: new Uint8Array(nodeSign('sha256', tbs, privateKey)).buffer,
+  });
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${Buffer.from(AsnConvert.serialize(req)).toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+}
+
+test('item 3: explicit EC curve parameters (openssl ec_param_enc:explicit) -> 400 naming them, token not spent', async () => {
+  const cn = 'explicit.internal';
+  const { csrPem } = opensslCsr(cn, [cn], ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-pkeyopt', 'ec_param_enc:explicit']);
+  await refusedUnspent('explicit curve', { sub: cn }, csrPem, /explicit curve parameters/, { claims: { sub: cn }, csrPem: opensslCsr(cn, [cn]).csrPem });
+});
+
+test('item 3: an RSA key without the NULL parameters -> 400 naming it, token not spent; the canonical form of the same key is issued', async () => {
+  const cn = 'rsa-nonull.internal';
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const spki = AsnConvert.parse(publicKey.export({ type: 'spki', format: 'der' }), SubjectPublicKeyInfo);
+  const canonical = csrWithSpki(cn, spki, privateKey);
+  spki.algorithm = new AlgorithmIdentifier({ algorithm: spki.algorithm.algorithm });
+  const noNull = csrWithSpki(cn, spki, privateKey);
+  await refusedUnspent('RSA without NULL', { sub: cn }, noNull, /lacks the NULL/, { claims: { sub: cn }, csrPem: canonical });
+});
+
+test('item 3: bytes after the CSR DER, or text around its PEM block -> 400', async () => {
+  const cn = 'garbage.internal';
+  const { csrPem } = opensslCsr(cn, [cn]);
+  const der = Buffer.from(csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  const withTail = `-----BEGIN CERTIFICATE REQUEST-----\n${Buffer.concat([der, Buffer.from([0, 0])]).toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+  await refusedUnspent('trailing DER', { sub: cn }, withTail, /bytes after its DER/);
+  await refusedUnspent('text before', { sub: cn }, `hello\n${csrPem}`, /text around its PEM block/);
+  await refusedUnspent('text after', { sub: cn }, `${csrPem}junk`, /text around its PEM block/);
+  // Surrounding whitespace is not garbage.
+  const ok = await sign({ csr: `\n  ${csrPem}\n\n`, ott: await mintToken(admin, { aud, sub: cn }) });
+  assert.equal(ok.status, 201, ok.body);
 });
