@@ -3,12 +3,12 @@
 import { badRequest, forbidden } from '../errors.js';
 import { canonicalIp, classifySan, orderSans, type San, type SanType } from '../pki/names.js';
 import type { ParsedCsr } from '../pki/csr.js';
+import { commonNameProblem, sanProblem } from './name-rules.js';
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
-/** The subject CN must be encodable: valid Unicode (a UTF8String cannot hold a lone surrogate). */
+/** The subject CN by name-rules.ts: no control or bidi characters, valid Unicode, at most 64 characters. */
 export function checkCommonName(cn: string): void {
-  if (LONE_SURROGATE.test(cn)) throw badRequest('the token subject is not valid Unicode');
+  const problem = commonNameProblem(cn);
+  if (problem) throw badRequest(`the token subject is refused: ${problem}`);
 }
 
 /**
@@ -25,6 +25,8 @@ export function sansFromNames(sans: string[]): San[] {
   const out: San[] = [];
   for (const s of sans) {
     const classified = classifySan(s);
+    const problem = sanProblem(classified);
+    if (problem) throw badRequest(problem);
     const san = classified.type === 'ip' ? { type: 'ip' as const, value: canonicalIp(classified.value) } : classified;
     const key = `${san.type}:${san.value}`;
     if (!seen.has(key)) {

@@ -8,6 +8,7 @@ import { x509 } from '../pki/x509.js';
 import { toWebKeyPair } from '../pki/keys.js';
 import { classifySan, orderSans, type San } from '../pki/names.js';
 import { dn, randomSerialHex, type Issuer } from '../authority/profiles.js';
+import { commonNameProblem, sanProblem } from '../authority/name-rules.js';
 
 export type Profile = 'root-ca' | 'intermediate-ca' | 'leaf' | 'self-signed';
 export const PROFILES: Profile[] = ['root-ca', 'intermediate-ca', 'leaf', 'self-signed'];
@@ -47,6 +48,9 @@ export async function createProfileCertificate(spec: CertificateSpec, signer: Is
   extensions.push(await x509.SubjectKeyIdentifierExtension.create(new x509.PublicKey(spki)));
   if (!selfSigned) extensions.push(new x509.AuthorityKeyIdentifierExtension(signer.keyId));
   const names = spec.sans.length || ca ? spec.sans : [spec.subject];
+  // The online CA's rules (name-rules.ts): an offline certificate is no place for a name it would refuse.
+  const nameProblem = commonNameProblem(spec.subject) ?? names.map((n) => sanProblem(classifySan(n))).find((p) => p !== null);
+  if (nameProblem) throw new Error(nameProblem);
   const sans = orderSans(names.map(classifySan));
   if (sans.length) extensions.push(new x509.SubjectAlternativeNameExtension(sans as San[]));
   if (spec.permittedDns?.length) {

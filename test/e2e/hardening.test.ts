@@ -3,6 +3,9 @@
 // would start before its issuer. Every refusal leaves the token unspent and the ledger as it was.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, X509Certificate } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
@@ -10,7 +13,7 @@ import { CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-c
 import Database from 'better-sqlite3';
 import * as jose from 'jose';
 import { x509 } from '../../src/pki/x509.ts';
-import { request, startTestCa, type HttpResult, type TestCa } from '../helpers/ca.ts';
+import { cli, request, startTestCa, type HttpResult, type TestCa } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
 
 let ca: TestCa;
@@ -156,4 +159,75 @@ test('item 3: bytes after the CSR DER, or text around its PEM block -> 400', asy
   // Surrounding whitespace is not garbage.
   const ok = await sign({ csr: `\n  ${csrPem}\n\n`, ott: await mintToken(admin, { aud, sub: cn }) });
   assert.equal(ok.status, 201, ok.body);
+});
+
+// ---- items 4 and 5: names are checked before anything is issued or spent ----
+
+const NAMELESS = () => opensslCsr('', []).csrPem;
+const GOOD = { sub: 'names-ok.internal', sans: ['names-ok.internal'] };
+
+test('item 4: names no certificate should carry -> 400 naming the name, token not spent', async () => {
+  const csrPem = NAMELESS();
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['NUL in a DNS SAN', { sub: 'a.internal', sans: ['a\u0000b.internal'] }, /DNS name "a\\u0000b\.internal" has a control character/],
+    ['newline in a DNS SAN', { sub: 'a.internal', sans: ['a.internal\nb.internal'] }, /control character/],
+    ['10,000-character SAN', { sub: 'a.internal', sans: [`${'a'.repeat(60)}.`.repeat(170) + 'internal'] }, /characters long; a DNS name has at most 253/],
+    ['300-character label', { sub: 'a.internal', sans: [`${'b'.repeat(300)}.internal`] }, /label of 300 characters/],
+    ['bare *', { sub: 'a.internal', sans: ['*'] }, /bare wildcard/],
+    ['inner wildcard', { sub: 'a.internal', sans: ['a.*.internal'] }, /wildcard other than/],
+    ['underscore and space', { sub: 'a.internal', sans: ['my host.internal'] }, /not letters, digits and inner hyphens/],
+    ['broken A-label', { sub: 'a.internal', sans: ['xn--zz.internal'] }, /not a valid punycode A-label/],
+    ['5,000-character CN', { sub: 'c'.repeat(5000), sans: ['a.internal'] }, /5000 characters long; RFC 5280 allows at most 64/],
+    ['bidi override in CN', { sub: 'evil\u202elanretni.a', sans: ['a.internal'] }, /bidirectional-text control character/],
+    ['control character in CN', { sub: 'tab\there', sans: ['a.internal'] }, /common name "tab\\there" has a control character/],
+    ['URI with a space', { sub: 'a.internal', sans: ['spiffe://td/a b'] }, /URI "spiffe:\/\/td\/a b" has characters a URI cannot hold/],
+    ['email that is no addr-spec', { sub: 'a.internal', sans: ['a b@example.com'] }, /is not an email address/],
+    ['email with a bad domain', { sub: 'a.internal', sans: ['a@exa_mple.com'] }, /email address "a@exa_mple.com" has a domain that/],
+  ];
+  for (const [what, claims, mentions] of cases) await refusedUnspent(what, claims, csrPem, mentions, { claims: GOOD, csrPem });
+});
+
+test('item 4: well-formed names of every kind are issued', async () => {
+  const sans = ['xn--bcher-kva.example', '*.wild.internal', 'host-1.internal', '10.0.0.7', '2001:db8::7', 'ops.team+ca@example.com', 'spiffe://td/ns/prod/sa/web'];
+  const r = await sign({ csr: NAMELESS(), ott: await mintToken(admin, { aud, sub: 'x'.repeat(64), sans }) });
+  assert.equal(r.status, 201, r.body);
+  const alt = new X509Certificate(r.json.crt).subjectAltName ?? '';
+  for (const s of ['DNS:xn--bcher-kva.example', 'DNS:*.wild.internal', 'IP Address:10.0.0.7', 'email:ops.team+ca@example.com', 'URI:spiffe://td/ns/prod/sa/web']) assert.ok(alt.includes(s), `${s} in ${alt}`);
+});
+
+test('item 5: an IPv6 zone id (fe80::1%eth0, %25eth0) -> 400, token not spent, no TypeError in the log', async () => {
+  const csrPem = NAMELESS();
+  for (const zoned of ['fe80::1%eth0', 'fe80::1%25eth0']) {
+    await refusedUnspent(zoned, { sub: 'a.internal', sans: [zoned] }, csrPem, /IPv6 zone id/, { claims: GOOD, csrPem });
+    await refusedUnspent(`${zoned} as sub`, { sub: zoned }, csrPem, /IPv6 zone id/, { claims: GOOD, csrPem });
+  }
+  assert.ok(!ca.logs.some((l) => l.includes('Invalid URL')), 'a TypeError reached the log');
+});
+
+test('item 4: offline `certificate create` and `certificate sign` apply the same name rules', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'names-offline-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const f = (n: string) => join(dir, n);
+  const create = (subject: string, out: string, extra: string[]) => cli(['certificate', 'create', subject, f(`${out}.crt`), f(`${out}.key`), '--no-password', '--insecure', ...extra]);
+  assert.equal(create('Names Root', 'root', ['--profile', 'root-ca']).status, 0);
+  const leaf = (subject: string, out: string, sans: string[]) => create(subject, out, ['--ca', f('root.crt'), '--ca-key', f('root.key'), ...sans.flatMap((s) => ['--san', s])]);
+  for (const [subject, sans, why] of [
+    ['ok.internal', ['bad\u0001.internal'], /DNS name "bad\\u0001\.internal" has a control character/],
+    ['ok.internal', ['*'], /bare wildcard/],
+    ['ok.internal', ['fe80::1%eth0'], /IPv6 zone id/],
+    ['q'.repeat(65), ['ok.internal'], /RFC 5280 allows at most 64/],
+  ] as [string, string[], RegExp][]) {
+    const r = leaf(subject, 'bad', sans);
+    assert.notEqual(r.status, 0, `${subject} ${sans}: accepted`);
+    assert.match(r.stderr, why);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.ok(!existsSync(f('bad.crt')), 'a certificate was written');
+  }
+  assert.equal(leaf('fine.internal', 'fine', ['fine.internal', '10.1.2.3']).status, 0);
+  // `certificate sign`: the names come from the CSR.
+  const csrFile = f('req.csr');
+  writeFileSync(csrFile, opensslCsr('ok.internal', ['ok.internal', 'a.*.internal']).csrPem);
+  const signed = cli(['certificate', 'sign', csrFile, f('root.crt'), f('root.key')]);
+  assert.notEqual(signed.status, 0);
+  assert.match(signed.stderr, /wildcard other than/);
 });
