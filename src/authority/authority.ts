@@ -26,7 +26,7 @@ import { certificateTimes, factsOf, type IssuedFacts } from './issued-facts.js';
 import { verifyRenewToken } from '../provisioners/x5c-renew.js';
 import { readProvisionerExtension } from './provisioner-extension.js';
 import { PROVISIONER_TYPE } from './provisioner-extension.js';
-import { computeValidity } from './validity.js';
+import { computeValidity, notBeforeIssuer } from './validity.js';
 import { TrustStore } from './trust.js';
 import { buildCrl } from './crl.js';
 import { CrlPublisher, type PublishedCrl } from './crl-publisher.js';
@@ -114,7 +114,7 @@ export class Authority {
     checkCommonName(token.claims.sub);
     const certSans = sansFromNames(sans);
     checkCsrAgainstToken(csr, token.claims.sub, sans, certSans);
-    const validity = computeValidity(req, now, token.provisioner.claims, this.backdate);
+    const validity = computeValidity(req, now, token.provisioner.claims, this.backdate, this.intermediate.cert.notBefore);
     const leaf = await this.template().buildAsync({
       serialHex: randomSerialHex(),
       commonName: token.claims.sub,
@@ -285,7 +285,7 @@ export class Authority {
     this.quota?.take(auth.provisioner ?? '(no provisioner)');
     const lifetime = old.notAfter.getTime() - old.notBefore.getTime();
     const backdate = lifetime >= 2 * this.backdate ? this.backdate : 0;
-    const o = { serialHex: randomSerialHex(), notBefore: new Date(now.getTime() - backdate), notAfter: new Date(now.getTime() + lifetime - backdate), newSpki };
+    const o = { serialHex: randomSerialHex(), notBefore: notBeforeIssuer(new Date(now.getTime() - backdate), this.intermediate.cert.notBefore), notAfter: new Date(now.getTime() + lifetime - backdate), newSpki };
     // A renewal keeps the names, so the ledger row takes them from the row it replaces.
     const fast = await this.template().renewAsync(new Uint8Array(old.rawData), o);
     const facts = fast
@@ -354,7 +354,7 @@ export class Authority {
     const spki = publicKey.export({ type: 'spki', format: 'der' });
     const commonName = this.config.commonName ?? 'Stepstone Online CA';
     const sans = sansFromNames(this.config.dnsNames);
-    const times = certificateTimes({ notBefore: new Date(now.getTime() - this.backdate), notAfter: new Date(now.getTime() + lifetime) });
+    const times = certificateTimes({ notBefore: notBeforeIssuer(new Date(now.getTime() - this.backdate), this.intermediate.cert.notBefore), notAfter: new Date(now.getTime() + lifetime) });
     const leaf = this.template().build({
       serialHex: randomSerialHex(), commonName, sans, spki: new Uint8Array(spki).buffer as ArrayBuffer, ...times, rsa: false, provisioner: null,
     });

@@ -5,7 +5,16 @@ import type { Claims } from './claims.js';
 
 export interface Validity { notBefore: Date; notAfter: Date }
 
-export function computeValidity(req: { notBefore?: string; notAfter?: string }, now: Date, claims: Claims, backdate: number): Validity {
+/**
+ * A leaf cannot be valid before its issuer is: a certificate issued within the backdate of the
+ * intermediate's own start (right after `init`, say) would otherwise begin before it, which strict
+ * verifiers and humans reading the chain both trip over.
+ */
+export function notBeforeIssuer(notBefore: Date, issuerNotBefore: Date | undefined): Date {
+  return issuerNotBefore && notBefore < issuerNotBefore ? new Date(issuerNotBefore.getTime()) : notBefore;
+}
+
+export function computeValidity(req: { notBefore?: string; notAfter?: string }, now: Date, claims: Claims, backdate: number, issuerNotBefore?: Date): Validity {
   let nb: Date | null;
   let na: Date | null;
   try {
@@ -14,7 +23,7 @@ export function computeValidity(req: { notBefore?: string; notAfter?: string }, 
   } catch (e) {
     throw badRequest((e as Error).message);
   }
-  const notBefore = nb ?? new Date(now.getTime() - backdate);
+  const notBefore = notBeforeIssuer(nb ?? new Date(now.getTime() - backdate), issuerNotBefore);
   const notAfter = na ?? new Date((nb ?? now).getTime() + claims.defaultTLSCertDuration);
   checkValidity({ notBefore, notAfter }, now, claims, backdate);
   return { notBefore, notAfter };

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, X509Certificate } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
@@ -230,4 +231,38 @@ test('item 4: offline `certificate create` and `certificate sign` apply the same
   const signed = cli(['certificate', 'sign', csrFile, f('root.crt'), f('root.key')]);
   assert.notEqual(signed.status, 0);
   assert.match(signed.stderr, /wildcard other than/);
+});
+
+// ---- item 13: a leaf never starts before its issuer ----
+
+test('item 13: leaves issued within the backdate of init (sign, renew, the serving certificate) start no earlier than the intermediate', async (t) => {
+  // An hour's backdate makes "within the backdate of init" certain however slow the machine is.
+  const young = await startTestCa({ configure: (c) => { c.authority.backdate = '1h'; } });
+  t.after(() => young.cleanup());
+  const key = await provisionerKey(young.configPath, young.password);
+  const cn = 'young.internal';
+  const { csrPem, keyPem } = opensslCsr(cn, [cn]);
+  const r = await request(young, 'POST', '/1.0/sign', { csr: csrPem, ott: await mintToken(key, { aud: `${young.url}/1.0/sign`, sub: cn }) });
+  assert.equal(r.status, 201, r.body);
+  const [leafPem, interPem] = r.json.certChain as [string, string];
+  const inter = new X509Certificate(interPem);
+  const start = (c: X509Certificate) => new Date(c.validFrom).getTime();
+  assert.ok(start(inter) > Date.now() - 3_600_000, 'the intermediate is younger than the backdate');
+  const leaf = new X509Certificate(leafPem);
+  assert.ok(start(leaf) >= start(inter), `sign: leaf ${leaf.validFrom} before intermediate ${inter.validFrom}`);
+  assert.ok(start(leaf) <= Date.now(), 'the leaf is valid now');
+
+  const renewed = await request(young, 'POST', '/1.0/renew', undefined, { cert: leafPem + interPem, key: keyPem });
+  assert.equal(renewed.status, 201, renewed.body);
+  const again = new X509Certificate(renewed.json.crt);
+  assert.ok(start(again) >= start(inter), `renew: ${again.validFrom} before intermediate ${inter.validFrom}`);
+  const serving = await new Promise<X509Certificate>((res, rej) => {
+    const s = tls.connect({ host: '127.0.0.1', port: young.port, ca: young.rootPem, servername: 'localhost' }, () => {
+      const raw = s.getPeerCertificate().raw;
+      s.end();
+      res(new X509Certificate(raw));
+    });
+    s.on('error', rej);
+  });
+  assert.ok(start(serving) >= start(inter), `serving: ${serving.validFrom} before intermediate ${inter.validFrom}`);
 });
