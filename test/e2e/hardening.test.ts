@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import { spawnSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, X509Certificate } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
@@ -139,7 +140,7 @@ test('item 3: explicit EC curve parameters (openssl ec_param_enc:explicit) -> 40
   await refusedUnspent('explicit curve', { sub: cn }, csrPem, /explicit curve parameters/, { claims: { sub: cn }, csrPem: opensslCsr(cn, [cn]).csrPem });
 });
 
-test('item 3: an RSA key without the NULL parameters -> 400 naming it, token not spent; the canonical form of the same key is issued', async () => {
+test('item 3: an RSA key without the NULL parameters -> 400 naming it, token not spent; the canonical form of the same key is issued', async (t) => {
   const cn = 'rsa-nonull.internal';
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const spki = AsnConvert.parse(publicKey.export({ type: 'spki', format: 'der' }), SubjectPublicKeyInfo);
@@ -147,6 +148,15 @@ test('item 3: an RSA key without the NULL parameters -> 400 naming it, token not
   spki.algorithm = new AlgorithmIdentifier({ algorithm: spki.algorithm.algorithm });
   const noNull = csrWithSpki(cn, spki, privateKey);
   await refusedUnspent('RSA without NULL', { sub: cn }, noNull, /lacks the NULL/, { claims: { sub: cn }, csrPem: canonical });
+  // What is issued is what strict verifiers take.
+  const r = await sign({ csr: canonical, ott: await mintToken(admin, { aud, sub: cn }) });
+  assert.equal(r.status, 201, r.body);
+  const dir = mkdtempSync(join(tmpdir(), 'strict-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'leaf.crt'), r.json.crt);
+  writeFileSync(join(dir, 'inter.crt'), r.json.ca);
+  const v = spawnSync('openssl', ['verify', '-x509_strict', '-CAfile', ca.rootFile, '-untrusted', join(dir, 'inter.crt'), join(dir, 'leaf.crt')], { encoding: 'utf8' });
+  assert.equal(v.status, 0, v.stdout + v.stderr);
 });
 
 test('item 3: bytes after the CSR DER, or text around its PEM block -> 400', async () => {
