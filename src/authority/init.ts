@@ -9,6 +9,8 @@ import type { KeyObject } from 'node:crypto';
 import { generateKeyPair, loadPrivateKey, writeFileAtomic, type KeySpec } from '../pki/keys.js';
 import { signedBy } from '../pki/signed-by.js';
 import { x509 } from '../pki/x509.js';
+import { classifySan } from '../pki/names.js';
+import { sanProblem } from './name-rules.js';
 import { certToPem, parseCertificates } from '../pki/pem.js';
 import { sha256Hex } from '../pki/fingerprint.js';
 import { createProvisionerKey } from '../pki/provisioner-key.js';
@@ -41,6 +43,10 @@ export async function initCa(o: InitOptions): Promise<InitResult> {
   if (existsSync(l.caConfig) && !o.force) throw new Error(`a CA already exists at ${l.home} (use --force to overwrite it)`);
   if (!o.password) throw new Error('the password must not be empty');
   if (!o.dnsNames.length) throw new Error('at least one DNS name or IP is needed (--dns)');
+  for (const n of o.dnsNames) {
+    const problem = sanProblem(classifySan(n));
+    if (problem) throw new Error(`--dns: ${problem}`);
+  }
 
   const { root, inter, interKey, rootKey } = o.existing ? await broughtCa(o.existing) : await newCa(o);
   // Only now, with the CA checked: a refused --root/--intermediate/--key leaves nothing behind.

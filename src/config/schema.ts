@@ -2,6 +2,8 @@
 // downstream receives the typed, defaulted `CaConfig`; defaults live here and nowhere else.
 import { z } from 'zod';
 import { parseDuration } from '../util/duration.js';
+import { sanProblem } from '../authority/name-rules.js';
+import { classifySan } from '../pki/names.js';
 import { dataSourceProblem, isPostgresType } from '../ledger/pg-source.js';
 import { ADDRESS, auditSchema, metricsSchema, noticesSchema, webhooksSchema } from './observe-schema.js';
 
@@ -145,7 +147,11 @@ export const caConfigSchema = z.object({
   crt: z.string().min(1),
   key: z.string().min(1),
   address: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'must be HOST:PORT or :PORT'),
-  dnsNames: z.array(z.string().min(1)).min(1),
+  // The serving certificate carries every one: a name the issuance rules refuse stops the start here, said plainly.
+  dnsNames: z.array(z.string().min(1).superRefine((n, ctx) => {
+    const problem = sanProblem(classifySan(n));
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })).min(1),
   /** Plain-HTTP listener for /crl and OCSP only (relying parties fetch those over HTTP); '' = none. */
   insecureAddress: z.union([z.literal(''), z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'must be HOST:PORT or :PORT')]).optional(),
   crl: crlSchema.default(crlSchema.parse({})),

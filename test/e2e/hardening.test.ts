@@ -235,6 +235,12 @@ test('item 4: offline `certificate create` and `certificate sign` apply the same
     assert.ok(!existsSync(f('bad.crt')), 'a certificate was written');
   }
   assert.equal(leaf('fine.internal', 'fine', ['fine.internal', '10.1.2.3']).status, 0);
+  // `init --dns`: the serving certificate will carry these names, so the same rules, before anything is written.
+  writeFileSync(f('pw'), 'pw\n', { mode: 0o600 });
+  const init = cli(['init', '--name', 'T', '--dns', 'ca_bad.internal,127.0.0.1', '--address', '127.0.0.1:0', '--provisioner', 'admin', '--password-file', f('pw'), '--home', f('home')]);
+  assert.notEqual(init.status, 0);
+  assert.match(init.stderr, /--dns: DNS name "ca_bad.internal"/);
+  assert.ok(!existsSync(f('home')), 'init left a CA home behind');
   // `certificate sign`: the names come from the CSR.
   const csrFile = f('req.csr');
   writeFileSync(csrFile, opensslCsr('ok.internal', ['ok.internal', 'a.*.internal']).csrPem);
