@@ -275,7 +275,8 @@ export class Authority {
   /**
    * Same total lifetime as the old certificate, starting now (backdated) — step-ca's formula.
    * A lifetime shorter than twice the backdate gets no backdate: step's formula would make such a
-   * certificate expire before it is issued.
+   * certificate expire before it is issued. A start clamped to the intermediate's moves the end
+   * with it, so the lifetime stays the old one.
    */
   private async reissue(
     a: Attempt, old: CertificateView, auth: AuthorizedCertificate, now: Date, method: 'renew' | 'rekey', newSpki?: ArrayBuffer, token?: TokenClaim,
@@ -285,7 +286,8 @@ export class Authority {
     this.quota?.take(auth.provisioner ?? '(no provisioner)');
     const lifetime = old.notAfter.getTime() - old.notBefore.getTime();
     const backdate = lifetime >= 2 * this.backdate ? this.backdate : 0;
-    const o = { serialHex: randomSerialHex(), notBefore: notBeforeIssuer(new Date(now.getTime() - backdate), this.intermediate.cert.notBefore), notAfter: new Date(now.getTime() + lifetime - backdate), newSpki };
+    const notBefore = notBeforeIssuer(new Date(now.getTime() - backdate), this.intermediate.cert.notBefore);
+    const o = { serialHex: randomSerialHex(), notBefore, notAfter: new Date(notBefore.getTime() + lifetime), newSpki };
     // A renewal keeps the names, so the ledger row takes them from the row it replaces.
     const fast = await this.template().renewAsync(new Uint8Array(old.rawData), o);
     const facts = fast

@@ -23,7 +23,8 @@ export function computeValidity(req: { notBefore?: string; notAfter?: string }, 
   } catch (e) {
     throw badRequest((e as Error).message);
   }
-  const notBefore = notBeforeIssuer(nb ?? new Date(now.getTime() - backdate), issuerNotBefore);
+  // Only the backdate is clamped: a notBefore the requester asked for is theirs to ask.
+  const notBefore = nb ?? notBeforeIssuer(new Date(now.getTime() - backdate), issuerNotBefore);
   const notAfter = na ?? new Date((nb ?? now).getTime() + claims.defaultTLSCertDuration);
   checkValidity({ notBefore, notAfter }, now, claims, backdate);
   return { notBefore, notAfter };
