@@ -24,7 +24,7 @@ export interface PublishedCrl {
 /** step-ca keeps an entry for an hour past its certificate's expiry: clocks disagree. */
 const KEEP_AFTER_EXPIRY_MS = 3_600_000;
 
-export type CrlBuilder = (params: CrlParams) => Promise<ArrayBuffer>;
+export type CrlBuilder = (params: CrlParams) => Promise<Uint8Array>;
 
 export class CrlPublisher {
   private latest: PublishedCrl | null = null;
@@ -94,7 +94,9 @@ export class CrlPublisher {
     // Whole seconds: X.509 times carry no fractions, and Expires headers should match the CRL.
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + this.cacheMs);
-    const der = Buffer.from(await this.d.build({ issuer: this.d.issuer, number, thisUpdate, nextUpdate, entries, idpUrl: this.d.idpUrl }));
+    const built = await this.d.build({ issuer: this.d.issuer, number, thisUpdate, nextUpdate, entries, idpUrl: this.d.idpUrl });
+    // A view, not a copy: /crl sends these same bytes until the next regeneration.
+    const der = Buffer.from(built.buffer, built.byteOffset, built.byteLength);
     this.latest = { der, pem: toPem(der, 'X509 CRL'), number, thisUpdate, nextUpdate, entries: entries.length };
     this.d.onPublished?.(this.latest);
     return this.latest;
@@ -109,7 +111,7 @@ export class CrlWorker {
     const { issuer, ...rest } = params;
     const job: Omit<CrlJob, 'id'> = { issuer: { certDer: issuer.cert.rawData, key: issuer.key, signer: issuer.signer, keyId: issuer.keyId }, params: rest };
     const m = await this.thread.call(job);
-    if ('der' in m) return m.der;
+    if ('der' in m) return new Uint8Array(m.der, m.offset, m.length);
     throw new Error(`CRL generation failed: ${m.error}`);
   };
 

@@ -20,7 +20,7 @@ import type { San } from '../pki/names.js';
 import { oid, readTlv, seq, smallUint, tlv, uint } from '../pki/der.js';
 import { readSpki, serialMagnitude, validityTime } from './leaf-fields.js';
 import { renewedTbs, type RenewRequest } from './fast-renew.js';
-import { createLeafCertificate, type Issuer, type LeafRequest } from './profiles.js';
+import { createLeafCertificate, issuerDigest, type Issuer, type LeafRequest } from './profiles.js';
 import { PROVISIONER_EXTENSION_OID, type ProvisionerInfo } from './provisioner-extension.js';
 
 const OID_CN = oid('2.5.4.3');
@@ -62,12 +62,6 @@ function tbsParts(der: ArrayBuffer | Buffer): { buf: Buffer; tbs: Buffer; fields
   return { buf, tbs: tbs!.raw, fields: children(buf, tbs!.start, tbs!.end), outerAlg: alg!.raw };
 }
 
-function nodeHash(issuer: Issuer): string | null {
-  const hash = (issuer.key.signAlg as { hash?: string | { name: string } }).hash;
-  const name = typeof hash === 'string' ? hash : hash?.name;
-  return name ? name.replace('-', '').toLowerCase() : null;
-}
-
 export class LeafTemplate {
   private constructor(
     private readonly version: Buffer,
@@ -97,7 +91,7 @@ export class LeafTemplate {
       throw internal('fast leaf: the reference certificate has an unexpected shape');
     }
     const copy = (t: Tlv) => Buffer.from(t.raw);
-    const template = new LeafTemplate(copy(version), copy(sigAlg!), copy(issuerName!), [copy(ku), copy(rsaKu)], copy(eku), copy(aki), nodeHash(issuer), issuer.signer);
+    const template = new LeafTemplate(copy(version), copy(sigAlg!), copy(issuerName!), [copy(ku), copy(rsaKu)], copy(eku), copy(aki), issuerDigest(issuer), issuer.signer);
 
     // Self-check on start-up: one request touching every part of the writer, built both ways.
     const full: LeafRequest = {

@@ -18,6 +18,13 @@ export interface Issuer {
   keyId: string;
 }
 
+/** The digest node:crypto's sign() takes for this issuer's key: 'sha256'…, or null (Ed25519). */
+export function issuerDigest(issuer: Pick<Issuer, 'key'>): string | null {
+  const hash = (issuer.key.signAlg as { hash?: string | { name: string } }).hash;
+  const name = typeof hash === 'string' ? hash : hash?.name;
+  return name ? name.replace('-', '').toLowerCase() : null;
+}
+
 export async function makeIssuer(cert: x509.X509Certificate, key: KeyObject): Promise<Issuer> {
   const web = await toWebKeyPair(key);
   const pubDer = new Uint8Array(await crypto.subtle.exportKey('spki', web.publicKey));

@@ -24,6 +24,6 @@ export async function signRootCrl(o: { home: string; password: string; validForM
   // Seconds since the epoch: increases from one offline signing to the next without any state.
   const number = Math.floor(now.getTime() / 1000);
   const nextUpdate = new Date(now.getTime() + o.validForMs);
-  const der = Buffer.from(await buildCrl({ issuer, number, thisUpdate: now, nextUpdate, entries: [] }));
+  const der = await buildCrl({ issuer, number, thisUpdate: now, nextUpdate, entries: [] });
   return { der, pem: toPem(der, 'X509 CRL'), number, nextUpdate };
 }

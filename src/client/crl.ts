@@ -5,6 +5,8 @@ import * as asn1X509 from '@peculiar/asn1-x509';
 import { CliError } from '../cli/common.js';
 import { parseCertificates, toArrayBuffer, toPem } from '../pki/pem.js';
 import { x509 } from '../pki/x509.js';
+import { readCrlParts } from '../pki/crl-parts.js';
+import { issuerKey, verifySignedParts } from '../pki/signed-by.js';
 import { resolveCa, type ClientFlags } from './defaults.js';
 import { CaClient } from './http.js';
 
@@ -13,7 +15,6 @@ const SKEW_MS = 60_000;
 
 export interface CrlSummary {
   der: Uint8Array;
-  crl: x509.X509Crl;
   issuer: x509.X509Certificate;
   number: number | undefined;
   entries: number;
@@ -27,18 +28,64 @@ function crlNumber(crl: x509.X509Crl): number | undefined {
   return ext ? AsnConvert.parse(ext.value, asn1X509.CRLNumber).value : undefined;
 }
 
+/** The CRL as read: the library's view of its header, and how to check its signature. */
+interface ReadCrl {
+  /** Issuer, dates and extensions; its entries are not necessarily there (see readCrl). */
+  crl: x509.X509Crl;
+  entries: number;
+  signedBy(cert: x509.X509Certificate): Promise<boolean>;
+}
+
+/**
+ * A 100 000-entry CRL is ~5 MB, which the library (asn1js) parses in seconds; our own reader
+ * takes the list and leaves the library only the rest. Anything the reader does not know (shape,
+ * entry extension, signature algorithm) goes to the library whole.
+ */
+function readCrl(der: Uint8Array): ReadCrl {
+  const parts = readCrlParts(der);
+  if (parts) {
+    const skeleton = new x509.X509Crl(toArrayBuffer(parts.skeleton));
+    return {
+      crl: skeleton,
+      entries: parts.entries.length,
+      signedBy: async (cert) => {
+        let key;
+        try {
+          key = issuerKey(cert);
+        } catch {
+          return false;
+        }
+        return verifySignedParts(parts, key) ?? fullVerify(der, cert);
+      },
+    };
+  }
+  const crl = fullParse(der);
+  return { crl, entries: crl.entries.length, signedBy: (cert) => crl.verify({ publicKey: cert }).catch(() => false) };
+}
+
+function fullParse(der: Uint8Array): x509.X509Crl {
+  // asn1js stops at 10 000 nodes by default, i.e. about 1 500 entries. Every node takes at
+  // least two bytes, so the CRL's own length bounds the count without refusing any real CRL.
+  return new x509.X509Crl(toArrayBuffer(der), { berOptions: { maxNodes: der.length, maxContentLength: der.length } });
+}
+
+/** The library's check, for an algorithm our reader does not verify itself. */
+function fullVerify(der: Uint8Array, cert: x509.X509Certificate): Promise<boolean> {
+  // A key the CRL's algorithm cannot use throws rather than answering false.
+  return fullParse(der).verify({ publicKey: cert }).catch(() => false);
+}
+
 /**
  * The certificate that signed `crl`, chained (by signature, via X509ChainBuilder) up to one of
  * `roots`, every link valid at `now` and the signer allowed to sign CRLs.
  */
-async function findIssuer(crl: x509.X509Crl, intermediates: x509.X509Certificate[], roots: x509.X509Certificate[], now: Date): Promise<x509.X509Certificate> {
+async function findIssuer({ crl, signedBy }: ReadCrl, intermediates: x509.X509Certificate[], roots: x509.X509Certificate[], now: Date): Promise<x509.X509Certificate> {
   const candidates = [...intermediates, ...roots].filter((c) => c.subject === crl.issuer);
   if (candidates.length === 0) throw new CliError(`the CRL's issuer (${crl.issuer}) is none of the CA's intermediates`);
   const builder = new x509.X509ChainBuilder({ certificates: [...intermediates, ...roots] });
   const problems: string[] = [];
   for (const cert of candidates) {
-    // A key the CRL's algorithm cannot use throws rather than answering false.
-    if (!(await crl.verify({ publicKey: cert }).catch(() => false))) {
+    if (!(await signedBy(cert))) {
       problems.push(`the CRL signature does not verify with ${cert.subject}`);
       continue;
     }
@@ -78,20 +125,19 @@ export async function fetchVerifiedCrl(flags: ClientFlags, now = new Date()): Pr
 
 /** The checks `ca crl` makes, on bytes already in hand. */
 export async function verifyCrl(der: Uint8Array, intermediates: x509.X509Certificate[], roots: x509.X509Certificate[], now = new Date()): Promise<CrlSummary> {
-  let crl: x509.X509Crl;
+  let read: ReadCrl;
   try {
-    // asn1js stops at 10 000 nodes by default, i.e. about 1 500 entries. Every node takes at
-    // least two bytes, so the CRL's own length bounds the count without refusing any real CRL.
-    crl = new x509.X509Crl(toArrayBuffer(der), { berOptions: { maxNodes: der.length, maxContentLength: der.length } });
+    read = readCrl(der);
   } catch (e) {
     throw new CliError(`the CA's /crl is not a DER CRL: ${(e as Error).message}`);
   }
-  const issuer = await findIssuer(crl, intermediates, roots, now);
+  const issuer = await findIssuer(read, intermediates, roots, now);
+  const { crl } = read;
   const { thisUpdate, nextUpdate } = crl;
   if (thisUpdate.getTime() > now.getTime() + SKEW_MS) throw new CliError(`the CRL is not valid yet: thisUpdate is ${thisUpdate.toISOString()}`);
   if (!nextUpdate) throw new CliError('the CRL has no nextUpdate, so there is no telling whether it is current');
   if (nextUpdate < now) throw new CliError(`the CRL is stale: nextUpdate was ${nextUpdate.toISOString()}`);
-  return { der, crl, issuer, number: crlNumber(crl), entries: crl.entries.length, thisUpdate, nextUpdate };
+  return { der, issuer, number: crlNumber(crl), entries: read.entries, thisUpdate, nextUpdate };
 }
 
 export function crlPem(der: Uint8Array): string {

@@ -86,6 +86,9 @@ async function requireCurrentSchema(client: pg.PoolClient, dir: string, source: 
   if (have < known) throw new Error(`the ledger ${source.describe} is at schema version ${have}, this Stepstone expects ${known}: start \`stepstone serve\` once to migrate it`);
 }
 
+/** getCertificate's query (OCSP asks it per request): the primary key's index. */
+export const SELECT_CERTIFICATE_SQL = `SELECT ${STORED_COLUMNS} FROM certificates WHERE serial = $1`;
+
 export class PostgresLedger implements Ledger {
   private readonly group: GroupCommit;
   private readonly instance = randomUUID();
@@ -182,7 +185,7 @@ export class PostgresLedger implements Ledger {
   }
 
   async getCertificate(serial: string): Promise<StoredCertificate | null> {
-    const { rows } = await this.guard('read', () => this.pool.query<StoredRow>({ name: 'stepstone_get_cert', text: `SELECT ${STORED_COLUMNS} FROM certificates WHERE serial = $1`, values: [serial] }));
+    const { rows } = await this.guard('read', () => this.pool.query<StoredRow>({ name: 'stepstone_get_cert', text: SELECT_CERTIFICATE_SQL, values: [serial] }));
     return rows[0] ? fromRow(rows[0]) : null;
   }
 

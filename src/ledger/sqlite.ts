@@ -60,6 +60,9 @@ export async function openSqliteLedger(file: string, opts: { migrationsDir?: str
   }
 }
 
+/** getCertificate's query (OCSP asks it per request): the serial's primary-key index, whatever the table holds. */
+export const SELECT_CERTIFICATE_SQL = `SELECT ${STORED_COLUMNS} FROM certificates WHERE serial = ?`;
+
 export class SqliteLedger implements Ledger {
   private readonly insertToken: Database.Statement<[string, string, number, number]>;
   private readonly crlTx: (notAfterAfter: number) => CrlSnapshot;
@@ -85,7 +88,7 @@ export class SqliteLedger implements Ledger {
    */
   constructor(readonly db: Database.Database, opts: { writer: WriterMode }) {
     this.insertToken = spendTokenStatement(db);
-    this.selectCert = db.prepare<[string], StoredRow>(`SELECT ${STORED_COLUMNS} FROM certificates WHERE serial = ?`);
+    this.selectCert = db.prepare<[string], StoredRow>(SELECT_CERTIFICATE_SQL);
     // Up the `replaces` chain to the first issuance, down through every renewal of it.
     this.selectLineage = db.prepare<[string, string], StoredRow>(`
       WITH RECURSIVE

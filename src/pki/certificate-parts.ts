@@ -45,7 +45,7 @@ export function readCertificateParts(der: Uint8Array): CertificateParts | null {
 }
 
 /** A non-negative INTEGER's magnitude in hex; null for a negative or non-minimal one. */
-function magnitudeHex(der: Uint8Array, t: Tlv): string | null {
+export function magnitudeHex(der: Uint8Array, t: Tlv): string | null {
   const len = t.end - t.body;
   if (len === 0 || der[t.body]! & 0x80) return null;
   if (len > 1 && der[t.body] === 0 && !(der[t.body + 1]! & 0x80)) return null;
@@ -57,7 +57,7 @@ const UTC = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/;
 const GENERALIZED = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/;
 
 /** UTCTime or GeneralizedTime in the forms RFC 5280 allows (seconds, Z); null otherwise. */
-function readTime(der: Uint8Array, t: Tlv): Date | null {
+export function readTime(der: Uint8Array, t: Tlv): Date | null {
   if (t.tag !== 0x17 && t.tag !== 0x18) return null;
   const s = Buffer.from(der.buffer, der.byteOffset + t.body, t.end - t.body).toString('latin1');
   const m = (t.tag === 0x17 ? UTC : GENERALIZED).exec(s);

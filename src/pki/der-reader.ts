@@ -1,4 +1,4 @@
-// A strict DER TLV reader for the issuance hot path only (csr-fast.ts). It accepts exactly DER's
+// A strict DER TLV reader for the hot paths only (csr-fast.ts, the CRL reader). It accepts exactly DER's
 // shapes — one-byte tags, definite minimal lengths, bounds inside the parent — and answers
 // `null` to anything else, so the caller falls back to the library's full parser. Nothing here
 // decides what a structure means.
@@ -22,10 +22,10 @@ export function readTlv(buf: Uint8Array, pos: number, limit: number): Tlv | null
   let body = pos + 2;
   if (len & 0x80) {
     const n = len & 0x7f;
-    if (n === 0 || n > 3 || body + n > limit) return null; // indefinite, or > 16 MB
+    if (n === 0 || n > 4 || body + n > limit) return null; // indefinite, or > 4 GB
     if (buf[body] === 0) return null; // not minimal
     len = 0;
-    for (let i = 0; i < n; i++) len = (len << 8) | buf[body + i]!;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[body + i]!;
     if (len < 0x80) return null; // long form where the short one fits
     body += n;
   }

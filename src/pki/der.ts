@@ -1,4 +1,4 @@
-// A minimal DER writer and TLV reader for the issuance hot path only (fast-leaf.ts, csr-fast.ts). Everything
+// A minimal DER writer and TLV reader for the hot paths only (fast-leaf.ts, csr-fast.ts, crl.ts). Everything
 // else in the codebase builds ASN.1 with @peculiar/x509; test/unit/fast-leaf.test.ts holds what
 // this produces byte-identical to it.
 import { readTlv as readStrictTlv } from './der-reader.js';
@@ -7,11 +7,13 @@ import { readTlv as readStrictTlv } from './der-reader.js';
 export function tlv(tag: number, ...parts: Uint8Array[]): Buffer<ArrayBuffer> {
   const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   const n = body.length;
-  if (n >= 0x1000000) throw new RangeError('DER value too long');
+  // Four length bytes: a CRL of a million entries is ~50 MB.
+  if (n >= 0x80000000) throw new RangeError('DER value too long');
   const head = n < 0x80 ? [tag, n]
     : n < 0x100 ? [tag, 0x81, n]
     : n < 0x10000 ? [tag, 0x82, n >> 8, n & 0xff]
-    : [tag, 0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
+    : n < 0x1000000 ? [tag, 0x83, n >> 16, (n >> 8) & 0xff, n & 0xff]
+    : [tag, 0x84, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
   return Buffer.concat([Buffer.from(head), body]);
 }
 

@@ -30,10 +30,21 @@ export async function signedBy(cert: Pick<x509.X509Certificate, 'rawData'>, issu
   }
   const der = new Uint8Array(cert.rawData);
   const parts = readCertificateParts(der);
-  const alg = parts && ALGORITHMS.get(Buffer.from(parts.signatureAlgorithm).toString('hex'));
-  if (!parts || !alg || alg.keyType !== key.asymmetricKeyType) return nativeSignedBy(der, key);
-  // X509_verify refuses a certificate whose two algorithm fields differ; so does this.
-  if (!Buffer.from(parts.innerAlgorithm).equals(parts.signatureAlgorithm)) return false;
+  return (parts && verifySignedParts(parts, key)) ?? nativeSignedBy(der, key);
+}
+
+/** The signed part, both algorithm fields and the signature of a certificate or CRL. */
+export interface SignedParts { tbs: Uint8Array; signatureAlgorithm: Uint8Array; innerAlgorithm: Uint8Array; signature: Uint8Array }
+
+/**
+ * Whether `key` made the signature, on libuv's pool; null when the algorithm is not one of ours
+ * or not one `key` can make (the caller then asks a full implementation).
+ */
+export function verifySignedParts(parts: SignedParts, key: KeyObject): Promise<boolean> | null {
+  const alg = ALGORITHMS.get(Buffer.from(parts.signatureAlgorithm).toString('hex'));
+  if (!alg || alg.keyType !== key.asymmetricKeyType) return null;
+  // X509_verify (and X509_CRL_verify) refuse a structure whose two algorithm fields differ; so does this.
+  if (!Buffer.from(parts.innerAlgorithm).equals(parts.signatureAlgorithm)) return Promise.resolve(false);
   return verifyOffLoop(alg.digest, parts.tbs, key, parts.signature);
 }
 

@@ -1,0 +1,106 @@
+// A CRL read with the strict TLV reader, for `ca crl`: @peculiar/x509 (asn1js) took 11.7 s to
+// parse a 100 000-entry CRL, most of it building an object per node of the revoked list. This
+// reads the list's entries (serial, date, reason) straight from the bytes and hands the library
+// a "skeleton" — the same CRL without its list — for the names, dates and extensions, which are
+// small. The skeleton's signature no longer matches, so the caller verifies the real TBS bytes.
+// Any shape this does not read answers null and the caller uses the library on the whole CRL;
+// test/unit/crl.test.ts holds it equal to the library and to `openssl crl` on the same bytes.
+import { children, readTlv, valueEquals, type Tlv } from './der-reader.js';
+import { magnitudeHex, readTime } from './certificate-parts.js';
+import { seq, tlv } from './der.js';
+
+export interface CrlEntry {
+  /** Lower-case hex of the serial's magnitude, without leading zero bytes. */
+  serialHex: string;
+  revocationDate: Date;
+  /** The CRLReason code, or null when the entry states none. */
+  reason: number | null;
+}
+
+export interface CrlParts {
+  /** The DER of the TBSCertList: what the signature covers. */
+  tbs: Uint8Array;
+  /** The outer signatureAlgorithm, whole. */
+  signatureAlgorithm: Uint8Array;
+  /** The signature field inside the TBSCertList, whole; X.509 requires it to equal the outer one. */
+  innerAlgorithm: Uint8Array;
+  /** The signature bits (BIT STRING value without its unused-bits byte). */
+  signature: Uint8Array;
+  entries: CrlEntry[];
+  /** The same CRL without revokedCertificates (its signature no longer covers it). */
+  skeleton: Uint8Array;
+}
+
+/** OID 2.5.29.21 (id-ce-cRLReasons), value bytes. */
+const REASON_OID = Buffer.from([0x55, 0x1d, 0x15]);
+
+export function readCrlParts(der: Uint8Array): CrlParts | null {
+  const top = readTlv(der, 0, der.length);
+  if (!top || top.tag !== 0x30 || top.end !== der.length) return null;
+  const outer = children(der, top);
+  if (!outer || outer.length !== 3) return null;
+  const [tbs, alg, sig] = outer as [Tlv, Tlv, Tlv];
+  if (tbs.tag !== 0x30 || alg.tag !== 0x30 || sig.tag !== 0x03 || sig.end - sig.body < 2 || der[sig.body] !== 0) return null;
+  const fields = children(der, tbs);
+  // version (v2, required when there are extensions or entries with them), signature, issuer,
+  // thisUpdate, [nextUpdate], [revokedCertificates], [0] crlExtensions.
+  if (!fields || fields[0]?.tag !== 0x02) return null;
+  const [, inner, issuer] = fields as [Tlv, Tlv | undefined, Tlv | undefined];
+  if (inner?.tag !== 0x30 || issuer?.tag !== 0x30) return null;
+  let at = 3;
+  if (!fields[at] || !readTime(der, fields[at]!)) return null;
+  at++;
+  if (fields[at] && (fields[at]!.tag === 0x17 || fields[at]!.tag === 0x18)) {
+    if (!readTime(der, fields[at]!)) return null;
+    at++;
+  }
+  let list: Tlv | undefined;
+  if (fields[at]?.tag === 0x30) list = fields[at++];
+  if (fields[at]?.tag === 0xa0) at++;
+  if (at !== fields.length) return null;
+  const entries = list ? readEntries(der, list) : [];
+  if (!entries) return null;
+  const bytes = (t: Tlv) => der.subarray(t.start, t.end);
+  const kept = fields.filter((f) => f !== list).map(bytes);
+  return {
+    tbs: bytes(tbs), signatureAlgorithm: bytes(alg), innerAlgorithm: bytes(inner), signature: der.subarray(sig.body + 1, sig.end),
+    entries, skeleton: seq(tlv(0x30, ...kept), bytes(alg), bytes(sig)),
+  };
+}
+
+function readEntries(der: Uint8Array, list: Tlv): CrlEntry[] | null {
+  const out: CrlEntry[] = [];
+  for (let pos = list.body; pos < list.end;) {
+    const entry = readTlv(der, pos, list.end);
+    if (!entry || entry.tag !== 0x30) return null;
+    pos = entry.end;
+    const f = children(der, entry);
+    if (!f || f.length < 2 || f.length > 3 || f[0]!.tag !== 0x02) return null;
+    const serialHex = magnitudeHex(der, f[0]!);
+    const revocationDate = readTime(der, f[1]!);
+    if (serialHex === null || !revocationDate) return null;
+    let reason: number | null = null;
+    if (f.length === 3) {
+      reason = readReason(der, f[2]!);
+      if (reason === null) return null;
+    }
+    out.push({ serialHex, revocationDate, reason });
+  }
+  return out;
+}
+
+/**
+ * crlEntryExtensions holding exactly one non-critical reasonCode, as our CA writes them; null for
+ * anything else (the caller then asks the library, which knows every extension).
+ */
+function readReason(der: Uint8Array, t: Tlv): number | null {
+  const exts = t.tag === 0x30 ? children(der, t) : null;
+  if (exts?.length !== 1 || exts[0]!.tag !== 0x30) return null;
+  const f = children(der, exts[0]!);
+  if (f?.length !== 2 || f[0]!.tag !== 0x06 || f[1]!.tag !== 0x04) return null;
+  if (!valueEquals(der, f[0]!, REASON_OID)) return null;
+  const e = readTlv(der, f[1]!.body, f[1]!.end);
+  if (!e || e.tag !== 0x0a || e.end !== f[1]!.end || e.end - e.body !== 1) return null;
+  const code = der[e.body]!;
+  return code <= 10 ? code : null;
+}
