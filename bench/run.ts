@@ -14,7 +14,7 @@ import { machine, median, summarise, table, type BenchResults, type PhaseResult 
 import { issueIdentities, makeCsrs, signBodies, type PreparedCsr, type TokenIssuer } from './requests.ts';
 
 const COLD_STARTS = 3;
-const USAGE = `usage: npm run bench -- [--requests N] [--renews N] [--concurrency C] [--sequential N] [--warmup N] [--prefill N] [--ledger postgresql] [--json]
+const USAGE = `usage: npm run bench -- [--crl N] [--requests N] [--renews N] [--concurrency C] [--sequential N] [--warmup N] [--prefill N] [--ledger postgresql] [--json]
                    [--step-ca | --compare URL --root F --provisioner-key F [--password F] [--iss NAME] [--compare-pid PID]]
   --requests N      requests in the /sign throughput phase (default 2000)
   --renews N        requests in the /renew phase: C hosts renew over mTLS keep-alive (default 1000, 0 skips)
@@ -37,6 +37,8 @@ const USAGE = `usage: npm run bench -- [--requests N] [--renews N] [--concurrenc
   --observe         instead of the phases above: /sign throughput with metrics + audit on vs off,
                     alternating --rounds times (default 3), and their ratio (with --ledger
                     postgresql: both on PostgreSQL)
+  --crl N           instead of the phases above: a ledger of N revoked certificates; the CRL snapshot,
+                    buildCrl, ca crl's checks in process, GET /crl and the whole ca crl command
   --json            print only the JSON results`;
 
 function intFlag(name: string, v: string, min = 1): number {
@@ -55,6 +57,7 @@ function parseFlags() {
       prefill: { type: 'string', default: '0' },
       ledger: { type: 'string' },
       observe: { type: 'boolean', default: false },
+      crl: { type: 'string' },
       rounds: { type: 'string', default: '3' },
       renews: { type: 'string', default: '1000' },
       'step-ca': { type: 'boolean', default: false },
@@ -86,6 +89,7 @@ function parseFlags() {
     stepCa: f['step-ca'],
     ledger: f.ledger === 'postgresql',
     observe: f.observe,
+    crl: f.crl === undefined ? null : intFlag('crl', f.crl, 0),
     rounds: intFlag('rounds', f.rounds),
     json: f.json,
   };
@@ -196,7 +200,18 @@ async function observeMain(): Promise<void> {
   console.log(opts.json ? JSON.stringify({ machine: mach, ...r }, null, 2) : `load average at start ${mach.loadAvg1}\n\n${observeTable(r.rows, r.ratio)}\n\nJSON: bench/results/observe.json`);
 }
 
+async function crlMain(entries: number): Promise<void> {
+  const { crlBench, crlTable } = await import('./crl.ts');
+  const mach = machine();
+  const r = await crlBench({ entries, progress });
+  const dir = join(import.meta.dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'crl.json'), `${JSON.stringify({ machine: mach, ...r }, null, 2)}\n`);
+  console.log(opts.json ? JSON.stringify({ machine: mach, ...r }, null, 2) : `load average at start ${mach.loadAvg1}\n\n${crlTable(r)}\n\nJSON: bench/results/crl.json`);
+}
+
 async function main(): Promise<void> {
+  if (opts.crl !== null) return crlMain(opts.crl);
   if (opts.observe) return observeMain();
   if (opts.ledger) return ledgerMain();
   const mach = machine();

@@ -77,7 +77,7 @@ function readEntries(der: Uint8Array, list: Tlv): CrlEntry[] | null {
     const f = children(der, entry);
     if (!f || f.length < 2 || f.length > 3 || f[0]!.tag !== 0x02) return null;
     const serialHex = magnitudeHex(der, f[0]!);
-    const revocationDate = readTime(der, f[1]!);
+    const revocationDate = timeOf(der, f[1]!);
     if (serialHex === null || !revocationDate) return null;
     let reason: number | null = null;
     if (f.length === 3) {
@@ -87,6 +87,45 @@ function readEntries(der: Uint8Array, list: Tlv): CrlEntry[] | null {
     out.push({ serialHex, revocationDate, reason });
   }
   return out;
+}
+
+/** Two ASCII digits at `at` as a number, or NaN. */
+function digits2(der: Uint8Array, at: number): number {
+  const a = der[at]! - 0x30;
+  const b = der[at + 1]! - 0x30;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : NaN;
+}
+
+/**
+ * certificate-parts.ts's readTime without its regular expression and strings: the same forms
+ * (RFC 5280's UTCTime and GeneralizedTime, whole seconds, Z), 100 000 times per CRL.
+ */
+function timeOf(der: Uint8Array, t: Tlv): Date | null {
+  const n = t.end - t.body;
+  let at = t.body;
+  let year: number;
+  if (t.tag === 0x17 && n === 13) {
+    const yy = digits2(der, at);
+    year = yy + (yy >= 50 ? 1900 : 2000);
+    at += 2;
+  } else if (t.tag === 0x18 && n === 15) {
+    year = digits2(der, at) * 100 + digits2(der, at + 2);
+    at += 4;
+  } else {
+    return null;
+  }
+  if (der[t.end - 1] !== 0x5a) return null;
+  const mo = digits2(der, at);
+  const d = digits2(der, at + 2);
+  const h = digits2(der, at + 4);
+  const mi = digits2(der, at + 6);
+  const se = digits2(der, at + 8);
+  // NaN fails every comparison below, so a non-digit anywhere is refused.
+  if (!(mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && se <= 59 && year >= 1000)) return null;
+  const ms = Date.UTC(year, mo - 1, d, h, mi, se);
+  const date = new Date(ms);
+  // Date.UTC rolls "Feb 30" over into March; such a date is not one.
+  return date.getUTCDate() === d ? date : null;
 }
 
 /**
