@@ -47,7 +47,7 @@ function readCrl(der: Uint8Array): ReadCrl {
     const skeleton = new x509.X509Crl(toArrayBuffer(parts.skeleton));
     return {
       crl: skeleton,
-      entries: parts.entries.length,
+      entries: parts.entryCount,
       signedBy: async (cert) => {
         let key;
         try {

@@ -26,7 +26,10 @@ export interface CrlParts {
   innerAlgorithm: Uint8Array;
   /** The signature bits (BIT STRING value without its unused-bits byte). */
   signature: Uint8Array;
-  entries: CrlEntry[];
+  /** How many revokedCertificates entries, each already checked for shape. */
+  entryCount: number;
+  /** The entries as values (built on demand: `ca crl` needs only the count). */
+  entries(): CrlEntry[];
   /** The same CRL without revokedCertificates (its signature no longer covers it). */
   skeleton: Uint8Array;
 }
@@ -58,35 +61,54 @@ export function readCrlParts(der: Uint8Array): CrlParts | null {
   if (fields[at]?.tag === 0x30) list = fields[at++];
   if (fields[at]?.tag === 0xa0) at++;
   if (at !== fields.length) return null;
-  const entries = list ? readEntries(der, list) : [];
-  if (!entries) return null;
+  const entryCount = list ? walkEntries(der, list) : 0;
+  if (entryCount === null) return null;
   const bytes = (t: Tlv) => der.subarray(t.start, t.end);
   const kept = fields.filter((f) => f !== list).map(bytes);
   return {
     tbs: bytes(tbs), signatureAlgorithm: bytes(alg), innerAlgorithm: bytes(inner), signature: der.subarray(sig.body + 1, sig.end),
-    entries, skeleton: seq(tlv(0x30, ...kept), bytes(alg), bytes(sig)),
+    entryCount,
+    entries: () => {
+      const out: CrlEntry[] = [];
+      if (list) walkEntries(der, list, (serial, revocationDate, reason) => out.push({ serialHex: magnitudeHex(der, serial)!, revocationDate, reason }));
+      return out;
+    },
+    skeleton: seq(tlv(0x30, ...kept), bytes(alg), bytes(sig)),
   };
 }
 
-function readEntries(der: Uint8Array, list: Tlv): CrlEntry[] | null {
-  const out: CrlEntry[] = [];
-  for (let pos = list.body; pos < list.end;) {
+/**
+ * Checks every entry's shape (a positive minimal INTEGER, a time, at most a reason) and counts
+ * them; null at the first it cannot read. Sequential TLV reads, no per-entry arrays or strings:
+ * this runs 100 000 times per CRL.
+ */
+function walkEntries(der: Uint8Array, list: Tlv, each?: (serial: Tlv, date: Date, reason: number | null) => void): number | null {
+  let n = 0;
+  for (let pos = list.body; pos < list.end; n++) {
     const entry = readTlv(der, pos, list.end);
     if (!entry || entry.tag !== 0x30) return null;
     pos = entry.end;
-    const f = children(der, entry);
-    if (!f || f.length < 2 || f.length > 3 || f[0]!.tag !== 0x02) return null;
-    const serialHex = magnitudeHex(der, f[0]!);
-    const revocationDate = timeOf(der, f[1]!);
-    if (serialHex === null || !revocationDate) return null;
+    const serial = readTlv(der, entry.body, entry.end);
+    if (!serial || serial.tag !== 0x02 || !positiveMinimal(der, serial)) return null;
+    const time = readTlv(der, serial.end, entry.end);
+    const date = time && timeOf(der, time);
+    if (!date) return null;
     let reason: number | null = null;
-    if (f.length === 3) {
-      reason = readReason(der, f[2]!);
+    if (time!.end !== entry.end) {
+      const exts = readTlv(der, time!.end, entry.end);
+      reason = exts && exts.end === entry.end ? readReason(der, exts) : null;
       if (reason === null) return null;
     }
-    out.push({ serialHex, revocationDate, reason });
+    each?.(serial, date, reason);
   }
-  return out;
+  return n;
+}
+
+/** magnitudeHex's conditions without its string: not empty, not negative, no needless leading zero. */
+function positiveMinimal(der: Uint8Array, t: Tlv): boolean {
+  const len = t.end - t.body;
+  if (len === 0 || der[t.body]! & 0x80) return false;
+  return !(len > 1 && der[t.body] === 0 && !(der[t.body + 1]! & 0x80));
 }
 
 /** Two ASCII digits at `at` as a number, or NaN. */
