@@ -3,23 +3,25 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { CliError } from './common.js';
 import { registerServerCommands } from './server.js';
-import { registerCaCommands } from './ca.js';
-import { registerCertificateCommands } from './certificate.js';
-import { registerSystemdCommands } from './systemd.js';
-import { registerLedgerCommands } from './ledger.js';
-import { registerCrlCommands } from './crl.js';
-import { registerBackupCommand } from './maintenance.js';
-import { registerOfflineCommands } from './offline.js';
-import { registerPkiCommands } from './pki.js';
-import { registerCryptoCommands } from './crypto.js';
 
-export function buildProgram(): Command {
+/**
+ * The command tree. `serveOnly` registers just the server verbs: `stepstone serve` is a long-lived
+ * process, and every other group's module (client, offline tools, ledger tools) it would load
+ * stays in its RSS for good.
+ */
+export async function buildProgram(serveOnly = false): Promise<Command> {
   const program = new Command('stepstone')
     .description('A private certificate authority that speaks step-ca\'s protocol')
     .version(VERSION)
     .showHelpAfterError(false)
     .exitOverride();
   registerServerCommands(program);
+  if (serveOnly) return program;
+  const [{ registerCaCommands }, { registerCertificateCommands }, { registerSystemdCommands }, { registerLedgerCommands }, { registerCrlCommands },
+    { registerBackupCommand }, { registerOfflineCommands }, { registerPkiCommands }, { registerCryptoCommands }] = await Promise.all([
+    import('./ca.js'), import('./certificate.js'), import('./systemd.js'), import('./ledger.js'), import('./crl.js'),
+    import('./maintenance.js'), import('./offline.js'), import('./pki.js'), import('./crypto.js'),
+  ]);
   registerCaCommands(program);
   registerCertificateCommands(program);
   registerSystemdCommands(program);
@@ -33,7 +35,8 @@ export function buildProgram(): Command {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  // argv[2] is the verb; `serve --help` and friends still work, only the other verbs are absent.
+  const program = await buildProgram(argv[2] === 'serve');
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
   try {
     await program.parseAsync(argv);

@@ -14,7 +14,7 @@ import type { IssuanceMethod, Ledger } from '../ledger/ledger.js';
 import { parseDuration } from '../util/duration.js';
 import { readTextExplained } from '../util/read-file.js';
 import { AuditTrail } from './audit.js';
-import { Metrics } from './metrics.js';
+import type { Metrics } from './metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { makeAgent, type WebhookTarget } from './webhook-delivery.js';
 import { WebhookDispatcher } from './webhooks.js';
@@ -44,13 +44,23 @@ export class Observability {
   private server: MetricsServer | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
 
-  constructor(
-    private readonly config: CaConfig, private readonly ledger: Ledger, private readonly log: Logger, private readonly resolvePath: (p: string) => string, replica?: string,
+  /**
+   * prom-client (~10 MiB of RSS once loaded) is imported only when metrics are on: a CA without
+   * a metricsAddress never needs it.
+   */
+  static async open(config: CaConfig, ledger: Ledger, log: Logger, resolvePath: (p: string) => string, replica?: string): Promise<Observability> {
+    const metrics = config.metricsAddress ? (await import('./metrics.js')).Metrics : null;
+    return new Observability(config, ledger, log, resolvePath, replica, metrics);
+  }
+
+  private constructor(
+    private readonly config: CaConfig, private readonly ledger: Ledger, private readonly log: Logger, private readonly resolvePath: (p: string) => string,
+    replica: string | undefined, MetricsClass: typeof Metrics | null,
   ) {
     this.replica = replica ?? config.stepstone.replica ?? hostname();
     this.webhookTargets = config.stepstone.webhooks.map((h) => this.webhookTarget(h));
     const crlRenew = config.crl.enabled ? (parseDuration(config.crl.renewPeriod ?? '') ?? (parseDuration(config.crl.cacheDuration)! * 2) / 3) / 1000 : undefined;
-    this.metrics = config.metricsAddress ? new Metrics({ crlRenewPeriodSeconds: crlRenew }) : null;
+    this.metrics = MetricsClass ? new MetricsClass({ crlRenewPeriodSeconds: crlRenew }) : null;
     const a = config.stepstone.audit;
     this.audit = a.enabled
       ? new AuditTrail(ledger.events, {

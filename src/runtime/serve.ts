@@ -53,7 +53,7 @@ export async function startCa(o: ServeOptions): Promise<RunningCa> {
   const crlWorker = new CrlWorker();
   let watch: Observability | undefined;
   try {
-    watch = new Observability(config, ledger, log, loaded.resolvePath, o.replica);
+    watch = await Observability.open(config, ledger, log, loaded.resolvePath, o.replica);
     const authority = await loadAuthority(loaded, o.password, ledger, {
       crlBuilder: crlWorker.build, warn: (msg) => log.warn(msg), observer: watch.observer, replica: watch.replica,
     });
