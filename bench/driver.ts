@@ -15,6 +15,8 @@ export interface Target {
 export interface Client {
   target: Target;
   agent: https.Agent;
+  /** A new connection per request (see createClient). */
+  fresh?: boolean;
   close(): void;
 }
 
@@ -34,9 +36,15 @@ export interface DriveResult {
  * A keep-alive client with at most `sockets` connections; reuse it across warm-up and measurement.
  * With `identity` every connection presents that client certificate (mTLS renewal).
  */
-export function createClient(target: Target, sockets: number, identity?: { cert: string; key: string }): Client {
-  const agent = new https.Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets, ca: target.rootPem, ...identity });
-  return { target, agent, close: () => agent.destroy() };
+export function createClient(target: Target, sockets: number, identity?: { cert: string; key: string }, o: { fresh?: boolean } = {}): Client {
+  // fresh: a new TCP and TLS connection per request with a full handshake each time, as curl or a
+  // host's timer running `ca renew` makes (no keep-alive, and no cached session to resume).
+  // Without a socket limit, so no request ever waits for (and is handed) a finished one's socket,
+  // which Node's agent does even with keepAlive off; `Connection: close` closes each after its answer.
+  const agent = o.fresh
+    ? new https.Agent({ keepAlive: false, maxCachedSessions: 0, ca: target.rootPem, ...identity })
+    : new https.Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets, ca: target.rootPem, ...identity });
+  return { target, agent, fresh: o.fresh, close: () => agent.destroy() };
 }
 
 interface Reply { status: string; body?: string }
@@ -45,7 +53,7 @@ function post(client: Client, url: URL, body: Buffer, sockets: Set<Socket>): Pro
   return new Promise((resolve) => {
     const req = https.request({
       host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent: client.agent,
-      headers: { 'content-type': 'application/json', 'content-length': body.length },
+      headers: { 'content-type': 'application/json', 'content-length': body.length, ...(client.fresh ? { connection: 'close' } : {}) },
     }, (res) => {
       const status = res.statusCode ?? 0;
       const chunks: Buffer[] = [];

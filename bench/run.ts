@@ -4,7 +4,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { provisionerKey } from '../test/helpers/tokens.ts';
-import { initLocalCa, startServer, type LocalCa } from './ca.ts';
+import { spawnSync } from 'node:child_process';
+import { freePort, initLocalCa, spawnServer, startServer, type LocalCa } from './ca.ts';
 import { prefillLedger } from './prefill.ts';
 import { createClient, drive, type Client, type Target } from './driver.ts';
 import { provisionerKeyFromFile, type CompareSpec } from './compare.ts';
@@ -37,6 +38,9 @@ const USAGE = `usage: npm run bench -- [--crl N] [--requests N] [--renews N] [--
   --observe         instead of the phases above: /sign throughput with metrics + audit on vs off,
                     alternating --rounds times (default 3), and their ratio (with --ledger
                     postgresql: both on PostgreSQL)
+  --fresh-connections  every request on a new TLS connection, full handshake (no keep-alive, no
+                    session resumption): /sign and /renew (a new mTLS connection per host), also
+                    against a bare fastify-over-node:https floor answering /sign with a canned 201
   --crl N           instead of the phases above: a ledger of N revoked certificates; the CRL snapshot,
                     buildCrl, ca crl's checks in process, GET /crl and the whole ca crl command
   --json            print only the JSON results`;
@@ -58,6 +62,7 @@ function parseFlags() {
       ledger: { type: 'string' },
       observe: { type: 'boolean', default: false },
       crl: { type: 'string' },
+      'fresh-connections': { type: 'boolean', default: false },
       rounds: { type: 'string', default: '3' },
       renews: { type: 'string', default: '1000' },
       'step-ca': { type: 'boolean', default: false },
@@ -90,6 +95,7 @@ function parseFlags() {
     ledger: f.ledger === 'postgresql',
     observe: f.observe,
     crl: f.crl === undefined ? null : intFlag('crl', f.crl, 0),
+    fresh: f['fresh-connections'],
     rounds: intFlag('rounds', f.rounds),
     json: f.json,
   };
@@ -113,10 +119,29 @@ try {
 // Progress goes to stderr so stdout carries only the report; --json silences it altogether.
 const progress = (msg: string) => { if (!opts.json) process.stderr.write(`[bench] ${msg}\n`); };
 
-interface PhaseSpec { phase: string; path: '/1.0/sign' | '/1.0/renew'; concurrency: number; warmup: PreparedCsr[]; measured: PreparedCsr[] }
+interface PhaseSpec { phase: string; path: '/1.0/sign' | '/1.0/renew'; concurrency: number; warmup: PreparedCsr[]; measured: PreparedCsr[]; fresh?: boolean }
 
 /** A server under test: where it is, how to get tokens for it, which pid to read /proc of. */
-interface Subject { target: Target; issuer: TokenIssuer; pid: number | null }
+interface Subject { target: Target; issuer: TokenIssuer; pid: number | null; signOnly?: boolean }
+
+/**
+ * The floor for --fresh-connections: bench/floor-server.ts in FLOOR_MODE=http (fastify over
+ * node:https, a self-signed P-256 certificate, client certificates asked for as the CA asks,
+ * /1.0/sign answered with a canned 201): what a connection costs before the CA does anything.
+ */
+async function floorSubject(ca: LocalCa, issuer: TokenIssuer): Promise<Subject> {
+  const cert = join(ca.dir, 'floor.crt');
+  const key = join(ca.dir, 'floor.key');
+  const ssl = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert,
+    '-subj', '/CN=127.0.0.1', '-days', '2', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+  if (ssl.status !== 0) throw new Error(`openssl: ${ssl.stderr}`);
+  const pem = readFileSync(cert, 'utf8');
+  const port = await freePort();
+  const server = await spawnServer(ca, 'floor-server (http)', process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'floor-server.ts'), String(port), ca.configPath, cert, key],
+    port, { trustPem: pem, env: { ...process.env, FLOOR_MODE: 'http' } });
+  return { target: { name: 'floor', url: server.url, rootPem: pem }, issuer, pid: server.pid, signOnly: true };
+}
 
 /**
  * One measured phase against one target: warm the keep-alive connections, then drive the
@@ -131,13 +156,13 @@ async function runPhase(subject: Subject, spec: PhaseSpec): Promise<PhaseResult>
   if (path === '/1.0/renew') {
     // C hosts, each renewing its own certificate over its own keep-alive mTLS connection.
     const ids = await issueIdentities(issuer, target, spec.concurrency);
-    client = ids.map((id) => createClient(target, 1, id));
+    client = ids.map((id) => createClient(target, 1, id, { fresh: spec.fresh }));
     warm = ids.map(() => Buffer.alloc(0));
     bodies = Array.from({ length: spec.measured.length }, () => Buffer.alloc(0));
   } else {
     // Tokens are minted now, not at setup, so a long CSR setup cannot outlive their 5 minutes.
     [warm, bodies] = await Promise.all([signBodies(issuer, target.url, spec.warmup), signBodies(issuer, target.url, spec.measured)]);
-    client = createClient(target, spec.concurrency);
+    client = createClient(target, spec.concurrency, undefined, { fresh: spec.fresh });
   }
   try {
     await drive(client, path, warm, spec.concurrency);
@@ -251,17 +276,19 @@ async function main(): Promise<void> {
       pid: server.pid,
     };
     const other = opts.compare ? await compareSubject(opts.compare) : opts.stepCa ? await stepCaSubject(ca, ours.issuer) : null;
-    const subjects = [ours, ...(other ? [other] : [])];
+    const subjects = [ours, ...(other ? [other] : []), ...(opts.fresh ? [await floorSubject(ca, ours.issuer)] : [])];
     // The throughput phase warms one request per socket so 16 TLS handshakes stay out of its numbers.
+    const latency: PhaseSpec = { phase: 'latency', path: '/1.0/sign', concurrency: 1, warmup: take(opts.warmup), measured: take(opts.sequential) };
     const specs: PhaseSpec[] = [
-      { phase: 'latency', path: '/1.0/sign', concurrency: 1, warmup: take(opts.warmup), measured: take(opts.sequential) },
-      { phase: 'throughput', path: '/1.0/sign', concurrency: opts.concurrency, warmup: take(throughputWarmup), measured: take(opts.requests) },
-      ...(opts.renews ? [{ phase: 'renew', path: '/1.0/renew' as const, concurrency: opts.concurrency, warmup: [], measured: Array<PreparedCsr>(opts.renews) }] : []),
+      ...(opts.fresh ? [] : [latency]),
+      { phase: opts.fresh ? 'fresh /sign' : 'throughput', path: '/1.0/sign', concurrency: opts.concurrency, warmup: take(throughputWarmup), measured: take(opts.requests), fresh: opts.fresh },
+      ...(opts.renews ? [{ phase: opts.fresh ? 'fresh /renew' : 'renew', path: '/1.0/renew' as const, concurrency: opts.concurrency, warmup: [], measured: Array<PreparedCsr>(opts.renews), fresh: opts.fresh }] : []),
     ];
     const phases: PhaseResult[] = [];
     // Phase by phase, each server in turn: the same load, the same minutes of machine noise.
     for (const spec of specs) {
       for (const subject of subjects) {
+        if (subject.signOnly && spec.path !== '/1.0/sign') continue;
         progress(`${spec.phase} ${spec.path} on ${subject.target.name}: ${spec.measured.length} requests, concurrency ${spec.concurrency}`);
         const sign = spec.path === '/1.0/sign';
         // A compared server gets CSRs of its own: the same names twice would be the same request.
