@@ -202,3 +202,23 @@ test('a CRL our reader does not know (another entry extension) is verified throu
   forged[forged.length - 1] ^= 0x01;
   await assert.rejects(verifyCrl(forged, [inter.cert], [root]), /signature does not verify/);
 });
+
+test('the reader refuses what it cannot vouch for, so the library reads it instead: a negative serial, month 13, a letter in the seconds', async () => {
+  const { inter } = await issuers('ec');
+  const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+  const der = Buffer.from(await buildCrl({ issuer: inter, number: 1, thisUpdate: now, nextUpdate: new Date(now.getTime() + DAY), entries: [{ serial: '85', revokedAt: now, reasonCode: 1, notAfter: now }] }));
+  assert.equal(readCrlParts(der)!.entryCount, 1);
+  const at = der.indexOf(Buffer.from([0x02, 0x01, 0x55])); // the entry's serial, 85
+  assert.ok(at > 0);
+  const negative = Buffer.from(der);
+  negative[at + 2] = 0x85;
+  assert.equal(readCrlParts(negative), null);
+  const date = der.indexOf(Buffer.from([0x17, 0x0d]), at);
+  const badMonth = Buffer.from(der);
+  badMonth[date + 4] = 0x31; // month 1x
+  badMonth[date + 5] = 0x33; // month 13
+  assert.equal(readCrlParts(badMonth), null);
+  const letter = Buffer.from(der);
+  letter[date + 12] = 0x41; // 'A' among the seconds' digits
+  assert.equal(readCrlParts(letter), null);
+});
