@@ -66,6 +66,45 @@ function tbsOf(der: ArrayBuffer | Uint8Array): Buffer {
 }
 const norm = (hex: string) => hex.toLowerCase().replace(/^(00)+/, '') || '0';
 
+interface OpensslCrl {
+  /** CRL extensions in order, as asn1parse names them, with their critical flag. */
+  extensions: { name: string; critical: boolean }[];
+  aki: string;
+  number: number;
+  idp: string | null;
+  entries: { serial: string; revokedAt: number; reason: string | null }[];
+}
+
+/** The CRL's extensions as `openssl asn1parse` and `crl -text` read them (an independent reference: the generator is handed our own crlExtensions()). */
+function opensslCrl(file: string): OpensslCrl {
+  const parsed = execFileSync('openssl', ['asn1parse', '-inform', 'DER', '-in', file], { encoding: 'utf8' }).split('\n');
+  const extensions: OpensslCrl['extensions'] = [];
+  const start = parsed.findIndex((l) => /d=2 .*cont \[ 0 \]/.test(l));
+  for (const line of start < 0 ? [] : parsed.slice(start + 1)) {
+    if (/d=[01] /.test(line)) break;
+    const oid = /d=5 .*prim: OBJECT\s+:(.+)$/.exec(line);
+    if (oid) extensions.push({ name: oid[1]!.trim(), critical: false });
+    if (/d=5 .*prim: BOOLEAN\s+:255/.test(line)) extensions.at(-1)!.critical = true;
+  }
+  const text = execFileSync('openssl', ['crl', '-inform', 'DER', '-in', file, '-noout', '-text'], { encoding: 'utf8' });
+  const [head, revoked = ''] = text.split('Revoked Certificates:');
+  const entries = [...revoked.matchAll(/Serial Number: ([0-9A-F]+)\n\s+Revocation Date: (.+)\n(?:\s+CRL entry extensions:\n\s+X509v3 CRL Reason Code: ?\n\s+(.+)\n)?/g)]
+    .map((m) => ({ serial: BigInt(`0x${m[1]}`).toString(), revokedAt: new Date(m[2]!).getTime(), reason: m[3]?.trim() ?? null }));
+  return {
+    extensions,
+    aki: /X509v3 Authority Key Identifier: ?\n\s+(?:keyid:)?([0-9A-F:]+)/.exec(head!)?.[1] ?? '',
+    number: Number(/X509v3 CRL Number: ?\n\s+(\d+)/.exec(head!)?.[1]),
+    idp: /Issuing Distribution Point: critical\n\s+Full Name:\n\s+URI:(\S+)/.exec(head!)?.[1] ?? null,
+    entries,
+  };
+}
+
+/** The issuer's subject key identifier, as openssl reads it from the certificate. */
+function opensslSki(certPem: string, dir: string): string {
+  writeFileSync(join(dir, 'issuer.pem'), certPem);
+  return /Subject Key Identifier: ?\n\s+([0-9A-F:]+)/.exec(execFileSync('openssl', ['x509', '-in', join(dir, 'issuer.pem'), '-noout', '-ext', 'subjectKeyIdentifier'], { encoding: 'utf8' }))![1]!;
+}
+
 /** `openssl crl -text`'s entries, and that openssl verified the signature against the chain. */
 function openssl(der: Uint8Array, chain: x509.X509Certificate[]): { entries: CrlEntry[]; text: string } {
   const dir = mkdtempSync(join(tmpdir(), 'crl-'));
@@ -110,7 +149,7 @@ function expected(e: RevokedEntry): CrlEntry {
 const STATED = REASONS.filter((r) => r !== 0);
 
 for (const kind of ['ec', 'rsa', 'ed25519'] as const) {
-  test(`${kind}: the same bytes as X509CrlGenerator, the same entries read back by the library, our reader and openssl, which verifies it`, async () => {
+  test(`${kind}: the same bytes as X509CrlGenerator, the same entries read back by the library, our reader and openssl, which verifies it`, async (t) => {
     const { root, inter } = await issuers(kind);
     const thisUpdate = new Date(Math.floor(Date.now() / 1000) * 1000);
     const base = { issuer: inter, number: 7, thisUpdate, nextUpdate: new Date(thisUpdate.getTime() + DAY), idpUrl: 'http://ca.internal/crl' };
@@ -142,8 +181,18 @@ for (const kind of ['ec', 'rsa', 'ed25519'] as const) {
 
     const o = openssl(der, [inter.cert, root]);
     sameEntries(o.entries, want, 'openssl');
-    assert.match(o.text, /X509v3 CRL Number: \n\s+7\n/);
-    assert.match(o.text, /Issuing Distribution Point: critical/);
+    const dir = mkdtempSync(join(tmpdir(), 'crl-ext-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'crl.der'), der);
+    const read = opensslCrl(join(dir, 'crl.der'));
+    assert.deepEqual(read.extensions, [
+      { name: 'X509v3 Authority Key Identifier', critical: false },
+      { name: 'X509v3 CRL Number', critical: false },
+      { name: 'X509v3 Issuing Distribution Point', critical: true },
+    ]);
+    assert.equal(read.aki, opensslSki(toPem(inter.cert.rawData, 'CERTIFICATE'), dir), 'AKI is the issuer\'s SKI');
+    assert.equal(read.number, 7);
+    assert.equal(read.idp, 'http://ca.internal/crl');
 
     const summary = await verifyCrl(der, [inter.cert], [root]);
     assert.equal(summary.entries, list.length);
