@@ -4,7 +4,9 @@
 // open.ts picks one from ca.json, and test/unit/ledger.test.ts holds both to this contract.
 
 import type { AuditEventInput, EventStore } from './events.js';
+import type { CertificatePage, CertificateSearch, InventorySeries } from './inventory.js';
 export type { AuditEventInput, AuditEvent, AuditEventType, EventQuery, EventStore } from './events.js';
+export type { CertificatePage, CertificateSearch, CertificateSort, CertificateState, DayCount, InventorySeries } from './inventory.js';
 
 /** How a certificate came to be ('serving': the CA's own HTTPS certificate). */
 export type IssuanceMethod = 'sign' | 'renew' | 'rekey' | 'serving';
@@ -103,7 +105,7 @@ export interface Ledger {
    * in one transaction. Nothing is written (and the token stays unspent) unless the outcome is
    * 'revoked'. Throws CaError 'token_used' when the jti was already spent.
    */
-  revoke(r: Revocation, token?: TokenClaim, event?: AuditEventInput): Promise<RevokeOutcome>;
+  revoke(r: Revocation, token?: TokenClaim, event?: AuditEventInput | AuditEventInput[]): Promise<RevokeOutcome>;
   /** The audit trail and what reads it (events.ts). */
   readonly events: EventStore;
   /** Counts for the metrics; a scan, so callers cache it (never per request or per scrape). */
@@ -130,6 +132,10 @@ export interface Ledger {
    */
   lineage(serial: string): Promise<StoredCertificate[]>;
   countCertificates(): Promise<number>;
+  /** One page of a search (the web console's list): keyset-paged along an index, see inventory.ts. */
+  searchCertificates(q: CertificateSearch): Promise<CertificatePage>;
+  /** Issuance per day over 90 days and the expiry horizon: index scans, off the event loop where SQLite allows. */
+  series(now: Date): Promise<InventorySeries>;
   /** Deletes spent-token rows whose expiry is before `before`; returns how many went. */
   pruneUsedTokens(before: Date): Promise<number>;
   /** Resolves when the store answers; throws CaError 'unavailable' when it cannot (GET /health). */

@@ -24,6 +24,7 @@ import { isConnectionLoss, mapPgError, pgUnavailable } from './pg-errors.js';
 import { commitIssuances, PgBatchFailed, spendTokensSql } from './pg-issuance.js';
 import type { PgSource } from './pg-source.js';
 import { checkLimit, fromRow, STORED_COLUMNS, toRow, type StoredRow } from './rows.js';
+import { searchSql, seriesSql, toPage, toSeries, type CertificatePage, type CertificateSearch, type Dialect, type InventorySeries } from './inventory.js';
 
 // BIGINT columns come back as strings by default; every one of ours is a unix-milliseconds time
 // or a counter well inside 2^53.
@@ -139,7 +140,7 @@ export class PostgresLedger implements Ledger {
     throw Object.assign(new Error(outcome.message), { code: outcome.code });
   }
 
-  async revoke(r: Revocation, token?: TokenClaim, event?: AuditEventInput): Promise<RevokeOutcome> {
+  async revoke(r: Revocation, token?: TokenClaim, event?: AuditEventInput | AuditEventInput[]): Promise<RevokeOutcome> {
     return this.transaction('write', async (c) => {
       const changed = await c.query(
         'UPDATE certificates SET revoked_at = $1, revocation_reason_code = $2, revocation_reason = $3 WHERE serial = $4 AND revoked_at IS NULL',
@@ -156,7 +157,7 @@ export class PostgresLedger implements Ledger {
         );
         if (spent.rowCount === 0) throw tokenUsed(`token ${token.jti} already used`);
       }
-      if (event) await appendChain(c, [toAuditRow(event)]);
+      if (event) await appendChain(c, [event].flat().map(toAuditRow));
       // Delivered to every listening replica when, and only if, this transaction commits.
       await c.query('SELECT pg_notify($1, $2)', [REVOCATION_CHANNEL, `${this.instance} ${r.serial}`]);
       return { value: 'revoked' as const };
@@ -220,6 +221,22 @@ export class PostgresLedger implements Ledger {
 
   async countCertificates(): Promise<number> {
     return this.guard('read', async () => (await this.pool.query<{ n: number }>('SELECT count(*)::int8 AS n FROM certificates')).rows[0]!.n);
+  }
+
+  async searchCertificates(q: CertificateSearch): Promise<CertificatePage> {
+    const d = pgDialect();
+    const text = searchSql(q, d, `${STORED_COLUMNS}, serial AS tie`);
+    const { rows } = await this.guard('read', () => this.pool.query<StoredRow & { tie: string }>(text, d.values));
+    return toPage(rows, q, fromRow);
+  }
+
+  async series(now: Date): Promise<InventorySeries> {
+    const q = seriesSql(pgDialect, now.getTime());
+    const run = async (b: { text: string; values: unknown[] }) => (await this.pool.query<{ d: number; n: number }>(b.text, b.values)).rows;
+    return this.guard('read', async () => {
+      const [issued, expiring, revoked] = await Promise.all([run(q.issued), run(q.expiring), run(q.revokedExpiring)]);
+      return toSeries(now.getTime(), issued, expiring, revoked);
+    });
   }
 
   async pruneUsedTokens(before: Date): Promise<number> {
@@ -301,4 +318,16 @@ async function revokedRows(q: pg.Pool | pg.PoolClient, notAfterAfter: Date): Pro
     [notAfterAfter.getTime()],
   );
   return rows.map((r) => ({ serial: r.serial, revokedAt: new Date(r.revoked_at), reasonCode: r.revocation_reason_code, notAfter: new Date(r.not_after) }));
+}
+
+/** PostgreSQL's side of inventory.ts: numbered parameters, serial ties, subjects in byte order. */
+function pgDialect(): Dialect & { values: unknown[] } {
+  const values: unknown[] = [];
+  return {
+    values,
+    param: (v) => `$${values.push(v)}`,
+    tie: 'serial',
+    subjectCollation: ' COLLATE "C"',
+    indexedBy: () => '',
+  };
 }

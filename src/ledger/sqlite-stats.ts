@@ -6,6 +6,8 @@ import Database from 'better-sqlite3';
 import { JobThread } from '../util/worker.js';
 import type { LedgerStats } from './ledger.js';
 import type { StatsJob, StatsResult } from './stats-worker.js';
+import { seriesSql, toSeries, type InventorySeries } from './inventory.js';
+import { sqliteDialect } from './sqlite-dialect.js';
 
 const DAY = 86_400_000;
 
@@ -27,6 +29,21 @@ export function statsQuery(db: Database.Database): (now: number) => Omit<LedgerS
   };
 }
 
+/** The console's per-day series (inventory.ts); `now` in unix ms. */
+export function seriesQuery(db: Database.Database): (now: number) => InventorySeries {
+  type Day = { d: number; n: number };
+  const cache = new Map<string, Database.Statement<unknown[], Day>>();
+  const run = (b: { text: string; values: unknown[] }): Day[] => {
+    let stmt = cache.get(b.text);
+    if (!stmt) cache.set(b.text, (stmt = db.prepare<unknown[], Day>(b.text)));
+    return stmt.all(...b.values);
+  };
+  return (now) => {
+    const q = seriesSql(sqliteDialect, now);
+    return toSeries(now, run(q.issued), run(q.expiring), run(q.revokedExpiring));
+  };
+}
+
 /** The ledger file and its write-ahead log, in bytes. */
 export function fileBytes(file: string): number {
   let total = 0;
@@ -43,6 +60,7 @@ export function fileBytes(file: string): number {
 export class SqliteStats {
   private readonly thread: JobThread<StatsResult> | null;
   private inline: ((now: number) => Omit<LedgerStats, 'sizeBytes'>) | null = null;
+  private inlineSeries: ((now: number) => InventorySeries) | null = null;
 
   constructor(private readonly db: Database.Database, threaded: boolean) {
     this.thread = threaded ? new JobThread<StatsResult>('./stats-worker', import.meta.url, (why) => new Error(`ledger stats worker ${why}`), { file: db.name }) : null;
@@ -56,10 +74,28 @@ export class SqliteStats {
     }
     const r = await this.thread.call({ now: now.getTime() } satisfies Omit<StatsJob, 'id'>);
     if ('failed' in r) throw Object.assign(new Error(r.failed.message), { code: r.failed.code });
+    if (!('stats' in r)) throw new Error('ledger stats worker answered a counts job with a series');
     return { ...r.stats, sizeBytes };
+  }
+
+  async series(now: number): Promise<InventorySeries> {
+    if (!this.thread) {
+      this.inlineSeries ??= seriesQuery(this.db);
+      return this.inlineSeries(now);
+    }
+    const r = await this.thread.call({ now, kind: 'series' } satisfies Omit<StatsJob, 'id'>);
+    if ('failed' in r) throw Object.assign(new Error(r.failed.message), { code: r.failed.code });
+    if (!('series' in r)) throw new Error('ledger stats worker answered a series job with counts');
+    return reviveSeries(r.series);
   }
 
   close(): Promise<void> {
     return this.thread?.close() ?? Promise.resolve();
   }
+}
+
+/** Dates cross the thread boundary as Dates (structured clone), but say so rather than trust it. */
+function reviveSeries(s: InventorySeries): InventorySeries {
+  const days = (xs: InventorySeries['issuedPerDay']) => xs.map((x) => ({ day: new Date(x.day), count: x.count }));
+  return { issuedPerDay: days(s.issuedPerDay), expiringPerDay: days(s.expiringPerDay) };
 }

@@ -23,6 +23,8 @@ import { configureConnection } from './connection.js';
 import { issuanceBatch, isUnavailableCode, spendTokenStatement, type IssuanceItem, type ItemOutcome } from './issuance-batch.js';
 import { checkLimit, fromRow, millis, STORED_COLUMNS, toRow, type StoredRow } from './rows.js';
 import { BatchFailed, GroupCommit, WriterThread } from './group-commit.js';
+import { searchSql, toPage, type CertificatePage, type CertificateSearch, type InventorySeries } from './inventory.js';
+import { sqliteDialect } from './sqlite-dialect.js';
 
 
 /**
@@ -73,7 +75,7 @@ export class SqliteLedger implements Ledger {
   private readonly deleteTokens: Database.Statement<[number]>;
   private readonly group: GroupCommit;
   private readonly writer: WriterThread | null;
-  private readonly revokeTx: (r: Revocation, token: TokenClaim | undefined, event: AuditEventInput | undefined) => RevokeOutcome;
+  private readonly revokeTx: (r: Revocation, token: TokenClaim | undefined, event: AuditEventInput | AuditEventInput[] | undefined) => RevokeOutcome;
   readonly events: SqliteEventStore;
   private readonly statistics: SqliteStats;
   private readonly selectRevoked: Database.Statement<[number], { serial: string; revoked_at: number; revocation_reason_code: number; not_after: number }>;
@@ -81,6 +83,7 @@ export class SqliteLedger implements Ledger {
   // Listing has four shapes; each gets its own statement (rather than `? IS NULL OR ...`) so the
   // planner can use the not_after / provisioner indexes. Prepared on first use: not a hot path.
   private readonly listStatements = new Map<string, Database.Statement<unknown[], StoredRow>>();
+  private readonly searchStatements = new Map<string, Database.Statement<unknown[], StoredRow & { tie: number }>>();
 
   /**
    * @param db an open connection, already migrated; the ledger owns it from here on. Exposed so
@@ -117,7 +120,7 @@ export class SqliteLedger implements Ledger {
     );
     const exists = db.prepare<[string], unknown>('SELECT 1 FROM certificates WHERE serial = ?').pluck();
     const chain = chainWriter(db);
-    const revoke = db.transaction((r: Revocation, token: TokenClaim | undefined, event: AuditEventInput | undefined): RevokeOutcome => {
+    const revoke = db.transaction((r: Revocation, token: TokenClaim | undefined, event: AuditEventInput | AuditEventInput[] | undefined): RevokeOutcome => {
       const changed = markRevoked.run(millis(r.revokedAt, 'revokedAt'), r.reasonCode, r.reason, r.serial).changes;
       if (changed === 0) return exists.get(r.serial) === undefined ? 'not_found' : 'already_revoked';
       if (token) {
@@ -125,7 +128,7 @@ export class SqliteLedger implements Ledger {
         // Throwing rolls the revocation back with it: a replayed token changes nothing.
         if (spent.changes === 0) throw tokenUsed(`token ${token.jti} already used`);
       }
-      if (event) chain.save(chain.append(chain.head(), [toAuditRow(event)]));
+      if (event) chain.save(chain.append(chain.head(), [event].flat().map(toAuditRow)));
       return 'revoked';
     });
     this.revokeTx = revoke.immediate;
@@ -163,7 +166,7 @@ export class SqliteLedger implements Ledger {
     throw isUnavailableCode(outcome.code) ? ledgerUnavailable('write', outcome.code, failure) : failure;
   }
 
-  async revoke(r: Revocation, token?: TokenClaim, event?: AuditEventInput): Promise<RevokeOutcome> {
+  async revoke(r: Revocation, token?: TokenClaim, event?: AuditEventInput | AuditEventInput[]): Promise<RevokeOutcome> {
     return guarded('write', () => this.revokeTx(r, token, event));
   }
 
@@ -230,6 +233,28 @@ export class SqliteLedger implements Ledger {
 
   async countCertificates(): Promise<number> {
     return guarded('read', () => this.countCerts.get() ?? 0);
+  }
+
+  async searchCertificates(q: CertificateSearch): Promise<CertificatePage> {
+    const d = sqliteDialect();
+    const text = searchSql(q, d, `${STORED_COLUMNS}, rowid AS tie`);
+    const rows = guarded('read', () => this.prepared(text).all(...d.values));
+    return toPage(rows, q, fromRow);
+  }
+
+  series(now: Date): Promise<InventorySeries> {
+    return this.statistics.series(millis(now, 'now')).catch((err: unknown) => { throw mapError('read', err); });
+  }
+
+  // Searches come in a few dozen shapes (which filters, which sort): each is prepared once.
+  private prepared(text: string): Database.Statement<unknown[], StoredRow & { tie: number }> {
+    let stmt = this.searchStatements.get(text);
+    if (!stmt) {
+      if (this.searchStatements.size > 256) this.searchStatements.clear();
+      stmt = this.db.prepare<unknown[], StoredRow & { tie: number }>(text);
+      this.searchStatements.set(text, stmt);
+    }
+    return stmt;
   }
 
   async pruneUsedTokens(before: Date): Promise<number> {

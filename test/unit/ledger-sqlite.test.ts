@@ -76,10 +76,12 @@ test('migration 4 rebuilds certificates without the fingerprint constraint and k
   assert.deepEqual(dump(ledger.db), before);
   const indexes = ledger.db.prepare("SELECT name, \"unique\", origin, partial FROM pragma_index_list('certificates') ORDER BY name").all();
   assert.deepEqual(indexes, [
+    { name: 'certificates_issued_at', unique: 0, origin: 'c', partial: 0 },
     { name: 'certificates_not_after', unique: 0, origin: 'c', partial: 0 },
-    { name: 'certificates_provisioner', unique: 0, origin: 'c', partial: 0 },
+    { name: 'certificates_provisioner_issued_at', unique: 0, origin: 'c', partial: 0 },
     { name: 'certificates_replaces', unique: 0, origin: 'c', partial: 0 },
     { name: 'certificates_revoked_at', unique: 0, origin: 'c', partial: 1 },
+    { name: 'certificates_subject', unique: 0, origin: 'c', partial: 0 },
     { name: 'sqlite_autoindex_certificates_1', unique: 1, origin: 'pk', partial: 0 },
   ]);
   // Still enforced after the rebuild: the reference, the serial key, the checks.

@@ -1,0 +1,211 @@
+// The ledger as an inventory (the web console's reads): one page of certificates by any search,
+// and the overview's per-day series. Both backends build their SQL here, so a search means the
+// same on SQLite and PostgreSQL. Pages are keyset-paged (WHERE key < last key, never OFFSET) along
+// an index of the sort key (migration 0009), so page 1000 costs what page 1 does.
+import type { StoredCertificate } from './ledger.js';
+
+export type CertificateState = 'valid' | 'expiring' | 'expired' | 'revoked';
+export type CertificateSort = 'issued' | 'expires' | 'subject';
+
+export const CERTIFICATE_STATES: readonly CertificateState[] = ['valid', 'expiring', 'expired', 'revoked'];
+export const CERTIFICATE_SORTS: readonly CertificateSort[] = ['issued', 'expires', 'subject'];
+
+export interface CertificateSearch {
+  /** Subject (common name) starts with this, byte for byte (an index range). */
+  namePrefix?: string;
+  /** Subject or any SAN contains this, byte for byte (a scan: it reads until the page is full). */
+  nameContains?: string;
+  /** Decimal serial, exact. */
+  serial?: string;
+  provisioner?: string;
+  /** valid: not revoked, not expired; expiring: valid and expiring within 7 days. */
+  state?: CertificateState;
+  sort?: CertificateSort;
+  descending?: boolean;
+  /** A previous page's `next`. */
+  after?: string;
+  /** 1–500. */
+  limit: number;
+  now: Date;
+}
+
+export interface CertificatePage {
+  certificates: StoredCertificate[];
+  /** Pass as `after` for the following page; null on the last one. */
+  next: string | null;
+}
+
+export interface DayCount {
+  /** Midnight UTC starting the day. */
+  day: Date;
+  count: number;
+}
+
+export interface InventorySeries {
+  /** Certificates issued on each of the last 90 days (UTC), oldest first; the last is today. */
+  issuedPerDay: DayCount[];
+  /** Unrevoked certificates expiring on each of the next 90 days (UTC), from today. */
+  expiringPerDay: DayCount[];
+}
+
+export const SERIES_DAYS = 90;
+export const DAY_MS = 86_400_000;
+const EXPIRING_MS = 7 * DAY_MS;
+const MAX_LIMIT = 500;
+
+/** The differences between the two dialects that the SQL below needs. */
+export interface Dialect {
+  /** Adds a bound value, returns its placeholder. */
+  param(v: unknown): string;
+  /** Breaks ties within one sort key: SQLite's rowid (every index holds it), PostgreSQL's serial. */
+  tie: 'rowid' | 'serial';
+  /** Appended to `subject` where it is compared, so the index (byte order) applies. */
+  subjectCollation: string;
+  /** SQLite: ` INDEXED BY name` to keep the planner on the sort index; PostgreSQL: nothing. */
+  indexedBy(index: string | null): string;
+}
+
+const SORT_COLUMN: Record<CertificateSort, string> = { issued: 'issued_at', expires: 'not_after', subject: 'subject' };
+const SORT_INDEX: Record<CertificateSort, string> = { issued: 'certificates_issued_at', expires: 'certificates_not_after', subject: 'certificates_subject' };
+
+/** The cursor, opaque to callers: the last row's sort value and tie-breaker. */
+type Cursor = [string | number, string | number];
+
+export function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify(c)).toString('base64url');
+}
+
+export function decodeCursor(s: string, sort: CertificateSort, tie: Dialect['tie']): Cursor {
+  let c: unknown;
+  try {
+    c = JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
+  } catch {
+    throw new RangeError('searchCertificates: the page cursor is not one this ledger made');
+  }
+  const keyType = sort === 'subject' ? 'string' : 'number';
+  const tieType = tie === 'rowid' ? 'number' : 'string';
+  if (!Array.isArray(c) || c.length !== 2 || typeof c[0] !== keyType || typeof c[1] !== tieType) {
+    throw new RangeError('searchCertificates: the page cursor is not one this ledger made');
+  }
+  return c as Cursor;
+}
+
+/**
+ * The statement for one page: limit + 1 rows, so the caller knows whether another page follows.
+ * `columns` is what the backend selects (its stored columns plus the tie column).
+ */
+export function searchSql(q: CertificateSearch, d: Dialect, columns: string): string {
+  if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > MAX_LIMIT) throw new RangeError(`searchCertificates: limit must be 1–${MAX_LIMIT}`);
+  const sort = q.sort ?? 'issued';
+  const col = SORT_COLUMN[sort];
+  const key = sort === 'subject' ? `subject${d.subjectCollation}` : col;
+  const now = q.now.getTime();
+  const where: string[] = [];
+  if (q.serial !== undefined) where.push(`serial = ${d.param(q.serial)}`);
+  if (q.provisioner !== undefined) where.push(`provisioner = ${d.param(q.provisioner)}`);
+  if (q.namePrefix) {
+    // Every string starting with the prefix sorts between it and it + the highest code point.
+    where.push(`subject${d.subjectCollation} >= ${d.param(q.namePrefix)} AND subject${d.subjectCollation} < ${d.param(`${q.namePrefix}\u{10FFFF}`)}`);
+  }
+  if (q.nameContains) {
+    const find = (col: string) => (d.tie === 'rowid' ? `instr(${col}, ${d.param(q.nameContains)}) > 0` : `strpos(${col}, ${d.param(q.nameContains)}) > 0`);
+    const inSubject = find('subject');
+    // SANs are a JSON array: a needle with a quote or backslash would match its punctuation.
+    const inSans = /["\\]/.test(q.nameContains) ? '' : ` OR ${find('sans')}`;
+    where.push(`(${inSubject}${inSans})`);
+  }
+  switch (q.state) {
+    case 'valid': where.push(`revoked_at IS NULL AND not_after > ${d.param(now)}`); break;
+    case 'expiring': where.push(`revoked_at IS NULL AND not_after > ${d.param(now)} AND not_after <= ${d.param(now + EXPIRING_MS)}`); break;
+    case 'expired': where.push(`not_after <= ${d.param(now)}`); break;
+    case 'revoked': where.push('revoked_at IS NOT NULL'); break;
+    case undefined: break;
+  }
+  const desc = q.descending ?? sort === 'issued';
+  if (q.after !== undefined) {
+    const [k, t] = decodeCursor(q.after, sort, d.tie);
+    const op = desc ? '<' : '>';
+    // Written so the leading comparison is an index range on the sort key. (Each placeholder
+    // binds anew: SQLite's are positional.)
+    where.push(`${key} ${op}= ${d.param(k)} AND (${key} ${op} ${d.param(k)} OR ${d.tie} ${op} ${d.param(t)})`);
+  }
+  const dir = desc ? 'DESC' : 'ASC';
+  return `SELECT ${columns} FROM certificates${d.indexedBy(chooseIndex(q, sort))}`
+    + `${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${key} ${dir}, ${d.tie} ${dir} LIMIT ${d.param(q.limit + 1)}`;
+}
+
+/**
+ * Which index a page should read (SQLite follows it; PostgreSQL's planner has statistics and
+ * chooses itself). A serial or a name prefix narrows to a few rows by its own index; a provisioner
+ * in issue order has its compound index; anything else walks the sort key's index, filtering as
+ * it goes, and stops when the page is full. Revoked certificates are few: their partial index,
+ * then a sort, beats walking a million valid ones.
+ */
+function chooseIndex(q: CertificateSearch, sort: CertificateSort): string | null {
+  if (q.serial !== undefined) return null;
+  if (q.namePrefix) return 'certificates_subject';
+  if (q.provisioner !== undefined && sort === 'issued') return 'certificates_provisioner_issued_at';
+  if (q.state === 'revoked') return 'certificates_revoked_at';
+  return SORT_INDEX[sort];
+}
+
+/** Splits limit + 1 rows into the page and the cursor after it. */
+export function toPage<R extends { serial: string; issued_at: number; not_after: number; subject: string }>(
+  rows: (R & { tie: string | number })[], q: CertificateSearch, map: (r: R) => StoredCertificate,
+): CertificatePage {
+  const more = rows.length > q.limit;
+  const page = more ? rows.slice(0, q.limit) : rows;
+  const last = page.at(-1);
+  const sort = q.sort ?? 'issued';
+  const key = last && (sort === 'issued' ? last.issued_at : sort === 'expires' ? last.not_after : last.subject);
+  return { certificates: page.map(map), next: more && last ? encodeCursor([key!, last.tie]) : null };
+}
+
+/** Midnight UTC of the day `t` falls in. */
+export function dayStart(t: number): number {
+  return Math.floor(t / DAY_MS) * DAY_MS;
+}
+
+/** The day buckets a series query returned, as SERIES_DAYS entries from `from` (missing days are 0). */
+export function fillDays(from: number, rows: { d: number; n: number }[], minus: { d: number; n: number }[] = []): DayCount[] {
+  const counts = new Array<number>(SERIES_DAYS).fill(0);
+  for (const r of rows) if (r.d >= 0 && r.d < SERIES_DAYS) counts[Number(r.d)]! += Number(r.n);
+  for (const r of minus) if (r.d >= 0 && r.d < SERIES_DAYS) counts[Number(r.d)]! -= Number(r.n);
+  return counts.map((count, i) => ({ day: new Date(from + i * DAY_MS), count }));
+}
+
+/** A statement and the values bound to it. */
+export interface Bound { text: string; values: unknown[] }
+
+/**
+ * The series' statements, each with a dialect of its own (`dialect()` starts a fresh list of
+ * values). Each reads one index only: issued_at for issuance; not_after for the horizon, from
+ * which the revoked certificates (their partial index) are subtracted, since asking every row
+ * whether it is revoked would read the table.
+ */
+export function seriesSql(dialect: () => Dialect & { values: unknown[] }, now: number): { issued: Bound; expiring: Bound; revokedExpiring: Bound } {
+  const { issuedFrom, today } = seriesOrigins(now);
+  const horizonEnd = today + SERIES_DAYS * DAY_MS;
+  const bound = (build: (d: Dialect) => string): Bound => {
+    const d = dialect();
+    const text = build(d);
+    return { text, values: d.values };
+  };
+  // CAST: SQLite binds a JS number as a real, which would make the division fractional.
+  const day = (d: Dialect, col: string, from: number) => `CAST((${col} - ${d.param(from)}) / ${DAY_MS} AS INTEGER)`;
+  return {
+    issued: bound((d) => `SELECT ${day(d, 'issued_at', issuedFrom)} AS d, count(*) AS n FROM certificates${d.indexedBy('certificates_issued_at')} WHERE issued_at >= ${d.param(issuedFrom)} GROUP BY 1`),
+    expiring: bound((d) => `SELECT ${day(d, 'not_after', today)} AS d, count(*) AS n FROM certificates${d.indexedBy('certificates_not_after')} WHERE not_after > ${d.param(now)} AND not_after < ${d.param(horizonEnd)} GROUP BY 1`),
+    revokedExpiring: bound((d) => `SELECT ${day(d, 'not_after', today)} AS d, count(*) AS n FROM certificates${d.indexedBy('certificates_revoked_at')} WHERE revoked_at IS NOT NULL AND not_after > ${d.param(now)} AND not_after < ${d.param(horizonEnd)} GROUP BY 1`),
+  };
+}
+
+export function seriesOrigins(now: number): { issuedFrom: number; today: number } {
+  return { issuedFrom: dayStart(now) - (SERIES_DAYS - 1) * DAY_MS, today: dayStart(now) };
+}
+
+/** The series from the three statements' rows. */
+export function toSeries(now: number, issued: { d: number; n: number }[], expiring: { d: number; n: number }[], revokedExpiring: { d: number; n: number }[]): InventorySeries {
+  const { issuedFrom, today } = seriesOrigins(now);
+  return { issuedPerDay: fillDays(issuedFrom, issued), expiringPerDay: fillDays(today, expiring, revokedExpiring) };
+}
