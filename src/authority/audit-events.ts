@@ -20,6 +20,19 @@ export class AuditRecorder {
     return this.event(a, time, { type: 'revoked', outcome: a.credential, serial: a.serial ?? null, reason });
   }
 
+  /**
+   * A revocation an administrator made (the console): the 'revoked' event every revocation has,
+   * naming the admin, and the 'admin' event for the action itself. Both go in the revocation's
+   * transaction, so neither can exist without it.
+   */
+  adminRevoked(a: Attempt, time: Date, actor: string, reason: string): AuditEventInput[] | undefined {
+    if (!this.enabled) return undefined;
+    return [
+      { ...this.event(a, time, { type: 'revoked', outcome: 'admin', serial: a.serial ?? null, reason }), actor },
+      { ...this.event(a, time, { type: 'admin', outcome: 'revoke', serial: a.serial ?? null, reason }), actor },
+    ];
+  }
+
   private event(a: Attempt, time: Date, e: Omit<AuditEventInput, 'id' | 'time' | 'replica'>): AuditEventInput {
     return {
       id: randomUUID(),

@@ -7,7 +7,7 @@ import { viewCertificate, type CertificateView } from '../pki/certificate-view.j
 import { generateKeyPairSync } from 'node:crypto';
 import type { CaConfig } from '../config/schema.js';
 import { badRequest, CaError, forbidden, notFound, tokenUsed, unauthorized } from '../errors.js';
-import type { CertificateRecord, Ledger, TokenClaim } from '../ledger/ledger.js';
+import type { AuditEventInput, CertificateRecord, Ledger, Revocation, TokenClaim } from '../ledger/ledger.js';
 import { parseCsr, CsrError, type ParsedCsr } from '../pki/csr.js';
 import { sha256Hex } from '../pki/fingerprint.js';
 import { unencryptedPem } from '../pki/keys.js';
@@ -327,9 +327,30 @@ export class Authority {
     }
     a.serial = serial;
     const event = this.audit.revoked(a, now, `${reasonCode}${req.reason ? `: ${req.reason}` : ''}`);
-    const outcome = await this.ledger.revoke({ serial, reasonCode, reason: req.reason ?? '', revokedAt: now }, spent, event);
-    if (outcome === 'not_found') throw notFound(`certificate with serial number '${serial}' was not issued by this CA`, true);
-    if (outcome === 'already_revoked') throw badRequest(`certificate with serial number '${serial}' is already revoked`);
+    await this.commitRevocation(a, { serial, reasonCode, reason: req.reason ?? '', revokedAt: now }, spent, event);
+  }
+
+  /**
+   * Revocation by an administrator (the web console, which has authenticated `actor`): no token
+   * or certificate of the revoked one is needed. Recorded as a 'revoked' and an 'admin' audit
+   * event naming the actor, in the revocation's transaction.
+   */
+  revokeByAdmin(req: { serial: string; reasonCode?: number; reason?: string }, actor: string, ctx: RequestContext = {}): Promise<void> {
+    const a: Attempt = { ...ctx, op: 'revoke', credential: 'admin' };
+    return observed(this.observer, a, async () => {
+      const serial = parseSerial(req.serial);
+      const reasonCode = checkReasonCode(req.reasonCode);
+      const now = this.now();
+      a.serial = serial;
+      const events = this.audit.adminRevoked(a, now, actor, `${reasonCode}${req.reason ? `: ${req.reason}` : ''}`);
+      await this.commitRevocation(a, { serial, reasonCode, reason: req.reason ?? '', revokedAt: now }, undefined, events);
+    });
+  }
+
+  private async commitRevocation(a: Attempt, r: Revocation, spent: TokenClaim | undefined, events: AuditEventInput | AuditEventInput[] | undefined): Promise<void> {
+    const outcome = await this.ledger.revoke(r, spent, events);
+    if (outcome === 'not_found') throw notFound(`certificate with serial number '${r.serial}' was not issued by this CA`, true);
+    if (outcome === 'already_revoked') throw badRequest(`certificate with serial number '${r.serial}' is already revoked`);
     this.observer.revoked(a);
     if (this.crl.enabled && this.crl.generateOnRevoke) this.crl.regenerate().catch(() => undefined);
   }

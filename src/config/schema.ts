@@ -6,6 +6,7 @@ import { sanProblem } from '../authority/name-rules.js';
 import { classifySan } from '../pki/names.js';
 import { dataSourceProblem, isPostgresType } from '../ledger/pg-source.js';
 import { ADDRESS, auditSchema, metricsSchema, noticesSchema, webhooksSchema } from './observe-schema.js';
+import { consoleSchema } from './console-schema.js';
 
 const goDuration = z.string().refine((s) => parseDuration(s) !== null, { message: 'not a duration such as "5m" or "24h"' });
 
@@ -121,6 +122,8 @@ export const stepstoneSchema = z.object({
   audit: auditSchema.default(auditSchema.parse({})),
   webhooks: webhooksSchema,
   notices: noticesSchema.default(noticesSchema.parse({})),
+  /** The web console (src/console/): off by default. */
+  console: consoleSchema.default(consoleSchema.parse({})),
 }).passthrough();
 
 /**

@@ -15,6 +15,9 @@ import { LEEWAY_SEC } from '../provisioners/jwk.js';
 import { parseDuration } from '../util/duration.js';
 import { splitAddress } from '../util/address.js';
 import { Observability } from '../observe/observability.js';
+import { startConsole, type ConsoleServer } from '../console/server.js';
+import { consoleAddress } from '../config/console-schema.js';
+import { resolveClaims } from '../authority/claims.js';
 
 export interface ServeOptions {
   configPath: string;
@@ -37,6 +40,8 @@ export interface RunningCa {
   plainPort?: number;
   /** Port of the metrics listener, when there is one. */
   metricsPort?: number;
+  /** Port of the web console, when it is on. */
+  consolePort?: number;
   authority: Authority;
   close(): Promise<void>;
 }
@@ -81,23 +86,37 @@ async function openServerLedger(loaded: LoadedConfig, log: Logger): Promise<Ledg
 interface Addresses { address: string; insecureAddress?: string; metricsAddress?: string }
 
 /** What runs once the CA listens, stopped in one call. */
-interface Serving { app: App; plain: { app: App; port: number } | null; timers: Timer[] }
+interface Serving {
+  app: App;
+  plain: { app: App; port: number } | null;
+  /** The web console, when stepstone.console is on. */
+  console: ConsoleServer | null;
+  /** The serving certificate's expiry now (the console shows it). */
+  servingNotAfter: Date;
+  timers: Timer[];
+}
 
 async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker, watch: Observability, log: Logger, a: Addresses): Promise<RunningCa> {
   // Not awaited: the first CRL builds in its worker while the port opens; GET /crl waits for it.
   authority.crl.start().catch((err) => log.error({ err }, 'first CRL generation failed'));
   const first = await authority.issueServingCertificate();
   const tls = servingTls(authority);
-  const s: Serving = { app: await buildHttpsApp(authority, ledger, watch, log, tls(first)), plain: null, timers: [] };
+  const s: Serving = { app: await buildHttpsApp(authority, ledger, watch, log, tls(first)), plain: null, console: null, servingNotAfter: first.notAfter, timers: [] };
   s.timers.push(
     renewServingCertificate(authority, log, first, (next) => {
       (s.app.server as HttpsServer).setSecureContext(tls(next));
       watch.servingRenewed(next.notAfter, tls(next));
+      s.console?.setSecureContext({ ...consoleTls(authority), key: next.keyPem, cert: next.chainPem });
+      s.servingNotAfter = next.notAfter;
     }),
     pruneSpentTokens(ledger, log),
   );
   try {
     await openListeners(s, authority, watch, log, a, first, tls(first));
+    const consoleAt = consoleAddress(authority.config.stepstone.console);
+    if (consoleAt) {
+      s.console = await listenConsole(authority, ledger, log, consoleAt, { ...consoleTls(authority), key: first.keyPem, cert: first.chainPem }, () => s.servingNotAfter);
+    }
   } catch (e) {
     await stopServing(s, authority);
     throw e;
@@ -112,6 +131,7 @@ async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker
     port: bound,
     plainPort: s.plain?.port,
     metricsPort: watch.metricsPort,
+    consolePort: s.console?.port,
     authority,
     async close() {
       if (closed) return;
@@ -141,7 +161,7 @@ async function openListeners(s: Serving, authority: Authority, watch: Observabil
 async function stopServing(s: Serving, authority: Authority): Promise<void> {
   s.timers.forEach((t) => t.stop());
   authority.crl.stop();
-  await Promise.all([s.app.close(), s.plain?.app.close()]);
+  await Promise.all([s.app.close(), s.plain?.app.close(), s.console?.close()]);
 }
 
 function publicUrl(authority: Authority, port: number): string {
@@ -230,4 +250,45 @@ async function listenPlain(authority: Authority, watch: Observability, log: Logg
   const port = (app.server.address() as { port: number }).port;
   log.info({ insecureAddress: `${a.host}:${port}` }, 'serving CRL and OCSP over plain HTTP');
   return { app, port };
+}
+
+/**
+ * The console's TLS: the API's settings, and a client certificate required, chaining to this CA's
+ * roots through its intermediate (federated roots are not trusted with the console).
+ */
+function consoleTls(authority: Authority) {
+  const trust = [...authority.trust.rootPems(), ...authority.trust.intermediatePems()].join('');
+  return { ...nodeTlsOptions(authority.config.tls), ca: trust };
+}
+
+/** The web console (stepstone.console), for administrators only. */
+async function listenConsole(
+  authority: Authority, ledger: Ledger, log: Logger, address: string, tls: import('node:https').ServerOptions, servingNotAfter: () => Date,
+): Promise<ConsoleServer> {
+  const { host, port } = splitAddress(address);
+  const config = authority.config;
+  const global = resolveClaims(config.authority.claims);
+  const server = await startConsole({
+    host, port, tls, admins: config.stepstone.console.admins,
+    deps: {
+      ledger,
+      log,
+      revoke: (r, actor, ctx) => authority.revokeByAdmin(r, actor, ctx),
+      caFacts: () => [
+        ...authority.trust.roots.map((r) => ({ label: 'root', subject: r.subject, notAfter: r.notAfter })),
+        { label: 'intermediate', subject: authority.intermediate.cert.subject, notAfter: authority.intermediate.cert.notAfter },
+        { label: 'serving (HTTPS)', subject: config.commonName ?? 'Stepstone Online CA', notAfter: servingNotAfter() },
+      ],
+      crl: async () => (authority.crl.enabled ? authority.currentCrl() : 'disabled'),
+      provisioners: () => ({
+        global,
+        provisioners: config.authority.provisioners.map((p) => ({
+          name: p.name, type: p.type, kid: p.key?.kid ?? null, claims: resolveClaims(config.authority.claims, p.claims),
+          own: Object.keys(p.claims ?? {}),
+        })),
+      }),
+    },
+  });
+  log.info({ consoleAddress: `${host}:${server.port}` }, 'serving the web console (administrators only, over mTLS)');
+  return server;
 }
