@@ -43,6 +43,8 @@ const USAGE = `usage: npm run bench -- [--crl N] [--requests N] [--renews N] [--
                     against a bare fastify-over-node:https floor answering /sign with a canned 201
   --crl N           instead of the phases above: a ledger of N revoked certificates; the CRL snapshot,
                     buildCrl, ca crl's checks in process, GET /crl and the whole ca crl command
+  --console         instead of the phases above: web console page times on a ledger of --prefill N
+                    rows (default 1000 here), --rounds R loads of each page (default 3)
   --json            print only the JSON results`;
 
 function intFlag(name: string, v: string, min = 1): number {
@@ -63,6 +65,7 @@ function parseFlags() {
       observe: { type: 'boolean', default: false },
       crl: { type: 'string' },
       'fresh-connections': { type: 'boolean', default: false },
+      console: { type: 'boolean', default: false },
       rounds: { type: 'string', default: '3' },
       renews: { type: 'string', default: '1000' },
       'step-ca': { type: 'boolean', default: false },
@@ -96,6 +99,7 @@ function parseFlags() {
     observe: f.observe,
     crl: f.crl === undefined ? null : intFlag('crl', f.crl, 0),
     fresh: f['fresh-connections'],
+    console: f.console,
     rounds: intFlag('rounds', f.rounds),
     json: f.json,
   };
@@ -235,8 +239,19 @@ async function crlMain(entries: number): Promise<void> {
   console.log(opts.json ? JSON.stringify({ machine: mach, ...r }, null, 2) : `load average at start ${mach.loadAvg1}\n\n${crlTable(r)}\n\nJSON: bench/results/crl.json`);
 }
 
+async function consoleMain(): Promise<void> {
+  const { consoleBench, consoleTable } = await import('./console.ts');
+  const mach = machine();
+  const r = await consoleBench({ rows: opts.prefill || 1000, rounds: opts.rounds, progress });
+  const dir = join(import.meta.dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'console.json'), `${JSON.stringify({ machine: mach, ...r }, null, 2)}\n`);
+  console.log(opts.json ? JSON.stringify({ machine: mach, ...r }, null, 2) : `load average at start ${mach.loadAvg1}\n\n${consoleTable(r)}\n\nJSON: bench/results/console.json`);
+}
+
 async function main(): Promise<void> {
   if (opts.crl !== null) return crlMain(opts.crl);
+  if (opts.console) return consoleMain();
   if (opts.observe) return observeMain();
   if (opts.ledger) return ledgerMain();
   const mach = machine();

@@ -9,6 +9,12 @@ const EKU: Record<string, string> = {
   '1.3.6.1.5.5.7.3.4': 'emailProtection', '1.3.6.1.5.5.7.3.8': 'timeStamping', '1.3.6.1.5.5.7.3.9': 'OCSPSigning',
 };
 
+const EXTENSIONS: Record<string, string> = {
+  '2.5.29.14': 'subjectKeyIdentifier', '2.5.29.15': 'keyUsage', '2.5.29.17': 'subjectAltName', '2.5.29.19': 'basicConstraints',
+  '2.5.29.31': 'cRLDistributionPoints', '2.5.29.32': 'certificatePolicies', '2.5.29.35': 'authorityKeyIdentifier', '2.5.29.37': 'extKeyUsage',
+  '1.3.6.1.5.5.7.1.1': 'authorityInfoAccess', '1.3.6.1.4.1.37476.9000.64.1': 'step provisioner',
+};
+
 const KEY_USAGES: [number, string][] = [
   [x509.KeyUsageFlags.digitalSignature, 'digitalSignature'], [x509.KeyUsageFlags.nonRepudiation, 'nonRepudiation'],
   [x509.KeyUsageFlags.keyEncipherment, 'keyEncipherment'], [x509.KeyUsageFlags.dataEncipherment, 'dataEncipherment'],
@@ -39,7 +45,7 @@ export function decodeCertificate(pem: string): DecodedField[] {
   if (eku) fields.push({ label: 'Extended key usage', value: eku.usages.map((u) => EKU[String(u)] ?? String(u)).join(', ') });
   const bc = c.getExtension(x509.BasicConstraintsExtension);
   if (bc) fields.push({ label: 'Basic constraints', value: bc.ca ? 'CA' : 'not a CA' });
-  fields.push({ label: 'Extensions', value: c.extensions.map((e) => `${e.type}${e.critical ? ' (critical)' : ''}`) });
+  fields.push({ label: 'Extensions', value: c.extensions.map((e) => `${EXTENSIONS[e.type] ? `${EXTENSIONS[e.type]} (${e.type})` : e.type}${e.critical ? ', critical' : ''}`) });
   return fields;
 }
 
