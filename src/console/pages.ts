@@ -1,6 +1,6 @@
 // The console's pages, as functions from plain data to Html. Nothing here reads the ledger or the
 // request: server.ts gathers the data, these lay it out. Every value goes through html``.
-import type { AuditEvent, CertificatePage, CertificateSearch, InventorySeries, LedgerStats, StoredCertificate } from '../ledger/ledger.js';
+import type { AuditEvent, CertificatePage, CertificateSearch, InventorySeries, StoredCertificate } from '../ledger/ledger.js';
 import type { Claims } from '../authority/claims.js';
 import { barChart } from './charts.js';
 import { href, html, type Html } from './html.js';
@@ -60,18 +60,18 @@ ${o.body}
 export interface CaFact { label: string; subject: string; notAfter: Date }
 export interface CrlFact { number: number; thisUpdate: Date; nextUpdate: Date; entries: number }
 
-export function overviewPage(d: { stats: LedgerStats; series: InventorySeries; countedAt: Date; now: Date; ca: CaFact[]; crl: CrlFact | 'disabled' | 'unavailable' }): Html {
-  const today = d.series.issuedPerDay.at(-1)?.count ?? 0;
+export function overviewPage(d: { series: InventorySeries; countedAt: Date; now: Date; ca: CaFact[]; crl: CrlFact | 'disabled' | 'unavailable' }): Html {
+  const s = d.series;
   const card = (id: string, label: string, value: number, link: string) =>
     html`<a class="card" id="${id}" href="${link}"><span class="value">${value.toLocaleString('en')}</span><span class="label">${label}</span></a>`;
   const crl = d.crl;
   return html`<section class="cards">
-${card('count-valid', 'valid', d.stats.valid, href('/certificates', { state: 'valid' }))}
-${card('count-expiring', 'expiring within 7 days', d.stats.expiring7d, href('/certificates', { state: 'expiring', sort: 'expires' }))}
-${card('count-revoked', 'revoked (not yet expired)', d.stats.revoked, href('/certificates', { state: 'revoked' }))}
-${card('count-issued-today', 'issued today (UTC)', today, href('/certificates'))}
+${card('count-valid', 'valid', s.valid, href('/certificates', { state: 'valid' }))}
+${card('count-expiring', 'expiring within 7 days', s.expiring7d, href('/certificates', { state: 'expiring', sort: 'expires' }))}
+${card('count-revoked', 'revoked (not yet expired)', s.revoked, href('/certificates', { state: 'revoked' }))}
+${card('count-issued-today', 'issued today (UTC)', s.issuedToday, href('/certificates'))}
 </section>
-<p class="note">Counts exclude the CA's own HTTPS certificates, except "issued today" and the charts, which count every certificate. Counted ${when(d.countedAt)}.</p>
+<p class="note">The counts leave out the CA's own HTTPS certificates; the charts count every certificate. Counted ${when(d.countedAt)}.</p>
 <section class="charts">
 ${barChart(d.series.issuedPerDay, { title: 'Certificates issued per day, last 90 days', className: 'issued', empty: 'none issued' })}
 ${barChart(d.series.expiringPerDay, { title: 'Unrevoked certificates expiring per day, next 90 days', className: 'horizon', empty: 'none expiring' })}

@@ -41,10 +41,19 @@ export interface DayCount {
   count: number;
 }
 
+/** The overview: counts as LedgerStats has them (the CA's own serving certificates left out), and per-day series. */
 export interface InventorySeries {
-  /** Certificates issued on each of the last 90 days (UTC), oldest first; the last is today. */
+  /** Not revoked, not expired. */
+  valid: number;
+  /** Valid and expiring within 7 days. */
+  expiring7d: number;
+  /** Revoked, not yet expired. */
+  revoked: number;
+  /** Issued since midnight UTC. */
+  issuedToday: number;
+  /** Certificates issued on each of the last 90 days (UTC), oldest first; the last is today. Every certificate counts. */
   issuedPerDay: DayCount[];
-  /** Unrevoked certificates expiring on each of the next 90 days (UTC), from today. */
+  /** Unrevoked certificates expiring on each of the next 90 days (UTC), from today. Every certificate counts. */
   expiringPerDay: DayCount[];
 }
 
@@ -183,7 +192,9 @@ export interface Bound { text: string; values: unknown[] }
  * which the revoked certificates (their partial index) are subtracted, since asking every row
  * whether it is revoked would read the table.
  */
-export function seriesSql(dialect: () => Dialect & { values: unknown[] }, now: number): { issued: Bound; expiring: Bound; revokedExpiring: Bound } {
+export interface SeriesStatements { issued: Bound; expiring: Bound; revokedExpiring: Bound; live: Bound; revokedLive: Bound; servingLive: Bound; servingToday: Bound }
+
+export function seriesSql(dialect: () => Dialect & { values: unknown[] }, now: number): SeriesStatements {
   const { issuedFrom, today } = seriesOrigins(now);
   const horizonEnd = today + SERIES_DAYS * DAY_MS;
   const bound = (build: (d: Dialect) => string): Bound => {
@@ -197,6 +208,12 @@ export function seriesSql(dialect: () => Dialect & { values: unknown[] }, now: n
     issued: bound((d) => `SELECT ${day(d, 'issued_at', issuedFrom)} AS d, count(*) AS n FROM certificates${d.indexedBy('certificates_issued_at')} WHERE issued_at >= ${d.param(issuedFrom)} GROUP BY 1`),
     expiring: bound((d) => `SELECT ${day(d, 'not_after', today)} AS d, count(*) AS n FROM certificates${d.indexedBy('certificates_not_after')} WHERE not_after > ${d.param(now)} AND not_after < ${d.param(horizonEnd)} GROUP BY 1`),
     revokedExpiring: bound((d) => `SELECT ${day(d, 'not_after', today)} AS d, count(*) AS n FROM certificates${d.indexedBy('certificates_revoked_at')} WHERE revoked_at IS NOT NULL AND not_after > ${d.param(now)} AND not_after < ${d.param(horizonEnd)} GROUP BY 1`),
+    // The counts: every unexpired certificate (not_after alone), less the revoked (their partial
+    // index; the serving ones among them are in the next count) and the serving ones (theirs).
+    live: bound((d) => `SELECT count(*) AS n, count(*) FILTER (WHERE not_after <= ${d.param(now + EXPIRING_MS)}) AS e FROM certificates${d.indexedBy('certificates_not_after')} WHERE not_after > ${d.param(now)}`),
+    revokedLive: bound((d) => `SELECT count(*) AS n, count(*) FILTER (WHERE not_after <= ${d.param(now + EXPIRING_MS)}) AS e FROM certificates${d.indexedBy('certificates_revoked_at')} WHERE revoked_at IS NOT NULL AND not_after > ${d.param(now)} AND method <> 'serving'`),
+    servingLive: bound((d) => `SELECT count(*) AS n, count(*) FILTER (WHERE not_after <= ${d.param(now + EXPIRING_MS)}) AS e FROM certificates${d.indexedBy('certificates_serving')} WHERE method = 'serving' AND not_after > ${d.param(now)}`),
+    servingToday: bound((d) => `SELECT count(*) AS n, 0 AS e FROM certificates${d.indexedBy('certificates_serving')} WHERE method = 'serving' AND issued_at >= ${d.param(today)}`),
   };
 }
 
@@ -204,8 +221,21 @@ export function seriesOrigins(now: number): { issuedFrom: number; today: number 
   return { issuedFrom: dayStart(now) - (SERIES_DAYS - 1) * DAY_MS, today: dayStart(now) };
 }
 
-/** The series from the three statements' rows. */
-export function toSeries(now: number, issued: { d: number; n: number }[], expiring: { d: number; n: number }[], revokedExpiring: { d: number; n: number }[]): InventorySeries {
+type Days = { d: number; n: number }[];
+type Count = { n: number; e: number };
+
+/** The overview from the statements' rows (one row each for the counts). */
+export function toSeries(now: number, r: { issued: Days; expiring: Days; revokedExpiring: Days; live: Count; revokedLive: Count; servingLive: Count; servingToday: Count }): InventorySeries {
   const { issuedFrom, today } = seriesOrigins(now);
-  return { issuedPerDay: fillDays(issuedFrom, issued), expiringPerDay: fillDays(today, expiring, revokedExpiring) };
+  const issuedPerDay = fillDays(issuedFrom, r.issued);
+  const n = (c: Count) => Number(c.n);
+  const e = (c: Count) => Number(c.e);
+  return {
+    valid: n(r.live) - n(r.revokedLive) - n(r.servingLive),
+    expiring7d: e(r.live) - e(r.revokedLive) - e(r.servingLive),
+    revoked: n(r.revokedLive),
+    issuedToday: issuedPerDay.at(-1)!.count - n(r.servingToday),
+    issuedPerDay,
+    expiringPerDay: fillDays(today, r.expiring, r.revokedExpiring),
+  };
 }

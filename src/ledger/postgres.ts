@@ -232,10 +232,16 @@ export class PostgresLedger implements Ledger {
 
   async series(now: Date): Promise<InventorySeries> {
     const q = seriesSql(pgDialect, now.getTime());
-    const run = async (b: { text: string; values: unknown[] }) => (await this.pool.query<{ d: number; n: number }>(b.text, b.values)).rows;
-    return this.guard('read', async () => {
-      const [issued, expiring, revoked] = await Promise.all([run(q.issued), run(q.expiring), run(q.revokedExpiring)]);
-      return toSeries(now.getTime(), issued, expiring, revoked);
+    // One snapshot (REPEATABLE READ), so the counts agree with each other.
+    return this.transaction('read', async (c) => {
+      await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const all = async (b: { text: string; values: unknown[] }) => (await c.query<{ d: number; n: number }>(b.text, b.values)).rows;
+      const one = async (b: { text: string; values: unknown[] }) => (await c.query<{ n: number; e: number }>(b.text, b.values)).rows[0]!;
+      const value = toSeries(now.getTime(), {
+        issued: await all(q.issued), expiring: await all(q.expiring), revokedExpiring: await all(q.revokedExpiring),
+        live: await one(q.live), revokedLive: await one(q.revokedLive), servingLive: await one(q.servingLive), servingToday: await one(q.servingToday),
+      });
+      return { value, rollback: true };
     });
   }
 

@@ -31,16 +31,21 @@ export function statsQuery(db: Database.Database): (now: number) => Omit<LedgerS
 
 /** The console's per-day series (inventory.ts); `now` in unix ms. */
 export function seriesQuery(db: Database.Database): (now: number) => InventorySeries {
-  type Day = { d: number; n: number };
-  const cache = new Map<string, Database.Statement<unknown[], Day>>();
-  const run = (b: { text: string; values: unknown[] }): Day[] => {
-    let stmt = cache.get(b.text);
-    if (!stmt) cache.set(b.text, (stmt = db.prepare<unknown[], Day>(b.text)));
-    return stmt.all(...b.values);
+  const cache = new Map<string, Database.Statement<unknown[], Record<string, number>>>();
+  const prepared = (text: string) => {
+    let stmt = cache.get(text);
+    if (!stmt) cache.set(text, (stmt = db.prepare<unknown[], Record<string, number>>(text)));
+    return stmt;
   };
+  const all = (b: { text: string; values: unknown[] }) => prepared(b.text).all(...b.values) as { d: number; n: number }[];
+  const one = (b: { text: string; values: unknown[] }) => prepared(b.text).get(...b.values) as { n: number; e: number };
   return (now) => {
     const q = seriesSql(sqliteDialect, now);
-    return toSeries(now, run(q.issued), run(q.expiring), run(q.revokedExpiring));
+    // One read transaction, so the counts agree with each other.
+    return db.transaction(() => toSeries(now, {
+      issued: all(q.issued), expiring: all(q.expiring), revokedExpiring: all(q.revokedExpiring),
+      live: one(q.live), revokedLive: one(q.revokedLive), servingLive: one(q.servingLive), servingToday: one(q.servingToday),
+    }))();
   };
 }
 
@@ -97,5 +102,5 @@ export class SqliteStats {
 /** Dates cross the thread boundary as Dates (structured clone), but say so rather than trust it. */
 function reviveSeries(s: InventorySeries): InventorySeries {
   const days = (xs: InventorySeries['issuedPerDay']) => xs.map((x) => ({ day: new Date(x.day), count: x.count }));
-  return { issuedPerDay: days(s.issuedPerDay), expiringPerDay: days(s.expiringPerDay) };
+  return { ...s, issuedPerDay: days(s.issuedPerDay), expiringPerDay: days(s.expiringPerDay) };
 }

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CertificateRecord, CertificateSearch, CertificateSort, CertificateState, Ledger, StoredCertificate } from '../../src/ledger/ledger.ts';
 import { SqliteLedger } from '../../src/ledger/sqlite.ts';
-import { searchSql, DAY_MS, dayStart } from '../../src/ledger/inventory.ts';
+import { searchSql, seriesSql, DAY_MS, dayStart } from '../../src/ledger/inventory.ts';
 import { sqliteDialect } from '../../src/ledger/sqlite-dialect.ts';
 import { STORED_COLUMNS } from '../../src/ledger/rows.ts';
 import { postgresBackend, sqliteBackend, useBackend } from '../helpers/ledger-backends.ts';
@@ -99,6 +99,15 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.equal(first.certificates[0]!.issuedAt.getTime(), Math.max(...certs.map((c) => c.issuedAt.getTime())));
       assert.equal(first.certificates[0]!.revokedAt, null);
       await assert.rejects(ledger.searchCertificates({ limit: 3, now: new Date(NOW), after: 'bm9wZQ' }), /cursor/);
+      // The overview's counts, read from indexes only, agree with the gauges' scan.
+      await ledger.recordIssuance(cert({ method: 'serving', provisioner: null, notAfter: new Date(NOW + DAY_MS) }));
+      const serving = cert({ method: 'serving', provisioner: null, notAfter: new Date(NOW + 2 * DAY_MS) });
+      await ledger.recordIssuance(serving);
+      await ledger.revoke({ serial: serving.serial, reasonCode: 0, reason: '', revokedAt: new Date(NOW) });
+      const stats = await ledger.stats(new Date(NOW));
+      const overview = await ledger.series(new Date(NOW));
+      assert.deepEqual({ valid: overview.valid, expiring7d: overview.expiring7d, revoked: overview.revoked }, { valid: stats.valid, expiring7d: stats.expiring7d, revoked: stats.revoked });
+      assert.ok(stats.valid > 5 && stats.expiring7d > 2 && stats.revoked > 1, JSON.stringify(stats));
       await assert.rejects(ledger.searchCertificates({ limit: 0, now: new Date(NOW) }), /limit/);
     });
 
@@ -124,6 +133,13 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.equal(s.issuedPerDay.at(-4)!.count, 1);
       assert.equal(s.issuedPerDay[0]!.count, 1, '89 days ago is the first day');
       assert.equal(s.issuedPerDay.reduce((n, d) => n + d.count, 0), 5);
+      assert.equal(s.issuedToday, 2);
+      await ledger.recordIssuance(cert({ method: 'serving', provisioner: null, issuedAt: at(0) }));
+      const withServing = await ledger.series(new Date(NOW));
+      assert.equal(withServing.issuedToday, 2, 'the CA\'s own certificates are not counted');
+      assert.equal(withServing.issuedPerDay.at(-1)!.count, 3, 'but are charted');
+      assert.equal(withServing.valid, 4);
+      assert.equal(withServing.revoked, 1);
       assert.equal(s.expiringPerDay[0]!.day.getTime(), today);
       const expDay = (ms: number) => Math.floor((ms - today) / DAY_MS);
       assert.equal(s.expiringPerDay[expDay(NOW + 2 * DAY_MS)]!.count, 2, 'the revoked one is not counted');
@@ -145,6 +161,12 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
           const plan = (ledger.db.prepare(`EXPLAIN QUERY PLAN ${text}`).all(...d.values) as { detail: string }[]).map((r) => r.detail).join('; ');
           assert.doesNotMatch(plan, /SCAN certificates(?! USING)/, `${JSON.stringify(shape)}: ${plan}`);
           if (!shape.namePrefix && !shape.serial) assert.doesNotMatch(plan, /TEMP B-TREE/, `${JSON.stringify(shape)}: ${plan}`);
+        }
+        // The overview reads indexes only, never the table (rows of ~1 KB of PEM each).
+        for (const [name, b] of Object.entries(seriesSql(sqliteDialect, NOW))) {
+          const plan = (ledger.db.prepare(`EXPLAIN QUERY PLAN ${b.text}`).all(...b.values) as { detail: string }[]).map((r) => r.detail).join('; ');
+          assert.match(plan, name === 'revokedLive' ? /USING INDEX certificates_revoked_at/ : /USING (COVERING )?INDEX/, `${name}: ${plan}`);
+          if (name === 'issued' || name === 'expiring' || name === 'live') assert.match(plan, /COVERING INDEX/, `${name}: ${plan}`);
         }
       });
     }

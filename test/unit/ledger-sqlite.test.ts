@@ -81,6 +81,7 @@ test('migration 4 rebuilds certificates without the fingerprint constraint and k
     { name: 'certificates_provisioner_issued_at', unique: 0, origin: 'c', partial: 0 },
     { name: 'certificates_replaces', unique: 0, origin: 'c', partial: 0 },
     { name: 'certificates_revoked_at', unique: 0, origin: 'c', partial: 1 },
+    { name: 'certificates_serving', unique: 0, origin: 'c', partial: 1 },
     { name: 'certificates_subject', unique: 0, origin: 'c', partial: 0 },
     { name: 'sqlite_autoindex_certificates_1', unique: 1, origin: 'pk', partial: 0 },
   ]);
