@@ -54,7 +54,7 @@ test('a minimal ca.json loads with the stepstone defaults', () => {
     connections: { max: 4096, perAddress: 256, healthReserve: 16, keepAliveTimeout: '5s' },
     rateLimit: { enabled: true, perIp: { max: 6000, window: '1m' }, perProvisioner: { max: 60000, window: '1m' } },
     metrics: { mtls: false, statsInterval: '60s' }, audit: { enabled: true, refusalWindow: '1m', refusalClients: 1000 },
-    webhooks: [], notices: { interval: '5m', horizon: '720h' },
+    webhooks: [], notices: { interval: '5m', horizon: '720h' }, console: { admins: [] },
   });
   assert.equal(config.metricsAddress, undefined);
   assert.deepEqual(config.crl, { enabled: true, generateOnRevoke: true, cacheDuration: '24h' });
