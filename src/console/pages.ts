@@ -97,7 +97,7 @@ ${typeof crl === 'string'
 export interface ListView {
   search: Omit<CertificateSearch, 'limit' | 'now' | 'after'>;
   /** What the form shows (the raw inputs). */
-  form: { q: string; match: 'prefix' | 'contains'; serial: string; provisioner: string; state: string; sort: string; dir: string };
+  form: { q: string; match: 'prefix' | 'contains'; serial: string; provisioner: string; state: string; sort: string; dir: string; explicitSort?: boolean };
   provisioners: string[];
   page: CertificatePage;
   now: Date;
@@ -120,7 +120,7 @@ export function certificatesPage(v: ListView): Html {
 <label>Serial <input type="text" name="serial" value="${f.serial}" maxlength="100" inputmode="numeric" placeholder="decimal or 0x hex"></label>
 <label>Provisioner <select name="provisioner">${option('', 'any', f.provisioner)}${v.provisioners.map((p) => option(p, p, f.provisioner))}</select></label>
 <label>State <select name="state">${option('', 'any', f.state)}${['valid', 'expiring', 'expired', 'revoked'].map((s) => option(s, s, f.state))}</select></label>
-<input type="hidden" name="sort" value="${f.sort}"><input type="hidden" name="dir" value="${f.dir}">
+${f.explicitSort ? html`<input type="hidden" name="sort" value="${f.sort}"><input type="hidden" name="dir" value="${f.dir}">` : null}
 <button type="submit">Search</button>
 </form>
 <table class="list" id="certificates">

@@ -171,9 +171,14 @@ export async function buildConsoleApp(o: ConsoleOptions): Promise<FastifyInstanc
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/certificates', { schema: { querystring: listQuery } }, async (req, reply) => {
     const qs = req.query;
+    const q = qs.q?.trim() ?? '';
+    const match = (qs.match ?? 'prefix') as 'prefix' | 'contains';
+    // A name prefix lists by name unless told otherwise: that reads the name index in order, however
+    // many names share the prefix (in issue order, a common prefix would sort every match).
+    const sort = (qs.sort ?? (q && match === 'prefix' ? 'subject' : 'issued')) as CertificateSort;
     const form = {
-      q: qs.q?.trim() ?? '', match: (qs.match ?? 'prefix') as 'prefix' | 'contains', serial: qs.serial?.trim() ?? '', provisioner: qs.provisioner ?? '',
-      state: qs.state ?? '', sort: (qs.sort ?? 'issued') as CertificateSort, dir: qs.dir ?? ((qs.sort ?? 'issued') === 'issued' ? 'desc' : 'asc'),
+      q, match, serial: qs.serial?.trim() ?? '', provisioner: qs.provisioner ?? '',
+      state: qs.state ?? '', sort, dir: qs.dir ?? (sort === 'issued' ? 'desc' : 'asc'), explicitSort: qs.sort !== undefined,
     };
     const now = new Date();
     const search: Omit<CertificateSearch, 'limit' | 'now' | 'after'> = {

@@ -76,7 +76,7 @@ before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   ca = await startTestCa({
     configure: (c) => {
-      c.stepstone.console = { address: '127.0.0.1:0', admins: [ADMIN_SAN] };
+      c.stepstone.console = { address: '127.0.0.1:0', admins: [ADMIN_SAN, 'carol.example'] };
     },
   });
   const m = ca.logs.map((l) => /"consoleAddress":"127\.0\.0\.1:(\d+)"/.exec(l)).find(Boolean);
@@ -165,7 +165,11 @@ test('search finds a certificate issued in the test; its page shows the lineage 
   await page.click('form.search button[type=submit]');
   await page.waitForURL(/q=web-42/);
   const rows = page.locator('#certificates tbody tr[data-serial]');
-  assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-serial'))), [second.serial, first.serial], 'both, newest first');
+  assert.deepEqual((await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-serial')))).sort(), [first.serial, second.serial].sort(), 'both');
+  // Sorted by issue time, newest first, with the column header.
+  await page.click('#certificates thead a:has-text("Issued")');
+  await page.waitForURL(/sort=issued&dir=desc/);
+  assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-serial'))), [second.serial, first.serial], 'newest first');
   await shot(page, 'search');
   // A substring of a SAN finds it too; a serial finds exactly it; a state filter excludes it.
   await page.goto(`${consoleUrl}/certificates?q=${encodeURIComponent('42.search')}&match=contains`);
@@ -266,6 +270,15 @@ test('no admin certificate, no console: no certificate is refused in the handsha
   assert.match((await page.locator('h1').textContent())!, /Not an administrator/);
   await shot(page, 'refused-non-admin');
   await ctx.close();
+
+  // An admin whose certificate has been revoked is out at once.
+  const carol = await issue('carol.example', ['carol.example']);
+  assert.equal((await consoleRequest('/', { who: carol })).status, 200);
+  const r = await request(ca, 'POST', '/revoke', { serial: carol.serial, reasonCode: 1, passive: true, ott: await mintToken(prov, { aud: `${ca.url}/1.0/revoke`, sub: carol.serial, sans: undefined }) });
+  assert.equal(r.status, 200, r.body);
+  const after = await consoleRequest('/', { who: carol });
+  assert.equal(after.status, 403);
+  assert.match(after.body, /has been revoked/);
 
   // Without a client certificate the browser gets no page at all.
   const bare = await context(null);
