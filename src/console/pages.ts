@@ -2,6 +2,7 @@
 // request: server.ts gathers the data, these lay it out. Every value goes through html``.
 import type { AuditEvent, CertificatePage, CertificateSearch, InventorySeries, StoredCertificate } from '../ledger/ledger.js';
 import type { Claims } from '../authority/claims.js';
+import { SCAN_WINDOW } from '../ledger/inventory.js';
 import { barChart } from './charts.js';
 import { href, html, type Html } from './html.js';
 
@@ -126,7 +127,7 @@ ${f.explicitSort ? html`<input type="hidden" name="sort" value="${f.sort}"><inpu
 <table class="list" id="certificates">
 <thead><tr><th>${sortLink('subject', 'Subject')}</th><th>Serial</th><th>Provisioner</th><th>${sortLink('issued', 'Issued')}</th><th>${sortLink('expires', 'Expires')}</th><th>State</th><th>How</th></tr></thead>
 <tbody>
-${v.page.certificates.length === 0 ? html`<tr><td colspan="7" class="empty">No certificate matches.</td></tr>` : null}
+${v.page.certificates.length === 0 ? html`<tr><td colspan="7" class="empty">${v.page.searchedPart ? 'No match yet.' : 'No certificate matches.'}</td></tr>` : null}
 ${v.page.certificates.map((c) => html`<tr data-serial="${c.serial}">
 <td><a href="${href(`/certificates/${c.serial}`)}">${c.subject || '(empty subject)'}</a>${c.sans.length ? html`<div class="sans">${c.sans.join(', ')}</div>` : null}</td>
 <td class="serial"><a href="${href(`/certificates/${c.serial}`)}">${c.serial}</a></td>
@@ -136,7 +137,8 @@ ${v.page.certificates.map((c) => html`<tr data-serial="${c.serial}">
 </table>
 <nav class="pages">
 ${v.after ? html`<a href="${href('/certificates', { ...base, sort: f.sort, dir: f.dir })}">« First page</a>` : null}
-${v.page.next ? html`<a rel="next" id="next-page" href="${href('/certificates', { ...base, sort: f.sort, dir: f.dir, after: v.page.next })}">Next page »</a>` : html`<span>End of list</span>`}
+${v.page.searchedPart ? html`<span class="note" id="searched-part">A substring search reads ${SCAN_WINDOW.toLocaleString('en')} certificates a page; these are the matches among them.</span>` : null}
+${v.page.next ? html`<a rel="next" id="next-page" href="${href('/certificates', { ...base, sort: f.sort, dir: f.dir, after: v.page.next })}">${v.page.searchedPart ? 'Search further »' : 'Next page »'}</a>` : html`<span>End of list</span>`}
 </nav>`;
 }
 

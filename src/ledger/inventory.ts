@@ -26,6 +26,8 @@ export interface CertificateSearch {
   after?: string;
   /** 1–500. */
   limit: number;
+  /** Certificates a substring search reads per page at most (default SCAN_WINDOW). */
+  scanWindow?: number;
   now: Date;
 }
 
@@ -33,6 +35,11 @@ export interface CertificatePage {
   certificates: StoredCertificate[];
   /** Pass as `after` for the following page; null on the last one. */
   next: string | null;
+  /**
+   * A substring search stopped reading after SCAN_WINDOW certificates with fewer matches than a
+   * page: `next` goes on searching from where it stopped.
+   */
+  searchedPart?: true;
 }
 
 export interface DayCount {
@@ -100,14 +107,18 @@ export function decodeCursor(s: string, sort: CertificateSort, tie: Dialect['tie
 }
 
 /**
- * The statement for one page: limit + 1 rows, so the caller knows whether another page follows.
- * `columns` is what the backend selects (its stored columns plus the tie column).
+ * A substring search cannot use an index: each page reads at most this many certificates (in
+ * the page's order) looking for matches, so a rare substring costs a bounded time per page; the
+ * page then says how far it got and `next` continues from there.
  */
-export function searchSql(q: CertificateSearch, d: Dialect, columns: string): string {
+export const SCAN_WINDOW = 20_000;
+
+/** Everything but the substring test, with placeholders bound in the order the text uses them. */
+function filters(q: CertificateSearch, d: Dialect): { where: string[]; key: string; dir: string; index: string | null } {
   if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > MAX_LIMIT) throw new RangeError(`searchCertificates: limit must be 1–${MAX_LIMIT}`);
+  if (q.scanWindow !== undefined && !(Number.isSafeInteger(q.scanWindow) && q.scanWindow >= 1)) throw new RangeError('searchCertificates: scanWindow must be a positive integer');
   const sort = q.sort ?? 'issued';
-  const col = SORT_COLUMN[sort];
-  const key = sort === 'subject' ? `subject${d.subjectCollation}` : col;
+  const key = sort === 'subject' ? `subject${d.subjectCollation}` : SORT_COLUMN[sort];
   const now = q.now.getTime();
   const where: string[] = [];
   if (q.serial !== undefined) where.push(`serial = ${d.param(q.serial)}`);
@@ -115,13 +126,6 @@ export function searchSql(q: CertificateSearch, d: Dialect, columns: string): st
   if (q.namePrefix) {
     // Every string starting with the prefix sorts between it and it + the highest code point.
     where.push(`subject${d.subjectCollation} >= ${d.param(q.namePrefix)} AND subject${d.subjectCollation} < ${d.param(`${q.namePrefix}\u{10FFFF}`)}`);
-  }
-  if (q.nameContains) {
-    const find = (col: string) => (d.tie === 'rowid' ? `instr(${col}, ${d.param(q.nameContains)}) > 0` : `strpos(${col}, ${d.param(q.nameContains)}) > 0`);
-    const inSubject = find('subject');
-    // SANs are a JSON array: a needle with a quote or backslash would match its punctuation.
-    const inSans = /["\\]/.test(q.nameContains) ? '' : ` OR ${find('sans')}`;
-    where.push(`(${inSubject}${inSans})`);
   }
   switch (q.state) {
     case 'valid': where.push(`revoked_at IS NULL AND not_after > ${d.param(now)}`); break;
@@ -138,9 +142,33 @@ export function searchSql(q: CertificateSearch, d: Dialect, columns: string): st
     // binds anew: SQLite's are positional.)
     where.push(`${key} ${op}= ${d.param(k)} AND (${key} ${op} ${d.param(k)} OR ${d.tie} ${op} ${d.param(t)})`);
   }
-  const dir = desc ? 'DESC' : 'ASC';
-  return `SELECT ${columns} FROM certificates${d.indexedBy(chooseIndex(q, sort))}`
-    + `${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${key} ${dir}, ${d.tie} ${dir} LIMIT ${d.param(q.limit + 1)}`;
+  return { where, key, dir: desc ? 'DESC' : 'ASC', index: chooseIndex(q, sort) };
+}
+
+const whereClause = (where: string[]) => (where.length ? ` WHERE ${where.join(' AND ')}` : '');
+
+/**
+ * The statement for one page: limit + 1 rows, so the caller knows whether another page follows.
+ * `columns` is what the backend selects: its stored columns plus the tie-breaker as `tie`.
+ */
+export function searchSql(q: CertificateSearch, d: Dialect, columns: string): string {
+  const f = filters(q, d);
+  const from = `certificates${d.indexedBy(f.index)}${whereClause(f.where)}`;
+  if (!q.nameContains) return `SELECT ${columns} FROM ${from} ORDER BY ${f.key} ${f.dir}, ${d.tie} ${f.dir} LIMIT ${d.param(q.limit + 1)}`;
+  const window = `SELECT ${columns} FROM ${from} ORDER BY ${f.key} ${f.dir}, ${d.tie} ${f.dir} LIMIT ${d.param(q.scanWindow ?? SCAN_WINDOW)}`;
+  const find = (col: string) => (d.tie === 'rowid' ? `instr(${col}, ${d.param(q.nameContains)}) > 0` : `strpos(${col}, ${d.param(q.nameContains)}) > 0`);
+  // SANs are a JSON array: a needle with a quote or backslash would match its punctuation.
+  const contains = /["\\]/.test(q.nameContains) ? find('subject') : `(${find('subject')} OR ${find('sans')})`;
+  return `SELECT * FROM (${window}) AS w WHERE ${contains} ORDER BY ${f.key} ${f.dir}, tie ${f.dir} LIMIT ${d.param(q.limit + 1)}`;
+}
+
+/**
+ * For a substring search whose page came back short: the last certificate its window read, or no
+ * row when the window reached the end (nothing left to search).
+ */
+export function windowEndSql(q: CertificateSearch, d: Dialect): string {
+  const f = filters(q, d);
+  return `SELECT ${f.key} AS k, ${d.tie} AS tie FROM certificates${d.indexedBy(f.index)}${whereClause(f.where)} ORDER BY ${f.key} ${f.dir}, ${d.tie} ${f.dir} LIMIT 1 OFFSET ${d.param((q.scanWindow ?? SCAN_WINDOW) - 1)}`;
 }
 
 /**
@@ -156,6 +184,11 @@ function chooseIndex(q: CertificateSearch, sort: CertificateSort): string | null
   if (q.provisioner !== undefined && sort === 'issued') return 'certificates_provisioner_issued_at';
   if (q.state === 'revoked') return 'certificates_revoked_at';
   return SORT_INDEX[sort];
+}
+
+/** The cursor after a window that ended short of a full page (windowEndSql's row). */
+export function windowCursor(end: { k: string | number; tie: string | number }): string {
+  return encodeCursor([end.k, end.tie]);
 }
 
 /** Splits limit + 1 rows into the page and the cursor after it. */

@@ -24,7 +24,7 @@ import { isConnectionLoss, mapPgError, pgUnavailable } from './pg-errors.js';
 import { commitIssuances, PgBatchFailed, spendTokensSql } from './pg-issuance.js';
 import type { PgSource } from './pg-source.js';
 import { checkLimit, fromRow, STORED_COLUMNS, toRow, type StoredRow } from './rows.js';
-import { searchSql, seriesSql, toPage, toSeries, type CertificatePage, type CertificateSearch, type Dialect, type InventorySeries } from './inventory.js';
+import { searchSql, seriesSql, toPage, toSeries, windowCursor, windowEndSql, type CertificatePage, type CertificateSearch, type Dialect, type InventorySeries } from './inventory.js';
 
 // BIGINT columns come back as strings by default; every one of ours is a unix-milliseconds time
 // or a counter well inside 2^53.
@@ -227,7 +227,14 @@ export class PostgresLedger implements Ledger {
     const d = pgDialect();
     const text = searchSql(q, d, `${STORED_COLUMNS}, serial AS tie`);
     const { rows } = await this.guard('read', () => this.pool.query<StoredRow & { tie: string }>(text, d.values));
-    return toPage(rows, q, fromRow);
+    const page = toPage(rows, q, fromRow);
+    if (q.nameContains && !page.next) {
+      const e = pgDialect();
+      const endText = windowEndSql(q, e);
+      const end = (await this.guard('read', () => this.pool.query<{ k: string | number; tie: string }>(endText, e.values))).rows[0];
+      if (end) return { ...page, next: windowCursor(end), searchedPart: true };
+    }
+    return page;
   }
 
   async series(now: Date): Promise<InventorySeries> {

@@ -23,7 +23,7 @@ import { configureConnection } from './connection.js';
 import { issuanceBatch, isUnavailableCode, spendTokenStatement, type IssuanceItem, type ItemOutcome } from './issuance-batch.js';
 import { checkLimit, fromRow, millis, STORED_COLUMNS, toRow, type StoredRow } from './rows.js';
 import { BatchFailed, GroupCommit, WriterThread } from './group-commit.js';
-import { searchSql, toPage, type CertificatePage, type CertificateSearch, type InventorySeries } from './inventory.js';
+import { searchSql, toPage, windowCursor, windowEndSql, type CertificatePage, type CertificateSearch, type InventorySeries } from './inventory.js';
 import { sqliteDialect } from './sqlite-dialect.js';
 
 
@@ -239,7 +239,14 @@ export class SqliteLedger implements Ledger {
     const d = sqliteDialect();
     const text = searchSql(q, d, `${STORED_COLUMNS}, rowid AS tie`);
     const rows = guarded('read', () => this.prepared(text).all(...d.values));
-    return toPage(rows, q, fromRow);
+    const page = toPage(rows, q, fromRow);
+    if (q.nameContains && !page.next) {
+      const e = sqliteDialect();
+      const endText = windowEndSql(q, e);
+      const end = guarded('read', () => this.db.prepare<unknown[], { k: string | number; tie: number }>(endText).get(...e.values));
+      if (end) return { ...page, next: windowCursor(end), searchedPart: true };
+    }
+    return page;
   }
 
   series(now: Date): Promise<InventorySeries> {
