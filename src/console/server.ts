@@ -4,6 +4,7 @@
 // in ca.json. Pages run no script; the one action (revoke) is a form with a confirmation step,
 // a synchronizer token and an Origin check (csrf.ts), and becomes audit events in the same
 // transaction as the revocation. The console reads the ledger through its interface only.
+import { createHash } from 'node:crypto';
 import type { ServerOptions } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -137,7 +138,10 @@ export async function buildConsoleApp(o: ConsoleOptions): Promise<FastifyInstanc
       return page(reply, req, 403, 'Not an administrator', '', messagePage('Your certificate is from this CA but names no administrator listed in stepstone.console.admins.'));
     }
     const stored = await ledger.getCertificate(admin.serial);
-    if (!stored) return page(reply, req, 403, 'Unknown certificate', '', messagePage('Your certificate is not in this CA\'s ledger.'));
+    // The same certificate, not merely the same serial: what the ledger recorded is what was issued.
+    if (!stored || stored.fingerprint !== createHash('sha256').update(peer.raw).digest('hex')) {
+      return page(reply, req, 403, 'Unknown certificate', '', messagePage('Your certificate is not in this CA\'s ledger.'));
+    }
     if (stored.revokedAt) return page(reply, req, 403, 'Certificate revoked', '', messagePage('Your certificate has been revoked.'));
     req.admin = admin;
   });
