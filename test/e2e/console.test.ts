@@ -301,6 +301,10 @@ test('CSRF: a revoke POST without this console\'s token, or from another origin,
   assert.equal((await post(`csrf=${token}&reasonCode=1&confirm=yes`, { origin, host, 'sec-fetch-site': 'cross-site' })).status, 403, 'a cross-site fetch');
   // Bob's certificate cannot use alice's token (nor get in at all).
   assert.equal((await consoleRequest(`/certificates/${target.serial}/revoke`, { who: bobCert, method: 'POST', body: `csrf=${token}&reasonCode=1&confirm=yes`, headers: { origin, host } })).status, 403);
+  const unconfirmed = await post(`csrf=${token}&reasonCode=1`, { origin, host });
+  assert.equal(unconfirmed.status, 400, 'not confirmed: the confirmation page again');
+  assert.match(unconfirmed.body, /Tick the box/);
+  assert.equal((await post(`csrf=${token}&reasonCode=77&confirm=yes`, { origin, host })).status, 400, 'a reason code outside RFC 5280');
   assert.equal((await request(ca, 'GET', '/health')).status, 200);
   const db = new Database(ca.dbPath, { readonly: true });
   assert.equal(db.prepare('SELECT revoked_at FROM certificates WHERE serial = ?').pluck().get(target.serial), null, 'still not revoked');
