@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { mintToken, opensslCsr, provisionerKey } from '../test/helpers/tokens.ts';
-import { freePort, initLocalCa, startServer, type LocalCa } from './ca.ts';
+import { initLocalCa, startServer, type LocalCa } from './ca.ts';
 import { prefillLedger } from './prefill.ts';
 import { median, percentile } from './report.ts';
 
@@ -49,9 +49,9 @@ export async function consoleBench(o: ConsoleBenchOptions): Promise<{ rows: numb
   let ca: LocalCa | undefined;
   try {
     ca = initLocalCa();
-    const consolePort = await freePort();
     const config = JSON.parse(readFileSync(ca.configPath, 'utf8'));
-    config.stepstone.console = { address: `127.0.0.1:${consolePort}`, admins: [ADMIN] };
+    // Port 0, read back from the log: a port picked here could be the one startServer picks.
+    config.stepstone.console = { address: '127.0.0.1:0', admins: [ADMIN] };
     writeFileSync(ca.configPath, JSON.stringify(config, null, 2));
     const file = join(ca.home, 'db', 'ledger.sqlite');
     o.progress(`pre-filling the ledger with ${o.rows} rows`);
@@ -62,6 +62,12 @@ export async function consoleBench(o: ConsoleBenchOptions): Promise<{ rows: numb
     db.close();
     o.progress('starting the CA');
     const server = await startServer(ca, 120_000);
+    let consolePort = 0;
+    for (let i = 0; i < 100 && !consolePort; i++) {
+      consolePort = Number(/"consoleAddress":"127\.0\.0\.1:(\d+)"/.exec(readFileSync(ca.logFile, 'utf8'))?.[1] ?? 0);
+      if (!consolePort) await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!consolePort) throw new Error('the CA did not log its console address');
     const prov = await provisionerKey(ca.configPath, ca.password);
     const { csrPem, keyPem } = opensslCsr('', []);
     const signed = await post(`${server.url}/1.0/sign`, ca.rootPem, { csr: csrPem, ott: await mintToken(prov, { aud: `${server.url}/1.0/sign`, sub: ADMIN, sans: [ADMIN] }) });
