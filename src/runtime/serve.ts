@@ -290,5 +290,8 @@ async function listenConsole(
     },
   });
   log.info({ consoleAddress: `${host}:${server.port}` }, 'serving the web console (administrators only, over mTLS)');
+  if (!/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
+    log.warn({ consoleAddress: `${host}:${server.port}` }, 'the web console listens beyond the loopback: only admin certificates get in, but keep it behind a firewall too');
+  }
   return server;
 }
