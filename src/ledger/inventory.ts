@@ -225,7 +225,7 @@ export interface Bound { text: string; values: unknown[] }
  * which the revoked certificates (their partial index) are subtracted, since asking every row
  * whether it is revoked would read the table.
  */
-export interface SeriesStatements { issued: Bound; expiring: Bound; revokedExpiring: Bound; live: Bound; revokedLive: Bound; servingLive: Bound; servingToday: Bound }
+export interface SeriesStatements { issued: Bound; expiring: Bound; revokedExpiring: Bound; tail: Bound; revokedLive: Bound; servingLive: Bound; servingToday: Bound }
 
 export function seriesSql(dialect: () => Dialect & { values: unknown[] }, now: number): SeriesStatements {
   const { issuedFrom, today } = seriesOrigins(now);
@@ -240,16 +240,20 @@ export function seriesSql(dialect: () => Dialect & { values: unknown[] }, now: n
   const day = (d: Dialect, col: string, from: number) => `CAST((${col} - ${d.param(from)}) / ${DAY_MS} AS INTEGER)`;
   // One range count per day: each reads only its slice of the index, where a GROUP BY over the
   // computed day would sort every entry (SQLite builds a temporary b-tree for it).
-  const perDay = (d: Dialect, col: string, from: number, index: string, more = '') => `WITH RECURSIVE days(d) AS (SELECT 0 UNION ALL SELECT d + 1 FROM days WHERE d < ${SERIES_DAYS - 1})
+  // `more` is called where its text goes: SQLite's placeholders bind in the order they appear.
+  const perDay = (d: Dialect, col: string, from: number, index: string, more: () => string = () => '') => `WITH RECURSIVE days(d) AS (SELECT 0 UNION ALL SELECT d + 1 FROM days WHERE d < ${SERIES_DAYS - 1})
     SELECT d, (SELECT count(*) FROM certificates${d.indexedBy(index)} WHERE ${col} >= ${d.param(from)} + CAST(d AS BIGINT) * ${DAY_MS}
-      AND ${col} < ${d.param(from)} + CAST(d + 1 AS BIGINT) * ${DAY_MS}${more}) AS n FROM days`;
+      AND ${col} < ${d.param(from)} + CAST(d + 1 AS BIGINT) * ${DAY_MS}${more()}) AS n FROM days`;
   return {
     issued: bound((d) => perDay(d, 'issued_at', issuedFrom, 'certificates_issued_at')),
-    expiring: bound((d) => perDay(d, 'not_after', today, 'certificates_not_after', ` AND not_after > ${d.param(now)}`)),
+    expiring: bound((d) => perDay(d, 'not_after', today, 'certificates_not_after', () => ` AND not_after > ${d.param(now)}`)),
     revokedExpiring: bound((d) => `SELECT ${day(d, 'not_after', today)} AS d, count(*) AS n FROM certificates${d.indexedBy('certificates_revoked_at')} WHERE revoked_at IS NOT NULL AND not_after > ${d.param(now)} AND not_after < ${d.param(horizonEnd)} GROUP BY 1`),
-    // The counts: every unexpired certificate (not_after alone), less the revoked (their partial
-    // index; the serving ones among them are in the next count) and the serving ones (theirs).
-    live: bound((d) => `SELECT count(*) AS n, count(*) FILTER (WHERE not_after <= ${d.param(now + EXPIRING_MS)}) AS e FROM certificates${d.indexedBy('certificates_not_after')} WHERE not_after > ${d.param(now)}`),
+    // The counts: every unexpired certificate is in the per-day horizon above or beyond it (n),
+    // and those expiring within 7 days are its first 7 days plus the start of the 8th (e); less
+    // the revoked (their partial index; the serving ones among them are in the next count) and the
+    // serving ones (theirs). So the not_after index is read once, not twice.
+    tail: bound((d) => `SELECT (SELECT count(*) FROM certificates${d.indexedBy('certificates_not_after')} WHERE not_after >= ${d.param(horizonEnd)}) AS n,
+      (SELECT count(*) FROM certificates${d.indexedBy('certificates_not_after')} WHERE not_after >= ${d.param(today + EXPIRING_MS)} AND not_after <= ${d.param(now + EXPIRING_MS)}) AS e`),
     revokedLive: bound((d) => `SELECT count(*) AS n, count(*) FILTER (WHERE not_after <= ${d.param(now + EXPIRING_MS)}) AS e FROM certificates${d.indexedBy('certificates_revoked_at')} WHERE revoked_at IS NOT NULL AND not_after > ${d.param(now)} AND method <> 'serving'`),
     servingLive: bound((d) => `SELECT count(*) AS n, count(*) FILTER (WHERE not_after <= ${d.param(now + EXPIRING_MS)}) AS e FROM certificates${d.indexedBy('certificates_serving')} WHERE method = 'serving' AND not_after > ${d.param(now)}`),
     servingToday: bound((d) => `SELECT count(*) AS n, 0 AS e FROM certificates${d.indexedBy('certificates_serving')} WHERE method = 'serving' AND issued_at >= ${d.param(today)}`),
@@ -264,14 +268,17 @@ type Days = { d: number; n: number }[];
 type Count = { n: number; e: number };
 
 /** The overview from the statements' rows (one row each for the counts). */
-export function toSeries(now: number, r: { issued: Days; expiring: Days; revokedExpiring: Days; live: Count; revokedLive: Count; servingLive: Count; servingToday: Count }): InventorySeries {
+export function toSeries(now: number, r: { issued: Days; expiring: Days; revokedExpiring: Days; tail: Count; revokedLive: Count; servingLive: Count; servingToday: Count }): InventorySeries {
   const { issuedFrom, today } = seriesOrigins(now);
   const issuedPerDay = fillDays(issuedFrom, r.issued);
   const n = (c: Count) => Number(c.n);
   const e = (c: Count) => Number(c.e);
+  const horizon = fillDays(today, r.expiring).map((x) => x.count);
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const live = { n: sum(horizon) + n(r.tail), e: sum(horizon.slice(0, EXPIRING_MS / DAY_MS)) + e(r.tail) };
   return {
-    valid: n(r.live) - n(r.revokedLive) - n(r.servingLive),
-    expiring7d: e(r.live) - e(r.revokedLive) - e(r.servingLive),
+    valid: live.n - n(r.revokedLive) - n(r.servingLive),
+    expiring7d: live.e - e(r.revokedLive) - e(r.servingLive),
     revoked: n(r.revokedLive),
     issuedToday: issuedPerDay.at(-1)!.count - n(r.servingToday),
     issuedPerDay,

@@ -246,7 +246,7 @@ export class PostgresLedger implements Ledger {
       const one = async (b: { text: string; values: unknown[] }) => (await c.query<{ n: number; e: number }>(b.text, b.values)).rows[0]!;
       const value = toSeries(now.getTime(), {
         issued: await all(q.issued), expiring: await all(q.expiring), revokedExpiring: await all(q.revokedExpiring),
-        live: await one(q.live), revokedLive: await one(q.revokedLive), servingLive: await one(q.servingLive), servingToday: await one(q.servingToday),
+        tail: await one(q.tail), revokedLive: await one(q.revokedLive), servingLive: await one(q.servingLive), servingToday: await one(q.servingToday),
       });
       return { value, rollback: true };
     });

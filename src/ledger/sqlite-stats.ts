@@ -44,7 +44,7 @@ export function seriesQuery(db: Database.Database): (now: number) => InventorySe
     // One read transaction, so the counts agree with each other.
     return db.transaction(() => toSeries(now, {
       issued: all(q.issued), expiring: all(q.expiring), revokedExpiring: all(q.revokedExpiring),
-      live: one(q.live), revokedLive: one(q.revokedLive), servingLive: one(q.servingLive), servingToday: one(q.servingToday),
+      tail: one(q.tail), revokedLive: one(q.revokedLive), servingLive: one(q.servingLive), servingToday: one(q.servingToday),
     }))();
   };
 }
