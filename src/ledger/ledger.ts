@@ -134,7 +134,11 @@ export interface Ledger {
   countCertificates(): Promise<number>;
   /** One page of a search (the web console's list): keyset-paged along an index, see inventory.ts. */
   searchCertificates(q: CertificateSearch): Promise<CertificatePage>;
-  /** Issuance per day over 90 days and the expiry horizon: index scans, off the event loop where SQLite allows. */
+  /**
+   * The console's overview: the counts LedgerStats has (valid, expiring in 7 days, revoked) plus
+   * issued today, issuance per day over 90 days and the expiry horizon. Reads indexes only (on
+   * SQLite's stats thread when file-backed), where stats() reads the table.
+   */
   series(now: Date): Promise<InventorySeries>;
   /** Deletes spent-token rows whose expiry is before `before`; returns how many went. */
   pruneUsedTokens(before: Date): Promise<number>;
