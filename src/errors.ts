@@ -11,13 +11,15 @@ export type ErrorCode =
   | 'not_implemented'
   | 'unavailable'
   | 'internal'
-  | 'token_used';
+  | 'token_used'
+  | 'policy_denied';
 
 const STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
   unauthorized: 401,
   token_used: 401,
   forbidden: 403,
+  policy_denied: 403,
   not_found: 404,
   rate_limited: 429,
   internal: 500,
@@ -76,6 +78,8 @@ export const badRequest = (detail: string, cause?: unknown) => new CaError('bad_
 export const unauthorized = (detail: string, cause?: unknown) => new CaError('unauthorized', { detail, cause });
 /** 403 whose reason is shown to the client (e.g. which SAN is not in the token). */
 export const forbidden = (detail: string) => new CaError('forbidden', { detail, public: true });
+/** 403 from a name policy: the message names the name and the rule (step-ca's text, then ours). */
+export const policyDenied = (detail: string) => new CaError('policy_denied', { detail, public: true });
 export const notFound = (detail: string, shown = false) => new CaError('not_found', { detail, public: shown });
 export const notImplemented = (detail: string) => new CaError('not_implemented', { detail });
 export const unavailable = (detail: string, cause?: unknown) => new CaError('unavailable', { detail, public: true, cause });

@@ -18,6 +18,8 @@ import type { ProvisionerPage, ProvisionerRegistry } from '../provisioners/regis
 import { parseDuration } from '../util/duration.js';
 import { backdateMs, resolveClaims, type Claims } from './claims.js';
 import { checkCommonName, checkCsrAgainstToken, sansFromNames } from './policy.js';
+import { PolicySet } from './name-policy.js';
+import { classifySan } from '../pki/names.js';
 import { authorizeExistingCertificate, type AuthorizedCertificate } from './existing-certificate.js';
 import { createRenewedCertificate, randomSerialHex, type Issuer } from './profiles.js';
 import { normalizeSerial, serialToDecimal } from '../pki/serial.js';
@@ -67,6 +69,8 @@ export class Authority {
   private readonly quota: ProvisionerQuota | null;
   private readonly observer: Observer;
   private readonly audit: AuditRecorder;
+  /** step-ca's name policies: the authority's and each provisioner's (config errors stop the start). */
+  readonly policies: PolicySet;
 
   constructor(d: AuthorityDeps) {
     this.config = d.config;
@@ -78,6 +82,7 @@ export class Authority {
     this.maxTokenLifetime = parseDuration(d.config.stepstone.maxTokenLifetime)!;
     this.intermediatePem = certToPem(d.intermediate.cert);
     this.globalClaims = resolveClaims(d.config.authority.claims);
+    this.policies = PolicySet.fromConfig(d.config);
     this.ocspResponder = d.ocspResponder;
     this.observer = d.observer ?? NO_OBSERVER;
     this.audit = new AuditRecorder(d.replica ?? null, d.config.stepstone.audit.enabled);
@@ -114,6 +119,9 @@ export class Authority {
     checkCommonName(token.claims.sub);
     const certSans = sansFromNames(sans);
     checkCsrAgainstToken(csr, token.claims.sub, sans, certSans);
+    a.sans = certSans.map((s) => s.value);
+    // Before anything is recorded: a refusal spends no token.
+    this.policies.enforce(token.provisioner.name, token.claims.sub, certSans);
     const validity = computeValidity(req, now, token.provisioner.claims, this.backdate, this.intermediate.cert.notBefore);
     const leaf = await this.template().buildAsync({
       serialHex: randomSerialHex(),
@@ -284,6 +292,9 @@ export class Authority {
     a.provisioner = auth.provisioner;
     a.subject = auth.stored.subject;
     this.quota?.take(auth.provisioner ?? '(no provisioner)');
+    // A policy tightened since issuance stops the renewal of names it now forbids.
+    a.sans = auth.stored.sans;
+    this.policies.enforce(auth.provisioner, auth.stored.subject, auth.stored.sans.map(classifySan));
     const lifetime = old.notAfter.getTime() - old.notBefore.getTime();
     const backdate = lifetime >= 2 * this.backdate ? this.backdate : 0;
     const notBefore = notBeforeIssuer(new Date(now.getTime() - backdate), this.intermediate.cert.notBefore);

@@ -21,6 +21,27 @@ const lib = async () => {
 
 type Profile = 'root-ca' | 'intermediate-ca' | 'leaf' | 'self-signed';
 
+/** The names a CSR asks for, against the name policies of a CA's ca.json (as the online CA would judge them). */
+async function checkNamePolicy(configPath: string, provisioner: string | undefined, csrFile: string, csr: import('../pki/csr.js').ParsedCsr): Promise<void> {
+  const [{ loadConfig }, { PolicySet, findRefusal, refusalMessage }] = await Promise.all([import('../config/load.js'), import('../authority/name-policy.js')]);
+  let set;
+  try {
+    const { config } = loadConfig(configPath);
+    if (provisioner !== undefined && !config.authority.provisioners.some((p) => p.name === provisioner)) {
+      throw new Error(`${configPath} has no provisioner named "${provisioner}"`);
+    }
+    set = PolicySet.fromConfig(config);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  const sans = [
+    ...csr.sans.dns.map((value) => ({ type: 'dns' as const, value })), ...csr.sans.ip.map((value) => ({ type: 'ip' as const, value })),
+    ...csr.sans.email.map((value) => ({ type: 'email' as const, value })), ...csr.sans.url.map((value) => ({ type: 'url' as const, value })),
+  ];
+  const r = findRefusal(set.for(provisioner ?? null), csr.commonName, sans);
+  if (r) throw new CliError(`${csrFile}: ${refusalMessage(r)}`);
+}
+
 function withKeyOutput(c: Command): Command {
   return c.option('--password-file <file>', 'password to encrypt the new private key with')
     .option('--no-password', 'do not encrypt the private key (needs --insecure)')
@@ -136,7 +157,7 @@ async function createCertificate(subject: string, crtFile: string, keyFile: stri
   say(`Your private key has been saved in ${keyFile}${password === null ? ' (unencrypted)' : ''}.`);
 }
 
-interface SignFlags { profile: 'leaf' | 'intermediate-ca'; passwordFile?: string; notBefore?: string; notAfter?: string; pathLen?: string; bundle?: boolean }
+interface SignFlags { profile: 'leaf' | 'intermediate-ca'; passwordFile?: string; notBefore?: string; notAfter?: string; pathLen?: string; bundle?: boolean; caConfig?: string; provisioner?: string }
 
 function registerSign(group: Command): void {
   group.command('sign')
@@ -150,6 +171,8 @@ function registerSign(group: Command): void {
     .option('--not-after <time|duration>', 'end of validity (default 24h for leaves, 10 years for CAs)')
     .option('--path-len <n>', 'path length constraint for an intermediate-ca (default 0)')
     .option('--bundle', 'print the certificate followed by its issuer')
+    .option('--ca-config <ca.json>', 'refuse names the name policies of this ca.json forbid (authority policy, and --provisioner\'s)')
+    .option('--provisioner <name>', 'with --ca-config: also apply this provisioner\'s policy')
     .action(signCsr);
 }
 
@@ -166,6 +189,8 @@ async function signCsr(csrFile: string, caCrt: string, caKey: string, o: SignFla
   const { issuer, certs } = await loadIssuer(caCrt, caKey, o.passwordFile, caKey, '--password-file');
   const { notBefore, notAfter } = await validity(o, o.profile);
   const sans = [...csr.sans.dns, ...csr.sans.ip, ...csr.sans.email, ...csr.sans.url];
+  if (o.provisioner !== undefined && !o.caConfig) throw new CliError('--provisioner goes with --ca-config', 2);
+  if (o.caConfig) await checkNamePolicy(o.caConfig, o.provisioner, csrFile, csr);
   const cert = await makeCertificate({
     profile: o.profile, subject: csr.commonName, sans, publicKey: createPublicKey({ key: Buffer.from(csr.spki), format: 'der', type: 'spki' }),
     notBefore, notAfter, pathLen,

@@ -5,6 +5,7 @@ import { parseDuration } from '../util/duration.js';
 import { sanProblem } from '../authority/name-rules.js';
 import { classifySan } from '../pki/names.js';
 import { dataSourceProblem, isPostgresType } from '../ledger/pg-source.js';
+import { policySchema } from './policy-schema.js';
 import { ADDRESS, auditSchema, metricsSchema, noticesSchema, webhooksSchema } from './observe-schema.js';
 import { consoleSchema } from './console-schema.js';
 
@@ -39,6 +40,8 @@ export const provisionerSchema = z.object({
   encryptedKey: z.string().optional(),
   claims: claimsSchema.optional(),
   options: z.record(z.string(), z.unknown()).optional(),
+  /** The provisioner's own name policy (step-ca keeps these in its admin database). */
+  policy: policySchema.optional(),
 }).passthrough().superRefine((p, ctx) => {
   if (p.type.toUpperCase() === 'JWK' && !p.key) ctx.addIssue({ code: 'custom', path: ['key'], message: 'a JWK provisioner needs its public key' });
 });
@@ -165,6 +168,7 @@ export const caConfigSchema = z.object({
     provisioners: z.array(provisionerSchema).default([]),
     claims: claimsSchema.optional(),
     backdate: goDuration.optional(),
+    policy: policySchema.optional(),
   }).passthrough(),
   tls: tlsSchema.optional(),
   commonName: z.string().optional(),
