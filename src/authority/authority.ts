@@ -19,6 +19,10 @@ import { parseDuration } from '../util/duration.js';
 import { backdateMs, resolveClaims, type Claims } from './claims.js';
 import { checkCommonName, checkCsrAgainstToken, sansFromNames } from './policy.js';
 import { PolicySet } from './name-policy.js';
+import { GoCertificateRequest, GoSubject, sanOf, type CertTemplate } from './cert-template.js';
+import { createTemplatedLeaf } from './templated-leaf.js';
+import { GO_TYPE } from './go-template.js';
+import { createPublicKey } from 'node:crypto';
 import { classifySan } from '../pki/names.js';
 import { authorizeExistingCertificate, type AuthorizedCertificate } from './existing-certificate.js';
 import { createRenewedCertificate, randomSerialHex, type Issuer } from './profiles.js';
@@ -27,7 +31,8 @@ import { LeafTemplate } from './fast-leaf.js';
 import { certificateTimes, factsOf, type IssuedFacts } from './issued-facts.js';
 import { verifyRenewToken } from '../provisioners/x5c-renew.js';
 import { readProvisionerExtension } from './provisioner-extension.js';
-import { PROVISIONER_TYPE } from './provisioner-extension.js';
+import { PROVISIONER_TYPE, type ProvisionerInfo } from './provisioner-extension.js';
+import type { San } from '../pki/names.js';
 import { computeValidity, notBeforeIssuer } from './validity.js';
 import { TrustStore } from './trust.js';
 import { buildCrl } from './crl.js';
@@ -71,6 +76,7 @@ export class Authority {
   private readonly audit: AuditRecorder;
   /** step-ca's name policies: the authority's and each provisioner's (config errors stop the start). */
   readonly policies: PolicySet;
+  private readonly templates: Map<string, CertTemplate>;
 
   constructor(d: AuthorityDeps) {
     this.config = d.config;
@@ -83,6 +89,7 @@ export class Authority {
     this.intermediatePem = certToPem(d.intermediate.cert);
     this.globalClaims = resolveClaims(d.config.authority.claims);
     this.policies = PolicySet.fromConfig(d.config);
+    this.templates = d.templates ?? new Map();
     this.ocspResponder = d.ocspResponder;
     this.observer = d.observer ?? NO_OBSERVER;
     this.audit = new AuditRecorder(d.replica ?? null, d.config.stepstone.audit.enabled);
@@ -120,9 +127,15 @@ export class Authority {
     const certSans = sansFromNames(sans);
     checkCsrAgainstToken(csr, token.claims.sub, sans, certSans);
     a.sans = certSans.map((s) => s.value);
+    const validity = computeValidity(req, now, token.provisioner.claims, this.backdate, this.intermediate.cert.notBefore);
+    const provisionerInfo = token.provisioner.claims.disableSmallstepExtensions
+      ? null
+      : { type: PROVISIONER_TYPE.JWK, name: token.provisioner.name, credentialId: token.provisioner.kid };
+    const spent: TokenClaim = { jti: token.replayKey, provisioner: token.provisioner.name, expiresAt: token.expiresAt };
+    const tpl = this.templates.get(token.provisioner.name);
+    if (tpl) return this.signTemplated(a, tpl, req, csr, token, certSans, validity, provisionerInfo, spent);
     // Before anything is recorded: a refusal spends no token.
     this.policies.enforce(token.provisioner.name, token.claims.sub, certSans);
-    const validity = computeValidity(req, now, token.provisioner.claims, this.backdate, this.intermediate.cert.notBefore);
     const leaf = await this.template().buildAsync({
       serialHex: randomSerialHex(),
       commonName: token.claims.sub,
@@ -131,15 +144,49 @@ export class Authority {
       notBefore: validity.notBefore,
       notAfter: validity.notAfter,
       rsa: csr.keyType === 'rsa',
-      provisioner: token.provisioner.claims.disableSmallstepExtensions
-        ? null
-        : { type: PROVISIONER_TYPE.JWK, name: token.provisioner.name, credentialId: token.provisioner.kid },
+      provisioner: provisionerInfo,
       crlDistributionPoints: this.config.stepstone.crlDistributionPoints,
       ocspServers: this.config.stepstone.ocspServers,
     });
-    const spent: TokenClaim = { jti: token.replayKey, provisioner: token.provisioner.name, expiresAt: token.expiresAt };
     const facts = { der: leaf.der, serialHex: leaf.serialHex, subject: token.claims.sub, sans: certSans.map((s) => s.value), ...certificateTimes(validity) };
     return this.record(a, facts, { provisioner: token.provisioner.name, method: 'sign', replaces: null }, spent);
+  }
+
+  /**
+   * A provisioner with a certificate template: the template decides subject, names and usages;
+   * the name policies judge the names it produced (a template may add some), before anything is
+   * recorded.
+   */
+  private async signTemplated(
+    a: Attempt, tpl: CertTemplate, req: SignRequest, csr: ParsedCsr, token: VerifiedToken, certSans: San[],
+    validity: { notBefore: Date; notAfter: Date }, provisioner: ProvisionerInfo | null, spent: TokenClaim,
+  ): Promise<IssuedCertificate> {
+    const leaf = tpl.render({
+      subject: GoSubject.ofCommonName(token.claims.sub),
+      sans: certSans.map(sanOf),
+      token: token.claims,
+      cr: await this.templateCsr(csr),
+      user: req.templateData ?? {},
+    });
+    a.subject = leaf.commonName;
+    a.sans = leaf.sans.map((s) => s.value);
+    this.policies.enforce(token.provisioner.name, leaf.commonName, leaf.sans);
+    const serialHex = randomSerialHex();
+    const cert = await createTemplatedLeaf(leaf, {
+      serialHex, spki: csr.spki, notBefore: validity.notBefore, notAfter: validity.notAfter, provisioner,
+      crlDistributionPoints: this.config.stepstone.crlDistributionPoints, ocspServers: this.config.stepstone.ocspServers,
+    }, this.intermediate);
+    const facts = { der: new Uint8Array(cert.rawData), serialHex, subject: leaf.commonName, sans: leaf.sans.map((s) => s.value), ...certificateTimes(validity) };
+    return this.record(a, facts, { provisioner: token.provisioner.name, method: 'sign', replaces: null }, spent);
+  }
+
+  /** The CSR as templates see it (.Insecure.CR): its whole subject, names and key type. */
+  private async templateCsr(csr: ParsedCsr): Promise<GoCertificateRequest> {
+    const parsed = new x509.Pkcs10CertificateRequest(csr.der);
+    const key = csr.keyType === 'rsa'
+      ? { [GO_TYPE]: '*rsa.PublicKey', Size: (createPublicKey({ key: Buffer.from(csr.spki), format: 'der', type: 'spki' }).asymmetricKeyDetails?.modulusLength ?? 0) / 8 }
+      : csr.keyType === 'ec' ? { [GO_TYPE]: '*ecdsa.PublicKey' } : { [GO_TYPE]: 'ed25519.PublicKey' };
+    return new GoCertificateRequest(GoSubject.ofJsonName(parsed.subjectName.toJSON() as Record<string, string[]>[]), csr.sans.dns, csr.sans.email, csr.sans.ip, csr.sans.url, key);
   }
 
   private async parseRequestCsr(pem: string): Promise<ParsedCsr> {

@@ -12,6 +12,7 @@ import { ProvisionerRegistry } from '../provisioners/registry.js';
 import { Authority, type AuthorityDeps } from './authority.js';
 import { makeIssuer } from './profiles.js';
 import { respondOcsp } from './ocsp.js';
+import { CertTemplate } from './cert-template.js';
 
 function readCerts(path: string, what: string): x509.X509Certificate[] {
   const text = readTextExplained(path, `the ${what} certificate`);
@@ -49,10 +50,21 @@ export async function loadAuthority(
   const intermediate = await makeIssuer(interCert, key);
   if (!(await chainsToRoot(interCert, roots))) throw new Error(`the intermediate ${interCert.subject} is not signed by any configured root`);
   const provisioners = await ProvisionerRegistry.create(config);
+  const templates = loadTemplates(loaded);
   const { warn: _warn, ...deps } = extra;
-  const authority = new Authority({ config, roots, federatedRoots, intermediate, provisioners, ledger, ocspResponder: respondOcsp, ...deps });
+  const authority = new Authority({ config, roots, federatedRoots, intermediate, provisioners, ledger, ocspResponder: respondOcsp, templates, ...deps });
   await authority.init();
   return authority;
+}
+
+/** Every provisioner's certificate template, parsed now: a syntax error stops the start naming file and line. */
+export function loadTemplates(loaded: Pick<LoadedConfig, 'config' | 'resolvePath'>): Map<string, CertTemplate> {
+  const out = new Map<string, CertTemplate>();
+  loaded.config.authority.provisioners.forEach((p, i) => {
+    const t = CertTemplate.load(p, i, loaded.resolvePath);
+    if (t) out.set(p.name, t);
+  });
+  return out;
 }
 
 async function chainsToRoot(cert: x509.X509Certificate, roots: x509.X509Certificate[]): Promise<boolean> {

@@ -6,12 +6,15 @@ import type { ProvisionerRegistry } from '../provisioners/registry.js';
 import type { CrlBuilder } from './crl-publisher.js';
 import type { Issuer } from './profiles.js';
 import type { Observer, OcspOutcome } from './observer.js';
+import type { CertTemplate } from './cert-template.js';
 
 export interface SignRequest {
   csr: string;
   ott: string;
   notBefore?: string;
   notAfter?: string;
+  /** step's --set/--set-file values: .Insecure.User in a certificate template. */
+  templateData?: Record<string, unknown> | null;
 }
 
 /** The certificate a TLS client presented, and why the handshake did not trust it, if it did not. */
@@ -64,4 +67,6 @@ export interface AuthorityDeps {
   observer?: Observer;
   /** This replica's name, written into audit records. */
   replica?: string;
+  /** Certificate templates by provisioner name; a provisioner without one issues the default leaf. */
+  templates?: Map<string, CertTemplate>;
 }

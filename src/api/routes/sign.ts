@@ -15,12 +15,12 @@ const signBody = {
   },
 } as const;
 
-interface SignBody { csr?: string; ott?: string; notBefore?: string; notAfter?: string }
+interface SignBody { csr?: string; ott?: string; notBefore?: string; notAfter?: string; templateData?: Record<string, unknown> | null }
 
 export const signRoutes = (authority: Authority): FastifyPluginAsync => async (app) => {
   app.post<{ Body: SignBody }>('/sign', { schema: { body: signBody } }, async (req, reply) => {
     const body = req.body ?? {};
-    const issued = await authority.sign({ csr: body.csr ?? '', ott: body.ott ?? '', notBefore: body.notBefore, notAfter: body.notAfter }, contextOf(req));
+    const issued = await authority.sign({ csr: body.csr ?? '', ott: body.ott ?? '', notBefore: body.notBefore, notAfter: body.notAfter, templateData: body.templateData }, contextOf(req));
     return sendIssued(req, reply, authority, issued, 'certificate issued');
   });
 };

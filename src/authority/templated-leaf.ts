@@ -1,0 +1,67 @@
+// Signs the leaf a certificate template described (cert-template.ts). The CA keeps what it always
+// sets: serial, validity, issuer, the request's public key, SKI/AKI and the provisioner extension.
+import { AsnConvert } from '@peculiar/asn1-schema';
+import * as asn1X509 from '@peculiar/asn1-x509';
+import { x509 } from '../pki/x509.js';
+import type { Issuer } from './profiles.js';
+import { provisionerExtension, type ProvisionerInfo } from './provisioner-extension.js';
+import type { TemplatedLeaf } from './cert-template.js';
+
+const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+
+/** Each attribute type one RDN (Go's encoding), PrintableString where it fits, else UTF8String. */
+function subjectName(attrs: TemplatedLeaf['subject']): x509.Name {
+  if (!attrs.length) return new x509.Name([]);
+  const rdns = attrs.map((a) => new asn1X509.RelativeDistinguishedName(a.values.map((v) => new asn1X509.AttributeTypeAndValue({
+    type: a.oid,
+    value: new asn1X509.AttributeValue(PRINTABLE.test(v) || a.oid === '2.5.4.6' ? { printableString: v } : { utf8String: v }),
+  }))));
+  return new x509.Name(AsnConvert.serialize(new asn1X509.Name(rdns)));
+}
+
+const KU: Record<string, number> = {
+  digitalSignature: x509.KeyUsageFlags.digitalSignature, contentCommitment: x509.KeyUsageFlags.nonRepudiation,
+  keyEncipherment: x509.KeyUsageFlags.keyEncipherment, dataEncipherment: x509.KeyUsageFlags.dataEncipherment,
+  keyAgreement: x509.KeyUsageFlags.keyAgreement, encipherOnly: x509.KeyUsageFlags.encipherOnly, decipherOnly: x509.KeyUsageFlags.decipherOnly,
+};
+
+export interface TemplatedLeafRequest {
+  serialHex: string;
+  spki: ArrayBuffer;
+  notBefore: Date;
+  notAfter: Date;
+  provisioner: ProvisionerInfo | null;
+  crlDistributionPoints: string[];
+  ocspServers: string[];
+}
+
+export async function createTemplatedLeaf(t: TemplatedLeaf, req: TemplatedLeafRequest, issuer: Issuer): Promise<x509.X509Certificate> {
+  const pub = new x509.PublicKey(req.spki);
+  const extensions: x509.Extension[] = [];
+  if (t.keyUsage?.length) extensions.push(new x509.KeyUsagesExtension(t.keyUsage.reduce((f, k) => f | KU[k]!, 0), true));
+  const ekus = [...(t.extKeyUsage ?? []), ...t.unknownExtKeyUsage];
+  if (ekus.length) extensions.push(new x509.ExtendedKeyUsageExtension(ekus));
+  if (t.basicConstraints) extensions.push(new x509.BasicConstraintsExtension(false, undefined, true));
+  extensions.push(await x509.SubjectKeyIdentifierExtension.create(pub), new x509.AuthorityKeyIdentifierExtension(issuer.keyId));
+  const ocsp = t.ocspServer ?? req.ocspServers;
+  if (ocsp.length || t.issuingCertificateURL.length) {
+    extensions.push(new x509.AuthorityInfoAccessExtension({ ...(ocsp.length ? { ocsp } : {}), ...(t.issuingCertificateURL.length ? { caIssuers: t.issuingCertificateURL } : {}) }));
+  }
+  if (t.sans.length) extensions.push(new x509.SubjectAlternativeNameExtension(t.sans, t.subject.length === 0));
+  const cdp = t.crlDistributionPoints ?? req.crlDistributionPoints;
+  if (cdp.length) extensions.push(new x509.CRLDistributionPointsExtension(cdp));
+  if (t.policyIdentifiers.length) extensions.push(new x509.CertificatePolicyExtension(t.policyIdentifiers));
+  for (const e of t.extensions) extensions.push(new x509.Extension(e.id, e.critical, new Uint8Array(e.value)));
+  if (req.provisioner) extensions.push(provisionerExtension(req.provisioner));
+  return x509.X509CertificateGenerator.create({
+    serialNumber: req.serialHex,
+    subject: subjectName(t.subject),
+    issuer: issuer.cert.subjectName,
+    notBefore: req.notBefore,
+    notAfter: req.notAfter,
+    publicKey: req.spki,
+    signingKey: issuer.key.privateKey,
+    signingAlgorithm: issuer.key.signAlg,
+    extensions,
+  });
+}
