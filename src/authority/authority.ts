@@ -19,6 +19,7 @@ import { parseDuration } from '../util/duration.js';
 import { backdateMs, resolveClaims, type Claims } from './claims.js';
 import { checkCommonName, checkCsrAgainstToken, sansFromNames } from './policy.js';
 import { PolicySet } from './name-policy.js';
+import type { LiveConfig } from './reload.js';
 import { GoCertificateRequest, GoSubject, sanOf, type CertTemplate } from './cert-template.js';
 import { createTemplatedLeaf } from './templated-leaf.js';
 import { GO_TYPE } from './go-template.js';
@@ -60,13 +61,13 @@ export class Authority {
   readonly intermediate: Issuer;
   /** Roots, federated roots and the intermediate, as clients fetch them. */
   readonly trust: TrustStore;
-  private readonly provisioners: ProvisionerRegistry;
+  private provisioners: ProvisionerRegistry;
   private readonly ledger: Ledger;
   private readonly now: () => Date;
   private readonly backdate: number;
   private readonly maxTokenLifetime: number;
   private readonly intermediatePem: string;
-  private readonly globalClaims: Claims;
+  private globalClaims: Claims;
   readonly crl: CrlPublisher;
   private readonly ocspResponder?: OcspResponder;
   private leafTemplate?: LeafTemplate;
@@ -75,8 +76,8 @@ export class Authority {
   private readonly observer: Observer;
   private readonly audit: AuditRecorder;
   /** step-ca's name policies: the authority's and each provisioner's (config errors stop the start). */
-  readonly policies: PolicySet;
-  private readonly templates: Map<string, CertTemplate>;
+  policies: PolicySet;
+  private templates: Map<string, CertTemplate>;
 
   constructor(d: AuthorityDeps) {
     this.config = d.config;
@@ -107,6 +108,19 @@ export class Authority {
     this.trust = new TrustStore(d.roots, d.federatedRoots, d.intermediate.cert);
     const limit = d.config.stepstone.rateLimit;
     this.quota = limit.enabled ? new ProvisionerQuota(limit.perProvisioner.max, parseDuration(limit.perProvisioner.window)!, () => this.now().getTime()) : null;
+  }
+
+  /**
+   * Installs a reloaded configuration (reload.ts built and checked all of it). One synchronous
+   * step: a request sees either the old set or the new one at each of its await points, and
+   * requests in flight finish with the provisioner they were verified against.
+   */
+  applyReload(live: LiveConfig): void {
+    this.provisioners = live.provisioners;
+    this.policies = live.policies;
+    this.templates = live.templates;
+    this.globalClaims = live.globalClaims;
+    this.config.authority = live.authorityConfig;
   }
 
   /** POST /sign: a CSR plus a one-time token buys exactly one certificate. */

@@ -18,9 +18,9 @@ export async function buildProgram(serveOnly = false): Promise<Command> {
   registerServerCommands(program);
   if (serveOnly) return program;
   const [{ registerCaCommands }, { registerCertificateCommands }, { registerSystemdCommands }, { registerLedgerCommands }, { registerCrlCommands },
-    { registerBackupCommand }, { registerOfflineCommands }, { registerPkiCommands }, { registerCryptoCommands }] = await Promise.all([
+    { registerBackupCommand }, { registerOfflineCommands }, { registerPkiCommands }, { registerCryptoCommands }, { registerProvisionerCommands }] = await Promise.all([
     import('./ca.js'), import('./certificate.js'), import('./systemd.js'), import('./ledger.js'), import('./crl.js'),
-    import('./maintenance.js'), import('./offline.js'), import('./pki.js'), import('./crypto.js'),
+    import('./maintenance.js'), import('./offline.js'), import('./pki.js'), import('./crypto.js'), import('./provisioner.js'),
   ]);
   registerCaCommands(program);
   registerCertificateCommands(program);
@@ -31,6 +31,7 @@ export async function buildProgram(serveOnly = false): Promise<Command> {
   registerOfflineCommands(program);
   registerCryptoCommands(program);
   registerPkiCommands(program);
+  registerProvisionerCommands(program);
   return program;
 }
 

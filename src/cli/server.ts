@@ -1,5 +1,5 @@
 // Server verbs: init, serve, and dev (what `npm start` runs).
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,12 +69,53 @@ export function registerServerCommands(program: Command): void {
     .option('--password-file <file>', 'password of the intermediate CA key (default: typed at the terminal)')
     .option('--address <host:port>', 'override the listen address')
     .option('--replica <name>', 'this replica\'s name in audit records (default stepstone.replica, else the host name); replicas sharing a ca.json set it here')
-    .action(async (config: string | undefined, o: { home?: string; passwordFile?: string; address?: string; replica?: string }) => {
+    .option('--pid-file <file>', 'where to write this process\'s id, for `stepstone reload` (default HOME/stepstone.pid)')
+    .action(async (config: string | undefined, o: { home?: string; passwordFile?: string; address?: string; replica?: string; pidFile?: string }) => {
       const configPath = config ? resolve(config) : layout(resolveHome(o.home)).caConfig;
       if (o.replica !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(o.replica)) throw new CliError('--replica: letters, digits, . _ : - (at most 64)', 2);
       const password = await obtainPassword({ file: o.passwordFile, flag: '--password-file', purpose: 'to decrypt the intermediate CA key' });
       const ca = await startCa({ configPath, password, address: o.address, replica: o.replica });
-      drainOnSignal(ca);
+      let pidFile: string | undefined = o.pidFile ? resolve(o.pidFile) : defaultPidFile(configPath);
+      try {
+        writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o644 });
+      } catch (e) {
+        // A read-only home still serves; only an explicit --pid-file must be written.
+        if (o.pidFile) throw new CliError(`cannot write --pid-file ${pidFile}: ${(e as Error).message}`);
+        say(`note: cannot write ${pidFile} (${(e as NodeJS.ErrnoException).code}); \`stepstone reload\` needs --pid-file, or send SIGHUP yourself`);
+        pidFile = undefined;
+      }
+      // SIGHUP re-reads ca.json; the outcome (and a refusal's reason) goes to the log.
+      process.on('SIGHUP', () => { void ca.reload(); });
+      drainOnSignal(ca, pidFile);
+    });
+
+  program.command('reload')
+    .description('check ca.json, then have the running CA re-read it (SIGHUP): provisioners, claims, policies, templates')
+    .argument('[config]', 'path to ca.json (default HOME/config/ca.json)')
+    .option('--home <dir>', 'CA home (default $STEPPATH or ~/.step)')
+    .option('--pid-file <file>', 'the running CA\'s pid file (default HOME/stepstone.pid)')
+    .action(async (config: string | undefined, o: { home?: string; pidFile?: string }) => {
+      const configPath = config ? resolve(config) : layout(resolveHome(o.home)).caConfig;
+      const { prepareReload } = await import('../authority/reload.js');
+      try {
+        await prepareReload(configPath);
+      } catch (e) {
+        throw new CliError(`${(e as Error).message} (nothing sent: the running CA keeps its configuration)`);
+      }
+      const pidFile = o.pidFile ? resolve(o.pidFile) : defaultPidFile(configPath);
+      let pid: number;
+      try {
+        pid = Number(readTextExplained(pidFile, 'the pid file').trim());
+      } catch {
+        throw new CliError(`no running CA found: ${pidFile} does not exist (stepstone serve writes it; --pid-file names another)`);
+      }
+      if (!Number.isInteger(pid) || pid <= 0) throw new CliError(`${pidFile} does not hold a process id`);
+      try {
+        process.kill(pid, 'SIGHUP');
+      } catch (e) {
+        throw new CliError(`cannot signal process ${pid} from ${pidFile}: ${(e as NodeJS.ErrnoException).code === 'ESRCH' ? 'it is not running' : (e as Error).message}`);
+      }
+      say(`${configPath} is valid; sent SIGHUP to the CA (pid ${pid}), which logs "configuration reloaded"`);
     });
 
   program.command('dev')
@@ -106,11 +147,12 @@ export function registerServerCommands(program: Command): void {
 }
 
 /** SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the ledger, exit 0. */
-function drainOnSignal(ca: RunningCa): void {
+function drainOnSignal(ca: RunningCa, pidFile?: string): void {
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
+    if (pidFile) rmSync(pidFile, { force: true });
     ca.close().then(() => process.exit(0), (err) => {
       process.stderr.write(`error while stopping: ${(err as Error).message}\n`);
       process.exit(1);
@@ -118,6 +160,12 @@ function drainOnSignal(ca: RunningCa): void {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/** HOME/stepstone.pid, HOME being the CA home of the config (step's layout). */
+function defaultPidFile(configPath: string): string {
+  const dir = dirname(resolve(configPath));
+  return join(dir.endsWith('/config') ? dirname(dir) : dir, 'stepstone.pid');
 }
 
 function repoRoot(): string {

@@ -18,6 +18,7 @@ import { Observability } from '../observe/observability.js';
 import { startConsole, type ConsoleServer } from '../console/server.js';
 import { consoleAddress } from '../config/console-schema.js';
 import { resolveClaims } from '../authority/claims.js';
+import { prepareReload } from '../authority/reload.js';
 
 export interface ServeOptions {
   configPath: string;
@@ -43,8 +44,16 @@ export interface RunningCa {
   /** Port of the web console, when it is on. */
   consolePort?: number;
   authority: Authority;
+  /**
+   * Re-reads ca.json (SIGHUP, `stepstone reload`): provisioners, claims, policies and templates
+   * change without dropping a connection; a broken file is refused with its reason logged and the
+   * running configuration kept. Reloads run one at a time.
+   */
+  reload(): Promise<ReloadOutcome>;
   close(): Promise<void>;
 }
+
+export type ReloadOutcome = { ok: true; provisioners: number; restartNeeded: string[] } | { ok: false; reason: string };
 
 type App = Awaited<ReturnType<typeof buildApp>>;
 
@@ -62,9 +71,10 @@ export async function startCa(o: ServeOptions): Promise<RunningCa> {
     const authority = await loadAuthority(loaded, o.password, ledger, {
       crlBuilder: crlWorker.build, warn: (msg) => log.warn(msg), observer: watch.observer, replica: watch.replica,
     });
-    return await listen(authority, ledger, crlWorker, watch, log, {
+    const running = await listen(authority, ledger, crlWorker, watch, log, {
       address: o.address ?? config.address, insecureAddress: o.insecureAddress ?? config.insecureAddress, metricsAddress: o.metricsAddress,
     });
+    return { ...running, reload: reloader(o.configPath, authority, log) };
   } catch (e) {
     await watch?.close();
     await crlWorker.close();
@@ -96,7 +106,7 @@ interface Serving {
   timers: Timer[];
 }
 
-async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker, watch: Observability, log: Logger, a: Addresses): Promise<RunningCa> {
+async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker, watch: Observability, log: Logger, a: Addresses): Promise<Omit<RunningCa, 'reload'>> {
   // Not awaited: the first CRL builds in its worker while the port opens; GET /crl waits for it.
   authority.crl.start().catch((err) => log.error({ err }, 'first CRL generation failed'));
   const first = await authority.issueServingCertificate();
@@ -175,6 +185,28 @@ type TlsOptions = ReturnType<typeof clientCertificateTls> & { key: string; cert:
 function servingTls(authority: Authority): (serving: ServingCertificate) => TlsOptions {
   const base = clientCertificateTls(authority);
   return (serving) => ({ ...base, key: serving.keyPem, cert: serving.chainPem });
+}
+
+function reloader(configPath: string, authority: Authority, log: Logger): () => Promise<ReloadOutcome> {
+  let queue: Promise<unknown> = Promise.resolve();
+  return () => {
+    const next = queue.then(async (): Promise<ReloadOutcome> => {
+      try {
+        const { live, restartNeeded } = await prepareReload(configPath, authority.config);
+        authority.applyReload(live);
+        const provisioners = live.authorityConfig.provisioners.length;
+        log.info({ config: configPath, provisioners, restartNeeded }, 'configuration reloaded');
+        if (restartNeeded.length) log.warn({ restartNeeded }, `changed settings that only a restart applies: ${restartNeeded.join(', ')}`);
+        return { ok: true, provisioners, restartNeeded };
+      } catch (err) {
+        const reason = (err as Error).message;
+        log.error({ config: configPath, reason }, 'configuration reload refused; the running configuration is kept');
+        return { ok: false, reason };
+      }
+    });
+    queue = next;
+    return next;
+  };
 }
 
 /** TLS that asks for a client certificate (renew and revoke use it) but never requires one. */
