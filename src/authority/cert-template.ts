@@ -261,6 +261,7 @@ export const EXT_KEY_USAGES: Record<string, string> = {
   timestamping: '1.3.6.1.5.5.7.3.8', ocspsigning: '1.3.6.1.5.5.7.3.9',
 };
 const OID = /^\d+(\.\d+)+$/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 /** Extensions a template may not write raw: the CA decides these, and some would make a CA. */
 const RESERVED_EXTENSIONS: Record<string, string> = {
   '2.5.29.19': 'basicConstraints', '2.5.29.30': 'nameConstraints', '2.5.29.15': 'keyUsage', '2.5.29.37': 'extKeyUsage', '2.5.29.17': 'subjectAltName',
@@ -313,6 +314,10 @@ function checkTemplateOutput(out: unknown, source: string): TemplatedLeaf {
   const serialNumber = s.serialNumber === undefined || s.serialNumber === null ? '' : typeof s.serialNumber === 'string' ? s.serialNumber : (() => { throw bad('subject.serialNumber must be a string'); })();
   // Go's order (pkix.Name.ToRDNSequence): C, O, OU, L, ST, street, postalCode, serialNumber, CN.
   const subject = SUBJECT_FIELDS.map(([, json, oid]) => ({ oid, values: multi(s[json], `subject.${json}`) })).filter((a) => a.values.length);
+  // A UTF8String cannot hold a lone surrogate (JSON's \ud800 can spell one).
+  for (const v of [commonName, serialNumber, ...subject.flatMap((a) => a.values)]) {
+    if (LONE_SURROGATE.test(v)) throw bad(`subject value ${JSON.stringify(v)} is not valid Unicode`);
+  }
   if (serialNumber) subject.push({ oid: '2.5.4.5', values: [serialNumber] });
   if (commonName) subject.push({ oid: '2.5.4.3', values: [commonName] });
 

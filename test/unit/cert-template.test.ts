@@ -70,6 +70,7 @@ test('what a rendered template may not produce', () => {
   assert.throws(() => render('{"subject": {{ toJson .Subject }}, "dnsNames": "bücher.example"}'), status400(/is not ASCII/));
   assert.throws(() => render('{"subject": {{ toJson .Subject }}, "ipAddresses": "10.0.0.300"}'), status400(/is not an IP address/));
   assert.throws(() => render('{{ fail "nope" }}'), status400(/line 1: fail: nope/));
+  assert.throws(() => render('{"subject": {"commonName": "a\\ud800b"}}'), status400(/is not valid Unicode/));
   // Accepted: step-ca's spellings, single strings for lists, fields the CA sets itself ignored.
   const ok = render('{"subject": {"commonName": "x", "country": "US"}, "serialNumber": "1", "notAfter": "2099-01-01T00:00:00Z", "sans": [{"type": "auto", "value": "10.0.0.1"}, {"type": "dns", "value": "x"}], "uris": "spiffe://td/x", "extKeyUsage": "ServerAuth", "basicConstraints": {"isCA": false}}');
   assert.deepEqual(ok.sans, [{ type: 'dns', value: 'x' }, { type: 'ip', value: '10.0.0.1' }, { type: 'url', value: 'spiffe://td/x' }]);
