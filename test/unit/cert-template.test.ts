@@ -25,6 +25,8 @@ const status400 = (re: RegExp) => (e: unknown) => e instanceof CaError && e.stat
 
 test('inline, Base64 and file templates; no template means the fast path', () => {
   assert.equal(load({}), null);
+  // What `step ca provisioner add` writes: empty x509 and ssh option blocks.
+  assert.equal(CertTemplate.load({ type: 'JWK', name: 'p', options: { x509: {}, ssh: {} } } as ProvisionerConfig, 0, (p) => p), null);
   assert.equal(CertTemplate.load({ type: 'JWK', name: 'p' } as ProvisionerConfig, 0, (p) => p), null);
   const inline = load({ template: '{{ toJson .Insecure.CR }}' })!;
   // The "Certificate Request" template of smallstep's documentation: the CSR as the certificate.
