@@ -21,7 +21,7 @@ import { checkCommonName, checkCsrAgainstToken, sansFromNames } from './policy.j
 import { PolicySet } from './name-policy.js';
 import type { LiveConfig } from './reload.js';
 import { GoCertificateRequest, GoSubject, sanOf, type CertTemplate } from './cert-template.js';
-import { createTemplatedLeaf } from './templated-leaf.js';
+import { createTemplatedLeaf, isDefaultShape } from './templated-leaf.js';
 import { GO_TYPE } from './go-template.js';
 import { createPublicKey } from 'node:crypto';
 import { classifySan } from '../pki/names.js';
@@ -186,11 +186,16 @@ export class Authority {
     a.sans = leaf.sans.map((s) => s.value);
     this.policies.enforce(token.provisioner.name, leaf.commonName, leaf.sans);
     const serialHex = randomSerialHex();
-    const cert = await createTemplatedLeaf(leaf, {
+    const common = {
       serialHex, spki: csr.spki, notBefore: validity.notBefore, notAfter: validity.notAfter, provisioner,
       crlDistributionPoints: this.config.stepstone.crlDistributionPoints, ocspServers: this.config.stepstone.ocspServers,
-    }, this.intermediate);
-    const facts = { der: new Uint8Array(cert.rawData), serialHex, subject: leaf.commonName, sans: leaf.sans.map((s) => s.value), ...certificateTimes(validity) };
+    };
+    // A template whose result is the default leaf's shape (a CN-only subject, the default usages,
+    // nothing extra) is signed on the fast path: same bytes, a fraction of the cost.
+    const der = isDefaultShape(leaf, csr.keyType === 'rsa')
+      ? (await this.template().buildAsync({ ...common, commonName: leaf.commonName, sans: leaf.sans, rsa: csr.keyType === 'rsa' })).der
+      : new Uint8Array((await createTemplatedLeaf(leaf, common, this.intermediate)).rawData);
+    const facts = { der, serialHex, subject: leaf.commonName, sans: leaf.sans.map((s) => s.value), ...certificateTimes(validity) };
     return this.record(a, facts, { provisioner: token.provisioner.name, method: 'sign', replaces: null }, spent);
   }
 

@@ -65,3 +65,23 @@ export async function createTemplatedLeaf(t: TemplatedLeaf, req: TemplatedLeafRe
     extensions,
   });
 }
+
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
+/**
+ * Whether a rendered template describes exactly the default leaf (fast-leaf.ts): a subject of at
+ * most a common name, digitalSignature (+ keyEncipherment for RSA), serverAuth + clientAuth, and
+ * nothing the default does not carry. Such a leaf is signed on the fast path.
+ */
+export function isDefaultShape(t: TemplatedLeaf, rsa: boolean): boolean {
+  const ku = new Set(t.keyUsage ?? []);
+  const wantKu = rsa ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature'];
+  const eku = t.extKeyUsage ?? [];
+  return t.subject.every((a) => a.oid === '2.5.4.3')
+    && ku.size === wantKu.length && wantKu.every((k) => ku.has(k))
+    && eku.length === 2 && eku.includes(SERVER_AUTH) && eku.includes(CLIENT_AUTH)
+    && t.unknownExtKeyUsage.length === 0 && t.basicConstraints === null && t.ocspServer === null
+    && t.issuingCertificateURL.length === 0 && t.crlDistributionPoints === null && t.policyIdentifiers.length === 0
+    && t.extensions.length === 0;
+}

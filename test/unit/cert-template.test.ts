@@ -79,3 +79,40 @@ test('what a rendered template may not produce', () => {
   assert.deepEqual(ok.extKeyUsage, ['1.3.6.1.5.5.7.3.1']);
   assert.deepEqual(ok.basicConstraints, { isCA: false });
 });
+
+test('a template of the default leaf\'s shape: the fast path and the template builder make the same certificate', async () => {
+  const { generateKeyPairSync } = await import('node:crypto');
+  const { createIntermediateCertificate, createRootCertificate, makeIssuer } = await import('../../src/authority/profiles.ts');
+  const { LeafTemplate } = await import('../../src/authority/fast-leaf.ts');
+  const { createTemplatedLeaf, isDefaultShape } = await import('../../src/authority/templated-leaf.ts');
+  const { x509 } = await import('../../src/pki/x509.ts');
+  const now = new Date();
+  const later = new Date(now.getTime() + 86_400_000);
+  const rk = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const root = await createRootCertificate({ name: 'R', key: rk.privateKey, notBefore: now, notAfter: later });
+  const ik = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const inter = await createIntermediateCertificate({ name: 'I', publicKey: ik.publicKey, issuer: await makeIssuer(root, rk.privateKey), notBefore: now, notAfter: later });
+  const issuer = await makeIssuer(inter, ik.privateKey);
+  const fast = await LeafTemplate.create(issuer);
+  const spki = new Uint8Array(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' })).buffer as ArrayBuffer;
+  const tpl = load({ template: '{"subject": {{ toJson .Subject }}, "sans": {{ toJson .SANs }}, "keyUsage": ["digitalSignature"], "extKeyUsage": ["serverAuth", "clientAuth"]}' })!;
+  const leaf = tpl.render(input());
+  assert.equal(isDefaultShape(leaf, false), true);
+  assert.equal(isDefaultShape(leaf, true), false, 'an RSA key needs keyEncipherment too');
+  const common = {
+    serialHex: '0a1b2c', spki, notBefore: now, notAfter: later, provisioner: { type: 1, name: 'p', credentialId: 'kid' },
+    crlDistributionPoints: ['http://ca.example/crl'], ocspServers: ['http://ca.example/ocsp'],
+  };
+  const a = new x509.X509Certificate(fast.build({ ...common, commonName: leaf.commonName, sans: leaf.sans, rsa: false }).der);
+  const b = await createTemplatedLeaf(leaf, common, issuer);
+  const hex = (d: ArrayBuffer) => Buffer.from(d).toString('hex');
+  assert.equal(hex(a.subjectName.toArrayBuffer()), hex(b.subjectName.toArrayBuffer()));
+  assert.deepEqual(a.extensions.map((e) => hex(e.rawData)), b.extensions.map((e) => hex(e.rawData)));
+  assert.equal(a.serialNumber, b.serialNumber);
+  for (const t of ['{"subject": {"commonName": "x", "organization": "O"}, "keyUsage": ["digitalSignature"], "extKeyUsage": ["serverAuth", "clientAuth"]}',
+    '{"subject": {"commonName": "x"}, "keyUsage": ["digitalSignature"], "extKeyUsage": ["serverAuth"]}',
+    '{"subject": {"commonName": "x"}, "extKeyUsage": ["serverAuth", "clientAuth"]}',
+    '{"subject": {"commonName": "x"}, "keyUsage": ["digitalSignature"], "extKeyUsage": ["serverAuth", "clientAuth"], "policyIdentifiers": "1.2.3"}']) {
+    assert.equal(isDefaultShape(load({ template: t })!.render(input()), false), false, t);
+  }
+});
