@@ -4,6 +4,7 @@
 // name) and turned into the fields the templated leaf builder signs. Only provisioners with a
 // template come here: the default leaf keeps its fast path (fast-leaf.ts).
 import { readFileSync } from 'node:fs';
+import * as asn1js from 'asn1js';
 import { isIP } from 'node:net';
 import { badRequest } from '../errors.js';
 import type { ProvisionerConfig } from '../config/schema.js';
@@ -110,7 +111,91 @@ function printf(format: unknown, ...args: unknown[]): string {
   });
 }
 
+// ---------- step's ASN.1 functions (x509util's asn1Enc, asn1Marshal, asn1Seq, asn1Set) ----------
+
+const GO_PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?*&]*$/;
+const b64 = (v: asn1js.BaseBlock) => Buffer.from(v.toBER()).toString('base64');
+
+function asn1Time(value: string, type: 'utc' | 'generalized'): asn1js.BaseBlock {
+  // RFC 3339, or Go's Time.String() layout ("2006-01-02 15:04:05.999999999 -0700 MST").
+  const go = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?) ([+-]\d{2})(\d{2})(?: \S+)?$/.exec(value);
+  const d = new Date(go ? `${go[1]}T${go[2]}${go[3]}:${go[4]}` : value);
+  if (Number.isNaN(d.getTime()) || !/^\d{4}-\d{2}-\d{2}[T ]/.test(value)) throw new TemplateRunError(`invalid ${type} value`);
+  return type === 'utc' ? new asn1js.UTCTime({ valueDate: d }) : new asn1js.GeneralizedTime({ valueDate: d });
+}
+
+/** One value as x509util's marshalValue types it: printable (default), utf8, ia5, numeric, int, oid, utc, generalized, bool, raw. */
+function asn1Value(value: string, type: string): asn1js.BaseBlock | Buffer {
+  switch (type) {
+    case 'int':
+      if (!/^[+-]?\d+$/.test(value)) throw new TemplateRunError('invalid int value');
+      return asn1js.Integer.fromBigInt(BigInt(value));
+    case 'oid':
+      if (!OID.test(value)) throw new TemplateRunError('invalid oid value');
+      return new asn1js.ObjectIdentifier({ value });
+    case 'raw':
+      return Buffer.from(value, 'base64');
+    case 'utf8':
+      return new asn1js.Utf8String({ value });
+    case 'ia5':
+      if (!/^[\x00-\x7f]*$/.test(value)) throw new TemplateRunError('invalid ia5 value');
+      return new asn1js.IA5String({ value });
+    case 'numeric':
+      if (!/^[0-9 ]*$/.test(value)) throw new TemplateRunError('invalid numeric value');
+      return new asn1js.NumericString({ value });
+    case 'utc':
+    case 'generalized':
+      return asn1Time(value, type);
+    case 'bool':
+    case 'boolean':
+      if (!/^(1|t|T|TRUE|true|True|0|f|F|FALSE|false|False)$/.test(value)) throw new TemplateRunError('invalid bool value');
+      return new asn1js.Boolean({ value: /^(1|t|T|TRUE|true|True)$/.test(value) });
+    default:
+      if (!GO_PRINTABLE.test(value)) throw new TemplateRunError('invalid printable value');
+      return new asn1js.PrintableString({ value });
+  }
+}
+
+const encoded = (v: asn1js.BaseBlock | Buffer) => (Buffer.isBuffer(v) ? v.toString('base64') : b64(v));
+
+/** asn1Seq / asn1Set: the Base64 DER values given, wrapped as they are. */
+function asn1Collection(kind: 'SEQUENCE' | 'SET', items: unknown[]): string {
+  const parsed = items.map((i) => {
+    const der = Buffer.from(str(i), 'base64');
+    const r = asn1js.fromBER(der);
+    if (r.offset !== der.length || r.offset <= 0) throw new TemplateRunError(`${kind} item ${JSON.stringify(str(i))} is not one Base64 DER value`);
+    return r.result;
+  });
+  return b64(kind === 'SEQUENCE' ? new asn1js.Sequence({ value: parsed }) : new asn1js.Set({ value: parsed }));
+}
+
+const ASN1_FUNCS: FuncMap = {
+  asn1Enc: (v) => {
+    const text = str(v);
+    const i = text.indexOf(':');
+    return encoded(i === -1 ? asn1Value(text, 'printable') : asn1Value(text.slice(i + 1), text.slice(0, i)));
+  },
+  // Go's asn1.MarshalWithParams for the values templates hold: strings, numbers, booleans.
+  asn1Marshal: (v, ...params) => {
+    const p = params.map(str).join(',').split(',').filter(Boolean);
+    const unsupported = p.find((x) => !['utf8', 'ia5', 'printable', 'numeric', 'utc', 'generalized'].includes(x));
+    if (unsupported) throw new TemplateRunError(`asn1Marshal parameter "${unsupported}" is not supported`);
+    if (typeof v === 'boolean') return encoded(new asn1js.Boolean({ value: v }));
+    if (typeof v === 'number') {
+      if (!Number.isSafeInteger(v)) throw new TemplateRunError(`${v} is not an integer`);
+      return encoded(asn1js.Integer.fromBigInt(BigInt(v)));
+    }
+    if (typeof v !== 'string') throw new TemplateRunError('asn1Marshal takes a string, a number or a boolean');
+    // Go picks PrintableString when it fits (without '*' and '&' here), else UTF8String.
+    const type = p[0] ?? (GO_PRINTABLE.test(v) && !/[*&]/.test(v) ? 'printable' : 'utf8');
+    return encoded(asn1Value(v, type));
+  },
+  asn1Seq: (...items) => asn1Collection('SEQUENCE', items),
+  asn1Set: (...items) => asn1Collection('SET', items),
+};
+
 export const TEMPLATE_FUNCS: FuncMap = {
+  ...ASN1_FUNCS,
   toJson: (v) => JSON.stringify(v === undefined ? null : v),
   toRawJson: (v) => JSON.stringify(v === undefined ? null : v),
   toPrettyJson: (v) => JSON.stringify(v === undefined ? null : v, null, 2),

@@ -57,6 +57,19 @@ const TEMPLATES: Record<string, { template?: string; templateFile?: string; temp
   'makes-ca': { template: '{ "subject": {{ toJson .Subject }}, "sans": {{ toJson .SANs }}, "keyUsage": ["certSign", "crlSign"], "basicConstraints": {"isCA": true, "maxPathLen": 0} }' },
   'raw-ca': { template: '{ "subject": {{ toJson .Subject }}, "sans": {{ toJson .SANs }}, "extensions": [{"id": "2.5.29.19", "critical": true, "value": "MAMBAf8="}] }' },
   'no-names': { template: '{ "subject": {}, "keyUsage": ["digitalSignature"] }' },
+  asn1: {
+    template: `{
+	"subject": {{ toJson .Subject }},
+	"sans": {{ toJson .SANs }},
+	"keyUsage": ["digitalSignature"],
+	"extKeyUsage": ["serverAuth", "clientAuth"],
+	"extensions": [
+		{"id": "1.2.3.4", "critical": false, "value": {{ asn1Enc "int:3848281" | toJson }}},
+		{"id": "1.2.3.5", "value": {{ asn1Set (asn1Marshal (first .Insecure.CR.DNSNames) "utf8") (asn1Enc "int:123456") | toJson }}},
+		{"id": "1.2.3.6", "value": {{ asn1Seq (asn1Enc "YubiKey") (asn1Enc "int:123456") | toJson }}}
+	]
+}`,
+  },
   fails: { template: '{{ if not (hasSuffix ".example.com" .Token.sub) }}{{ fail "only example.com names" }}{{ end }}{ "subject": {{ toJson .Subject }}, "sans": {{ toJson .SANs }} }' },
 };
 
@@ -89,11 +102,12 @@ after(async () => {
 
 let n = 0;
 /** A CSR from openssl with this subject and key, signed through the provisioner's template. */
-async function sign(provisioner: string, sub: string, o: { subj?: string; rsa?: boolean; sans?: string[]; templateData?: unknown } = {}) {
+async function sign(provisioner: string, sub: string, o: { subj?: string; rsa?: boolean; sans?: string[]; csrSans?: string[]; templateData?: unknown } = {}) {
   const dir = join(work, `r${n++}`);
   mkdirSync(dir);
   const keyArgs = o.rsa ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
-  execFileSync('openssl', ['req', '-new', ...keyArgs, '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'r.csr'), '-subj', o.subj ?? `/CN=${sub}`], { stdio: 'pipe' });
+  const addext = o.csrSans ? ['-addext', `subjectAltName=${o.csrSans.map((n) => `DNS:${n}`).join(',')}`] : [];
+  execFileSync('openssl', ['req', '-new', ...keyArgs, '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'r.csr'), '-subj', o.subj ?? `/CN=${sub}`, ...addext], { stdio: 'pipe' });
   const ott = await mintToken(keys.get(provisioner)!, { iss: provisioner, aud: `${ca.url}/1.0/sign`, sub, sans: o.sans ?? [sub] });
   const r = await request(ca, 'POST', '/1.0/sign', { csr: readFileSync(join(dir, 'r.csr'), 'utf8'), ott, ...(o.templateData ? { templateData: o.templateData } : {}) });
   let text = '';
@@ -167,6 +181,19 @@ test('user data (.Insecure.User from the request\'s templateData), judged by the
   const denied = await sign('user-data', 'front.example.com', { templateData: { dnsName: 'forbidden.example.com' } });
   assert.equal(denied.status, 403);
   assert.match(denied.json.message, /dns name "forbidden\.example\.com" not allowed: denied by the authority policy/);
+});
+
+test('the documented ASN.1 extensions (asn1Enc, asn1Marshal, asn1Set, asn1Seq) land in the certificate as written', async () => {
+  const r = await sign('asn1', 'hsm.example.com', { csrSans: ['hsm.example.com'] });
+  assert.equal(r.status, 201, r.body);
+  assert.match(r.text, /1\.2\.3\.4:\s*\n\s*\S/);
+  const { x509 } = await import('../../src/pki/x509.ts');
+  const cert = new x509.X509Certificate(r.json.crt);
+  const ext = (oid: string) => Buffer.from(cert.getExtension(oid)!.value).toString('hex');
+  assert.equal(ext('1.2.3.4'), '02033ab859');
+  assert.equal(ext('1.2.3.5'), `3116${'0c0f'}${Buffer.from('hsm.example.com').toString('hex')}020301e240`);
+  assert.equal(ext('1.2.3.6'), '300e1307597562694b6579020301e240');
+  assert.equal(cert.getExtension('1.2.3.4')!.critical, false);
 });
 
 test('a template that would make a CA certificate, or one without names, is a 400 and nothing is recorded', async () => {

@@ -63,3 +63,24 @@ test('outside the subset: a syntax error names the construct and its line', () =
     assert.throws(() => new GoTemplate(src, TEMPLATE_FUNCS), (e: unknown) => e instanceof TemplateSyntaxError && re.test(e.message), src);
   }
 });
+
+test('step\'s ASN.1 functions, byte for byte', () => {
+  const der = (src: string, data: unknown = {}) => Buffer.from(JSON.parse(run(`{{ ${src} | toJson }}`, data)), 'base64').toString('hex');
+  assert.equal(der('asn1Enc "int:3848281"'), '02033ab859');
+  assert.equal(der('asn1Enc "YubiKey"'), '1307597562694b6579');
+  assert.equal(der('asn1Enc "oid:1.2.3.4"'), '06032a0304');
+  assert.equal(der('asn1Enc "utf8:é"'), '0c02c3a9');
+  assert.equal(der('asn1Enc "ia5:a@b"'), '1603614062');
+  assert.equal(der('asn1Enc "bool:true"'), '0101ff');
+  assert.equal(der('asn1Enc "utc:2023-03-29T02:03:57Z"'), '170d3233303332393032303335375a');
+  assert.equal(der('asn1Enc "raw:BQA="'), '0500');
+  assert.equal(der('asn1Seq (asn1Enc "YubiKey") (asn1Enc "int:123456")'), '300e1307597562694b6579020301e240');
+  assert.equal(der('asn1Set (asn1Marshal (first .dns) "utf8") (asn1Enc "int:123456")', { dns: ['a'] }), '31080c0161020301e240');
+  assert.equal(der('asn1Marshal .s', { s: 'plain' }), '1305706c61696e');
+  assert.equal(der('asn1Marshal .s', { s: 'a*b' }), '0c03612a62');
+  assert.equal(der('asn1Marshal .n', { n: 5 }), '020105');
+  assert.throws(() => run('{{ asn1Enc "int:x" }}'), /invalid int value/);
+  assert.throws(() => run('{{ asn1Enc "é" }}'), /invalid printable value/);
+  assert.throws(() => run('{{ asn1Seq "notder" }}'), /is not one Base64 DER value/);
+  assert.throws(() => run('{{ asn1Marshal "x" "explicit" }}'), /parameter "explicit" is not supported/);
+});
