@@ -42,6 +42,8 @@ test('pipelines and the Sprig functions the documented templates use', () => {
   assert.equal(run('{{ if typeIs "*rsa.PublicKey" .k }}rsa{{ else }}other{{ end }}', { k: { [GO_TYPE]: '*ecdsa.PublicKey' } }), 'other');
   assert.equal(run('{{ if and (hasSuffix ".internal" .n) (not (contains "admin" .n)) }}ok{{ end }}', { n: 'web.internal' }), 'ok');
   assert.equal(run('{{ lower "AbC" }}{{ upper "x" }}{{ trimSuffix ".com" "a.com" }}{{ len .l }}', { l: [1, 2, 3] }), 'abcXa3');
+  assert.equal(run('{{ toJson ((concat .a (splitList " " .g)) | uniq) }}', { a: ['carl'], g: 'dba carl ops' }), '["carl","dba","ops"]');
+  assert.equal(run('{{ toJson (compact (append .l "")) }} {{ hasKey .m "k" }} {{ toJson (keys .m) }} {{ ternary "y" "n" true }}', { l: ['a'], m: { k: 1, b: 2 } }), '["a"] true ["b","k"] y');
   assert.throws(() => run('{{ fail "no way" }}'), (e: unknown) => e instanceof TemplateRunError && /line 1: fail: no way/.test(e.message));
 });
 
