@@ -16,7 +16,13 @@ interface ClaimFlags {
   x509MinDur?: string; x509MaxDur?: string; x509DefaultDur?: string;
   disableRenewal?: boolean; allowRenewalAfterExpiry?: boolean; disableSmallstepExtensions?: boolean;
   x509Template?: string; x509TemplateData?: string;
+  x509AllowDns?: string[]; x509AllowIp?: string[]; x509AllowEmail?: string[]; x509AllowUri?: string[]; x509AllowCn?: string[];
+  x509DenyDns?: string[]; x509DenyIp?: string[]; x509DenyEmail?: string[]; x509DenyUri?: string[]; x509DenyCn?: string[];
+  x509AllowWildcardNames?: boolean;
 }
+
+const POLICY_TYPES = [['Dns', 'dns'], ['Ip', 'ip'], ['Email', 'email'], ['Uri', 'uri'], ['Cn', 'cn']] as const;
+const repeat = (v: string, prev: string[] = []) => [...prev, v];
 
 const bool = (v: string | undefined): boolean => {
   if (v === undefined || v === 'true') return true;
@@ -33,7 +39,43 @@ function withClaimFlags(c: Command): Command {
     .option('--allow-renewal-after-expiry [bool]', 'renew certificates that have expired', bool)
     .option('--disable-smallstep-extensions [bool]', 'leave the step provisioner extension out of certificates', bool)
     .option('--x509-template <file>', 'certificate template file (options.x509.templateFile; "" removes it)')
-    .option('--x509-template-data <file>', 'JSON file of template data (options.x509.templateData; "" removes it)');
+    .option('--x509-template-data <file>', 'JSON file of template data (options.x509.templateData; "" removes it)')
+    .option('--x509-allow-dns <name>', 'policy: allow this DNS name or *.domain (repeatable; replaces the list; "" empties it)', repeat)
+    .option('--x509-allow-ip <ip|cidr>', 'policy: allow this address or network (repeatable)', repeat)
+    .option('--x509-allow-email <address|@domain>', 'policy: allow this email address or domain (repeatable)', repeat)
+    .option('--x509-allow-uri <rule>', 'policy: allow URIs on this host domain, or scheme://host/path[/*] (repeatable)', repeat)
+    .option('--x509-allow-cn <name>', 'policy: allow this subject common name (repeatable)', repeat)
+    .option('--x509-deny-dns <name>', 'policy: deny this DNS name or *.domain (repeatable)', repeat)
+    .option('--x509-deny-ip <ip|cidr>', 'policy: deny this address or network (repeatable)', repeat)
+    .option('--x509-deny-email <address|@domain>', 'policy: deny this email address or domain (repeatable)', repeat)
+    .option('--x509-deny-uri <rule>', 'policy: deny these URIs (repeatable)', repeat)
+    .option('--x509-deny-cn <name>', 'policy: deny this subject common name (repeatable)', repeat)
+    .option('--x509-allow-wildcard-names [bool]', 'policy: allow literal wildcard names such as *.example.com', bool);
+}
+
+/** The provisioner's policy.x509, in ca.json's spelling; each flag given replaces that list. */
+function applyPolicyFlags(p: Raw, o: ClaimFlags): void {
+  const x509: Raw = { ...(p.policy?.x509 ?? {}) };
+  let touched = false;
+  for (const side of ['Allow', 'Deny'] as const) {
+    const names: Raw = { ...(x509[side.toLowerCase()] ?? {}) };
+    for (const [flag, key] of POLICY_TYPES) {
+      const v = o[`x509${side}${flag}` as keyof ClaimFlags] as string[] | undefined;
+      if (v === undefined) continue;
+      touched = true;
+      const list = v.filter((x) => x !== '');
+      if (list.length) names[key] = list;
+      else delete names[key];
+    }
+    if (Object.keys(names).length) x509[side.toLowerCase()] = names;
+    else delete x509[side.toLowerCase()];
+  }
+  if (o.x509AllowWildcardNames !== undefined) {
+    touched = true;
+    x509.allowWildcardNames = o.x509AllowWildcardNames;
+  }
+  if (!touched) return;
+  p.policy = { ...(p.policy ?? {}), x509 };
 }
 
 function applyFlags(p: Raw, o: ClaimFlags): void {
@@ -50,6 +92,7 @@ function applyFlags(p: Raw, o: ClaimFlags): void {
   if (o.allowRenewalAfterExpiry !== undefined) claims.allowRenewalAfterExpiry = o.allowRenewalAfterExpiry;
   if (o.disableSmallstepExtensions !== undefined) claims.disableSmallstepExtensions = o.disableSmallstepExtensions;
   if (Object.keys(claims).length) p.claims = claims;
+  applyPolicyFlags(p, o);
   if (o.x509Template !== undefined || o.x509TemplateData !== undefined) {
     const x509: Raw = { ...(p.options?.x509 ?? {}) };
     if (o.x509Template !== undefined) {

@@ -97,6 +97,20 @@ test('stepstone reload applies added, updated and removed provisioners to the ru
   assert.equal(prov('update', 'ops', '--x509-max-dur', '4h').status, 0);
   await reloaded(reloads(), 'cli');
   assert.equal((await sign(ops, 'ops', 'long.internal', { notAfter: inHours(3) })).status, 201);
+  // The provisioner's name policy, set from the command line and applied by a reload.
+  const pol = prov('update', 'ops', '--x509-allow-dns', '*.ops.internal', '--x509-allow-dns', 'ops.internal', '--x509-deny-dns', 'db.ops.internal');
+  assert.equal(pol.status, 0, pol.stderr);
+  assert.deepEqual(JSON.parse(prov('list').stdout).find((p: any) => p.name === 'ops').policy,
+    { x509: { allow: { dns: ['*.ops.internal', 'ops.internal'] }, deny: { dns: ['db.ops.internal'] } } });
+  await reloaded(reloads(), 'cli');
+  assert.equal((await sign(ops, 'ops', 'web.ops.internal')).status, 201);
+  const db = await sign(ops, 'ops', 'db.ops.internal');
+  assert.equal(db.status, 403);
+  assert.match(db.json.message, /denied by provisioner "ops"'s policy rule x509\.deny\.dns "db\.ops\.internal"/);
+  assert.equal((await sign(ops, 'ops', 'elsewhere.internal')).status, 403);
+  assert.equal(prov('update', 'ops', '--x509-allow-dns', '', '--x509-deny-dns', '').status, 0);
+  assert.equal(JSON.parse(prov('list').stdout).find((p: any) => p.name === 'ops').policy.x509.allow, undefined);
+  assert.equal(prov('update', 'ops', '--x509-allow-dns', '*.*.bad').status, 1, 'a bad rule is refused before writing');
   assert.equal(prov('remove', 'ops').status, 0);
   await reloaded(reloads(), 'signal');
   assert.equal((await sign(ops, 'ops', 'gone.internal')).status, 401);
