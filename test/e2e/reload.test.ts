@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { BIN, request, startTestCa, type TestCa } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
 import { waitForLog } from '../helpers/logs.ts';
@@ -30,11 +30,22 @@ function cli(args: string[]): { status: number; stdout: string; stderr: string }
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 const prov = (...args: string[]) => cli(['provisioner', ...args, '--home', ca.home]);
+/**
+ * The same without blocking this process: the load test's clients must keep sending while the
+ * CLI runs, or their keep-alive connections sit idle past the server's keepAliveTimeout.
+ */
+function cliAsync(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    execFile(process.execPath, [BIN, ...args], { encoding: 'utf8' }, (err, stdout, stderr) => {
+      res({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
 const reloads = (re = /"msg":"configuration reloaded"/) => ca.logs.filter((l) => re.test(l)).length;
 
 async function reloaded(before: number, how: 'cli' | 'signal'): Promise<void> {
   if (how === 'cli') {
-    const r = cli(['reload', '--home', ca.home]);
+    const r = await cliAsync(['reload', '--home', ca.home]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /is valid; sent SIGHUP to the CA \(pid \d+\)/);
   } else {
@@ -175,7 +186,7 @@ test('reloads under a steady /sign load: zero failed requests, connections kept'
   try {
     for (let i = 0; i < 4; i++) {
       const before = statuses.length;
-      const added = prov('add', `load-${i}`, '--password-file', opsPw);
+      const added = await cliAsync(['provisioner', 'add', `load-${i}`, '--password-file', opsPw, '--home', ca.home]);
       assert.equal(added.status, 0, added.stderr);
       await reloaded(reloads(), i % 2 ? 'cli' : 'signal');
       // Requests keep completing between reloads.
