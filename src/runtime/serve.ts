@@ -299,7 +299,6 @@ async function listenConsole(
 ): Promise<ConsoleServer> {
   const { host, port } = splitAddress(address);
   const config = authority.config;
-  const global = resolveClaims(config.authority.claims);
   const server = await startConsole({
     host, port, tls, admins: config.stepstone.console.admins,
     deps: {
@@ -312,8 +311,9 @@ async function listenConsole(
         { label: 'serving (HTTPS)', subject: config.commonName ?? 'Stepstone Online CA', notAfter: servingNotAfter() },
       ],
       crl: async () => (authority.crl.enabled ? authority.currentCrl() : 'disabled'),
+      // Read on each call: a reload (SIGHUP) replaces config.authority.
       provisioners: () => ({
-        global,
+        global: resolveClaims(config.authority.claims),
         provisioners: config.authority.provisioners.map((p) => ({
           name: p.name, type: p.type, kid: p.key?.kid ?? null, claims: resolveClaims(config.authority.claims, p.claims),
           own: Object.keys(p.claims ?? {}),
