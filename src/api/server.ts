@@ -20,6 +20,8 @@ import { ocspRoutes } from './routes/ocsp.js';
 import { renewRoutes } from './routes/renew.js';
 import { revokeRoutes } from './routes/revoke.js';
 import { signRoutes } from './routes/sign.js';
+import { acmeRoutes } from './routes/acme.js';
+import { AcmeService } from '../acme/service.js';
 
 export interface AppOptions {
   logger: FastifyServerOptions['loggerInstance'] | false;
@@ -140,6 +142,15 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
   });
 
   const full = (o.surface ?? 'full') === 'full';
+  // One ACME service for both prefixes; only when ca.json has an ACME provisioner.
+  const hasAcme = authority.config.authority.provisioners.some((p) => p.type.toUpperCase() === 'ACME');
+  const acme = full && hasAcme ? new AcmeService(authority, authority.config.stepstone.acme, (msg, err) => app.log.warn({ err }, msg)) : null;
+  if (acme) {
+    acme.start();
+    app.addHook('onClose', () => acme.close());
+  }
+  const port = /:(\d+)$/.exec(authority.config.address)?.[1];
+  const fallbackHost = `${authority.config.dnsNames[0] ?? '127.0.0.1'}${port ? `:${port}` : ''}`;
   for (const prefix of ['', '/1.0']) {
     await app.register(async (scope) => {
       if (full) {
@@ -149,6 +160,7 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
         await scope.register(signRoutes(authority));
         await scope.register(renewRoutes(authority));
         await scope.register(revokeRoutes(authority));
+        if (acme) await scope.register(acmeRoutes(acme, fallbackHost));
       }
       await scope.register(crlRoutes(authority));
       const ocsp = authority.config.stepstone.ocsp;

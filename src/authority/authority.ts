@@ -14,7 +14,8 @@ import { unencryptedPem } from '../pki/keys.js';
 import { certToPem, toPem } from '../pki/pem.js';
 import { x509 } from '../pki/x509.js';
 import { verifyToken, signSans, type VerifiedToken } from '../provisioners/jwk.js';
-import type { ProvisionerPage, ProvisionerRegistry } from '../provisioners/registry.js';
+import type { AcmeProvisioner, ProvisionerPage, ProvisionerRegistry } from '../provisioners/registry.js';
+import type { San } from '../pki/names.js';
 import { parseDuration } from '../util/duration.js';
 import { backdateMs, resolveClaims, type Claims } from './claims.js';
 import { checkCommonName, checkCsrAgainstToken, sansFromNames } from './policy.js';
@@ -341,7 +342,8 @@ export class Authority {
     return authorizeExistingCertificate(cert, now, signatureVerified, {
       issuer: this.intermediate.cert,
       ledger: this.ledger,
-      claimsFor: (name, kid) => this.provisioners.find(name, kid)?.claims,
+      // ACME certificates name their provisioner with an empty credential id, as step-ca's do.
+      claimsFor: (name, kid) => this.provisioners.find(name, kid)?.claims ?? this.provisioners.acme(name)?.claims,
       globalClaims: this.globalClaims,
     });
   }
@@ -430,6 +432,69 @@ export class Authority {
     if (outcome === 'already_revoked') throw badRequest(`certificate with serial number '${r.serial}' is already revoked`);
     this.observer.revoked(a);
     if (this.crl.enabled && this.crl.generateOnRevoke) this.crl.regenerate().catch(() => undefined);
+  }
+
+  /** The ACME provisioner of that name, if ca.json has one. */
+  acmeProvisioner(name: string): AcmeProvisioner | undefined {
+    return this.provisioners.acme(name);
+  }
+
+  /** The ledger's ACME store: the ACME server's state lives beside the certificates it leads to. */
+  get acmeStore(): Ledger['acme'] {
+    return this.ledger.acme;
+  }
+
+  /**
+   * A certificate for a finalized ACME order: the ACME layer has checked the account, its
+   * authorizations and that the CSR asks for exactly the order's names. Recorded like any other,
+   * with the ACME provisioner as its provisioner (so renew, CRL, OCSP and listing apply).
+   */
+  issueForAcme(req: { provisioner: AcmeProvisioner; accountId: string; csr: ParsedCsr; commonName: string; sans: San[]; notBefore?: string; notAfter?: string }, ctx: RequestContext = {}): Promise<IssuedCertificate> {
+    const a: Attempt = { ...ctx, op: 'sign', credential: 'acme-account', provisioner: req.provisioner.name, subject: req.commonName, sans: req.sans.map((s) => s.value) };
+    return observed(this.observer, a, async () => {
+      checkCommonName(req.commonName);
+      this.quota?.take(req.provisioner.name);
+      const validity = computeValidity({ notBefore: req.notBefore, notAfter: req.notAfter }, this.now(), req.provisioner.claims, this.backdate);
+      const leaf = await this.template().buildAsync({
+        serialHex: randomSerialHex(),
+        commonName: req.commonName,
+        sans: req.sans,
+        spki: req.csr.spki,
+        notBefore: validity.notBefore,
+        notAfter: validity.notAfter,
+        rsa: req.csr.keyType === 'rsa',
+        provisioner: req.provisioner.claims.disableSmallstepExtensions ? null : { type: PROVISIONER_TYPE.ACME, name: req.provisioner.name, credentialId: '' },
+        crlDistributionPoints: this.config.stepstone.crlDistributionPoints,
+        ocspServers: this.config.stepstone.ocspServers,
+      });
+      const facts = { der: leaf.der, serialHex: leaf.serialHex, subject: req.commonName, sans: req.sans.map((s) => s.value), ...certificateTimes(validity) };
+      return this.record(a, facts, { provisioner: req.provisioner.name, method: 'sign', replaces: null });
+    });
+  }
+
+  /** ACME revokeCert: the ACME layer has established that the requester may revoke `serial`. */
+  revokeForAcme(serial: string, reasonCode: number, ctx: RequestContext = {}): Promise<'revoked' | 'already_revoked' | 'not_found'> {
+    const a: Attempt = { ...ctx, op: 'revoke', credential: 'acme-account', serial };
+    return observed(this.observer, a, async () => {
+      const now = this.now();
+      const event = this.audit.revoked(a, now, String(reasonCode));
+      const outcome = await this.ledger.revoke({ serial, reasonCode, reason: 'ACME revokeCert', revokedAt: now }, undefined, event);
+      if (outcome === 'revoked') {
+        this.observer.revoked(a);
+        if (this.crl.enabled && this.crl.generateOnRevoke) this.crl.regenerate().catch(() => undefined);
+      }
+      return outcome;
+    });
+  }
+
+  /** A certificate as the ledger holds it (ACME download and revokeCert). */
+  storedCertificate(serial: string): ReturnType<Ledger['getCertificate']> {
+    return this.ledger.getCertificate(serial);
+  }
+
+  /** The issuing intermediate, PEM: the second certificate of every chain handed out. */
+  get intermediateChainPem(): string {
+    return this.intermediatePem;
   }
 
   /** The current CRL (404 when CRLs are disabled). */

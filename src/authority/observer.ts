@@ -18,8 +18,8 @@ export type Operation = 'sign' | 'renew' | 'rekey' | 'revoke';
  */
 export interface Attempt extends RequestContext {
   op: Operation;
-  /** How the caller proved itself: a one-time token, a certificate (mTLS or a renew token), or an administrator's console session. */
-  credential: 'token' | 'certificate' | 'admin' | 'none';
+  /** How the caller proved itself: a one-time token, a certificate (mTLS or a renew token), an administrator's console session, or an ACME account or certificate key. */
+  credential: 'token' | 'certificate' | 'admin' | 'acme-account' | 'none';
   provisioner?: string | null;
   subject?: string;
   sans?: string[];

@@ -6,6 +6,7 @@ import { sanProblem } from '../authority/name-rules.js';
 import { classifySan } from '../pki/names.js';
 import { dataSourceProblem, isPostgresType } from '../ledger/pg-source.js';
 import { policySchema } from './policy-schema.js';
+import { acmeProvisionerSchema, acmeSchema } from './acme-schema.js';
 import { ADDRESS, auditSchema, metricsSchema, noticesSchema, webhooksSchema } from './observe-schema.js';
 import { consoleSchema } from './console-schema.js';
 
@@ -44,6 +45,10 @@ export const provisionerSchema = z.object({
   policy: policySchema.optional(),
 }).passthrough().superRefine((p, ctx) => {
   if (p.type.toUpperCase() === 'JWK' && !p.key) ctx.addIssue({ code: 'custom', path: ['key'], message: 'a JWK provisioner needs its public key' });
+  if (p.type.toUpperCase() === 'ACME') {
+    const r = acmeProvisionerSchema.safeParse(p);
+    if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', path: i.path as (string | number)[], message: i.message });
+  }
 });
 export type ProvisionerConfig = z.infer<typeof provisionerSchema>;
 
@@ -127,6 +132,7 @@ export const stepstoneSchema = z.object({
   notices: noticesSchema.default(noticesSchema.parse({})),
   /** The web console (src/console/): off by default. */
   console: consoleSchema.default(consoleSchema.parse({})),
+  acme: acmeSchema.default(acmeSchema.parse({})),
 }).passthrough();
 
 /**

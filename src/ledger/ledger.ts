@@ -5,6 +5,7 @@
 
 import type { AuditEventInput, EventStore } from './events.js';
 import type { CertificatePage, CertificateSearch, InventorySeries } from './inventory.js';
+import type { AcmeStore } from './acme-store.js';
 export type { AuditEventInput, AuditEvent, AuditEventType, EventQuery, EventStore } from './events.js';
 export type { CertificatePage, CertificateSearch, CertificateSort, CertificateState, DayCount, InventorySeries } from './inventory.js';
 
@@ -108,6 +109,8 @@ export interface Ledger {
   revoke(r: Revocation, token?: TokenClaim, event?: AuditEventInput | AuditEventInput[]): Promise<RevokeOutcome>;
   /** The audit trail and what reads it (events.ts). */
   readonly events: EventStore;
+  /** ACME accounts, orders, authorizations, nonces and EAB keys (acme-store.ts). */
+  readonly acme: AcmeStore;
   /** Counts for the metrics; a scan, so callers cache it (never per request or per scrape). */
   stats(now: Date): Promise<LedgerStats>;
   /** Called after every group commit with its size and duration (metrics); one observer at a time. */

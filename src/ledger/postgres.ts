@@ -17,6 +17,7 @@ import type {
 import { toAuditRow } from './audit-chain.js';
 import { appendChain } from './pg-chain.js';
 import { PgEventStore, pgStats } from './pg-events.js';
+import { PgAcmeStore } from './pg-acme.js';
 import { knownVersion } from './migrate.js';
 import { migratePostgres, PG_MIGRATIONS_DIR, postgresSchemaVersion } from './migrate-postgres.js';
 import { PgRevocationFeed, REVOCATION_CHANNEL } from './notify.js';
@@ -95,11 +96,13 @@ export class PostgresLedger implements Ledger {
   private readonly instance = randomUUID();
   private feed: PgRevocationFeed | null = null;
   readonly events: PgEventStore;
+  readonly acme: PgAcmeStore;
 
   /** @param pool the ledger owns it from here on; exposed for maintenance code (copy, verify) and tests. */
   constructor(readonly pool: pg.Pool, readonly source: PgSource, private readonly warn: (msg: string, err?: unknown) => void = () => undefined) {
     this.group = new GroupCommit((items) => this.commit(items));
     this.events = new PgEventStore(pool, this.group, (op, fn) => this.transaction(op, fn));
+    this.acme = new PgAcmeStore(pool);
   }
 
   get revocations(): RevocationFeed | undefined {

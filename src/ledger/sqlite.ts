@@ -17,6 +17,7 @@ import { toAuditRow } from './audit-chain.js';
 import { chainWriter } from './sqlite-chain.js';
 import { SqliteEventStore } from './sqlite-events.js';
 import { SqliteStats } from './sqlite-stats.js';
+import { SqliteAcmeStore } from './sqlite-acme.js';
 import { guarded, ledgerUnavailable, mapError } from './sqlite-errors.js';
 import { migrate, MIGRATIONS_DIR } from './migrate.js';
 import { configureConnection } from './connection.js';
@@ -77,6 +78,7 @@ export class SqliteLedger implements Ledger {
   private readonly writer: WriterThread | null;
   private readonly revokeTx: (r: Revocation, token: TokenClaim | undefined, event: AuditEventInput | AuditEventInput[] | undefined) => RevokeOutcome;
   readonly events: SqliteEventStore;
+  readonly acme: SqliteAcmeStore;
   private readonly statistics: SqliteStats;
   private readonly selectRevoked: Database.Statement<[number], { serial: string; revoked_at: number; revocation_reason_code: number; not_after: number }>;
   private readonly bumpCrlNumber: Database.Statement<[], number>;
@@ -139,6 +141,7 @@ export class SqliteLedger implements Ledger {
     const crl = db.transaction((notAfterAfter: number): CrlSnapshot => ({ number: this.bumpCrlNumber.get()!, entries: this.revokedEntries(notAfterAfter) }));
     this.crlTx = crl.immediate;
     this.events = new SqliteEventStore(db, this.group);
+    this.acme = new SqliteAcmeStore(db);
     this.statistics = new SqliteStats(db, threaded);
   }
 

@@ -4,8 +4,12 @@ import { createHash } from 'node:crypto';
 import type { ProvisionerConfig, CaConfig } from '../config/schema.js';
 import { resolveClaims, type Claims } from '../authority/claims.js';
 import { loadJwkProvisioner, type JwkProvisioner } from './jwk.js';
+import { acmeProvisionerSchema, type AcmeProvisionerSettings } from '../config/acme-schema.js';
 
-interface Entry { uid: string; config: ProvisionerConfig; jwk?: JwkProvisioner }
+/** An ACME provisioner: who its accounts' certificates name, what it allows. */
+export interface AcmeProvisioner { name: string; settings: AcmeProvisionerSettings; claims: Claims }
+
+interface Entry { uid: string; config: ProvisionerConfig; jwk?: JwkProvisioner; acme?: AcmeProvisioner }
 
 export interface ProvisionerPage { provisioners: ProvisionerConfig[]; nextCursor: string }
 
@@ -34,7 +38,8 @@ export class ProvisionerRegistry {
       if (seen.has(id)) throw new Error(`config: authority.provisioners[${i}]: duplicate provisioner ${id}`);
       seen.add(id);
       const jwk = p.type.toUpperCase() === 'JWK' ? await loadJwkProvisioner(p, claims) : undefined;
-      entries.push({ uid: uid(i, id), config: p, jwk });
+      const acme = p.type.toUpperCase() === 'ACME' ? { name: p.name, settings: acmeProvisionerSchema.parse(p), claims } : undefined;
+      entries.push({ uid: uid(i, id), config: p, jwk, acme });
     }
     return new ProvisionerRegistry(entries);
   }
@@ -45,6 +50,11 @@ export class ProvisionerRegistry {
 
   byKid(kid: string): ProvisionerConfig | undefined {
     return this.entries.find((e) => e.jwk?.kid === kid)?.config;
+  }
+
+  /** The ACME provisioner of that name, if there is one. */
+  acme(name: string): AcmeProvisioner | undefined {
+    return this.byName.get(name)?.acme;
   }
 
   claimsOf(name: string): Claims | undefined {

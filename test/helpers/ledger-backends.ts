@@ -48,7 +48,7 @@ export function postgresBackend(): Backend & { another(): Promise<PostgresLedger
     },
     async fresh() {
       const ledger = await openPostgresLedger(pgSource({ type: 'postgresql', dataSource: db!.url }));
-      await ledger.pool.query(`TRUNCATE certificates, used_tokens, audit_events, webhook_cursors, notices; UPDATE crl_state SET number = 0;
+      await ledger.pool.query(`TRUNCATE certificates, used_tokens, audit_events, webhook_cursors, notices, acme_accounts, acme_orders, acme_authorizations, acme_nonces, acme_eab_keys; UPDATE crl_state SET number = 0;
         UPDATE audit_head SET seq = 0, hash = '${'0'.repeat(64)}'`);
       return ledger;
     },
