@@ -72,7 +72,10 @@ export async function verifyJws(p: ParsedJws, jwk: jose.JWK): Promise<Uint8Array
   try {
     key = await jose.importJWK(publicJwk(jwk), p.header.alg);
   } catch (e) {
-    throw new AcmeProblem('badPublicKey', `the key cannot be used with ${p.header.alg}: ${(e as Error).message}`);
+    // A key sent along is the sender's problem (badPublicKey); an account's stored key that does
+    // not fit the alg means the JWS was signed by some other key.
+    if (p.header.jwk) throw new AcmeProblem('badPublicKey', `the key cannot be used with ${p.header.alg}: ${(e as Error).message}`);
+    throw malformed('JWS signature verification failed (not signed by the account key)');
   }
   try {
     const r = await jose.flattenedVerify(p.jws, key, { algorithms: ACCOUNT_ALGS });
