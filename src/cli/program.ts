@@ -18,9 +18,9 @@ export async function buildProgram(serveOnly = false): Promise<Command> {
   registerServerCommands(program);
   if (serveOnly) return program;
   const [{ registerCaCommands }, { registerCertificateCommands }, { registerSystemdCommands }, { registerLedgerCommands }, { registerCrlCommands },
-    { registerBackupCommand }, { registerOfflineCommands }, { registerPkiCommands }, { registerCryptoCommands }, { registerProvisionerCommands }] = await Promise.all([
+    { registerBackupCommand }, { registerOfflineCommands }, { registerPkiCommands }, { registerCryptoCommands }, { registerProvisionerCommands }, { registerAcmeCommands }] = await Promise.all([
     import('./ca.js'), import('./certificate.js'), import('./systemd.js'), import('./ledger.js'), import('./crl.js'),
-    import('./maintenance.js'), import('./offline.js'), import('./pki.js'), import('./crypto.js'), import('./provisioner.js'),
+    import('./maintenance.js'), import('./offline.js'), import('./pki.js'), import('./crypto.js'), import('./provisioner.js'), import('./acme.js'),
   ]);
   registerCaCommands(program);
   registerCertificateCommands(program);
@@ -32,6 +32,7 @@ export async function buildProgram(serveOnly = false): Promise<Command> {
   registerCryptoCommands(program);
   registerPkiCommands(program);
   registerProvisionerCommands(program);
+  registerAcmeCommands(program);
   return program;
 }
 

@@ -44,7 +44,7 @@ before(async () => {
       rateLimit: { ordersPerAccount: { max: ORDER_LIMIT, window: '1h' } },
     },
     configure: (cfg) => {
-      cfg.authority.provisioners.push({ type: 'ACME', name: 'http-only', challenges: ['http-01'] });
+      cfg.authority.provisioners.push({ type: 'ACME', name: 'http-only', challenges: ['http-01'] }, { type: 'ACME', name: 'with-eab', requireEAB: true });
     },
   });
 });
@@ -319,4 +319,30 @@ test('revokeCert by the account and by the certificate key; revoked certificates
   assert.equal(byKey.status, 200, byKey.body);
   const rows = JSON.parse(cli(['ledger', 'list', '--home', ca.home, '--revoked', '--json']).stdout) as { serial: string; provisioner: string }[];
   for (const s of [a.serial, b.serial]) assert.equal(rows.find((r) => r.serial === s)?.provisioner, 'acme');
+});
+
+test('EAB: `stepstone acme eab add|list|remove`; a provisioner with requireEAB refuses accounts without a binding, binds a key once', { skip: skip ?? false }, async () => {
+  const added = cli(['acme', 'eab', 'add', 'with-eab', '--reference', 'team-a', '--home', ca.home, '--json']);
+  assert.equal(added.status, 0, added.stderr);
+  const { keyId, hmacKey } = JSON.parse(added.stdout) as { keyId: string; hmacKey: string };
+  assert.equal(cli(['acme', 'eab', 'add', 'no-such', '--home', ca.home]).status, 1);
+  const dir = ca.directory.replace('/acme/acme/', '/acme/with-eab/');
+  const meta = (await send(ca.rootPem, 'GET', dir)).json.meta;
+  assert.equal(meta.externalAccountRequired, true);
+  const c = await client('ES256', dir);
+  problem(await c.register(), 'externalAccountRequired', 400);
+  const binding = async (who: AcmeTestClient, secret: string) => new jose.FlattenedSign(new TextEncoder().encode(JSON.stringify(who.key.jwk)))
+    .setProtectedHeader({ alg: 'HS256', kid: keyId, url: who.dir.newAccount }).sign(Buffer.from(secret, 'base64url'));
+  problem(await c.register({ externalAccountBinding: await binding(c, Buffer.alloc(32, 1).toString('base64url')) }), 'unauthorized', 403);
+  const ok = await c.register({ externalAccountBinding: await binding(c, hmacKey) });
+  assert.equal(ok.status, 201, ok.body);
+  const d = await client('ES256', dir);
+  problem(await d.register({ externalAccountBinding: await binding(d, hmacKey) }), 'unauthorized', 403);
+  const listed = JSON.parse(cli(['acme', 'eab', 'list', '--home', ca.home, '--json']).stdout) as { keyId: string; boundTo: string | null; reference: string }[];
+  const row = listed.find((k) => k.keyId === keyId)!;
+  assert.equal(row.reference, 'team-a');
+  assert.equal(`${dir.replace(/\/directory$/, '')}/account/${row.boundTo}`, c.kid);
+  assert.ok(!JSON.stringify(listed).includes(hmacKey), 'list never prints the HMAC key');
+  assert.equal(cli(['acme', 'eab', 'remove', keyId, '--home', ca.home]).status, 0);
+  assert.equal(cli(['acme', 'eab', 'remove', keyId, '--home', ca.home]).status, 1);
 });
