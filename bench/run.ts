@@ -45,6 +45,9 @@ const USAGE = `usage: npm run bench -- [--crl N] [--requests N] [--renews N] [--
                     buildCrl, ca crl's checks in process, GET /crl and the whole ca crl command
   --console         instead of the phases above: web console page times on a ledger of --prefill N
                     rows (default 1000 here), --rounds R loads of each page (default 3)
+  --acme            instead of the phases above: full ACME order flows per second (newOrder, http-01
+                    against a local responder, finalize, download; one account per client) at C,
+                    beside /1.0/sign on the same CA; --requests is the number of flows
   --json            print only the JSON results`;
 
 function intFlag(name: string, v: string, min = 1): number {
@@ -66,6 +69,7 @@ function parseFlags() {
       crl: { type: 'string' },
       'fresh-connections': { type: 'boolean', default: false },
       console: { type: 'boolean', default: false },
+      acme: { type: 'boolean', default: false },
       rounds: { type: 'string', default: '3' },
       renews: { type: 'string', default: '1000' },
       'step-ca': { type: 'boolean', default: false },
@@ -100,6 +104,7 @@ function parseFlags() {
     crl: f.crl === undefined ? null : intFlag('crl', f.crl, 0),
     fresh: f['fresh-connections'],
     console: f.console,
+    acme: f.acme,
     rounds: intFlag('rounds', f.rounds),
     json: f.json,
   };
@@ -249,7 +254,18 @@ async function consoleMain(): Promise<void> {
   console.log(opts.json ? JSON.stringify({ machine: mach, ...r }, null, 2) : `load average at start ${mach.loadAvg1}\n\n${consoleTable(r)}\n\nJSON: bench/results/console.json`);
 }
 
+async function acmeMain(): Promise<void> {
+  const { acmeBench, acmeTable } = await import('./acme.ts');
+  const rows = await acmeBench({ flows: opts.requests, concurrency: opts.concurrency, progress });
+  const mach = machine();
+  const dir = join(import.meta.dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'acme.json'), `${JSON.stringify({ machine: mach, rows }, null, 2)}\n`);
+  console.log(opts.json ? JSON.stringify({ machine: mach, rows }, null, 2) : `load average at start ${mach.loadAvg1}\n\n${acmeTable(rows)}\n\nJSON: bench/results/acme.json`);
+}
+
 async function main(): Promise<void> {
+  if (opts.acme) return acmeMain();
   if (opts.crl !== null) return crlMain(opts.crl);
   if (opts.console) return consoleMain();
   if (opts.observe) return observeMain();
