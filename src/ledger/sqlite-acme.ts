@@ -12,37 +12,45 @@ export function eabFromRow(r: EabRow): EabKey {
 
 const parse = <T>(doc: string | undefined): T | null => (doc === undefined ? null : JSON.parse(doc) as T);
 
-export class SqliteAcmeStore implements AcmeStore {
-  private readonly s;
+function statements(db: Database.Database) {
+  const p = <P extends unknown[] = unknown[]>(sql: string) => db.prepare<P>(sql);
+  return {
+    addNonce: p<[string, number]>('INSERT INTO acme_nonces (nonce, expires_at) VALUES (?, ?)'),
+    useNonce: p<[string, number]>('DELETE FROM acme_nonces WHERE nonce = ? AND expires_at > ?'),
+    insertAccount: p<[string, string, string, string, number, string]>('INSERT INTO acme_accounts (id, provisioner, thumbprint, status, created_at, doc) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (thumbprint) DO NOTHING'),
+    account: p<[string]>('SELECT doc FROM acme_accounts WHERE id = ?').pluck(),
+    accountByTp: p<[string]>('SELECT doc FROM acme_accounts WHERE thumbprint = ?').pluck(),
+    updateAccount: p<[string, string, string, string]>('UPDATE acme_accounts SET thumbprint = ?, status = ?, doc = ? WHERE id = ?'),
+    insertOrder: p<[string, string, string, number, number, string]>('INSERT INTO acme_orders (id, account_id, status, expires_at, created_at, doc) VALUES (?, ?, ?, ?, ?, ?)'),
+    insertAuthz: p<[string, string, string, number, string]>('INSERT INTO acme_authorizations (id, order_id, status, expires_at, doc) VALUES (?, ?, ?, ?, ?)'),
+    order: p<[string]>('SELECT doc FROM acme_orders WHERE id = ?').pluck(),
+    orderIds: p<[string, number, number, string, number]>('SELECT id, created_at AS createdAt FROM acme_orders WHERE account_id = ? AND (created_at > ? OR (created_at = ? AND id > ?)) ORDER BY created_at, id LIMIT ?'),
+    updateOrder: p<[string, string | null, string, string, string]>('UPDATE acme_orders SET status = ?, certificate_serial = ?, doc = ? WHERE id = ? AND status = ?'),
+    orderOfCert: p<[string]>('SELECT doc FROM acme_orders WHERE certificate_serial = ?').pluck(),
+    authz: p<[string]>('SELECT doc FROM acme_authorizations WHERE id = ?').pluck(),
+    authzsOfOrder: p<[string]>('SELECT doc FROM acme_authorizations WHERE order_id = ? ORDER BY rowid').pluck(),
+    updateAuthz: p<[string, string, string, string]>('UPDATE acme_authorizations SET status = ?, doc = ? WHERE id = ? AND doc = ?'),
+    pruneNonces: p<[number]>('DELETE FROM acme_nonces WHERE expires_at <= ?'),
+    pruneOrders: p<[number]>("DELETE FROM acme_orders WHERE expires_at <= ? AND status IN ('pending', 'ready', 'invalid')"),
+    addEab: p<[string, string, string, string | null, number]>('INSERT INTO acme_eab_keys (key_id, provisioner, hmac_key, reference, created_at) VALUES (?, ?, ?, ?, ?)'),
+    eab: p<[string]>('SELECT * FROM acme_eab_keys WHERE key_id = ?'),
+    eabAll: p<[]>('SELECT * FROM acme_eab_keys ORDER BY created_at, key_id'),
+    eabOf: p<[string]>('SELECT * FROM acme_eab_keys WHERE provisioner = ? ORDER BY created_at, key_id'),
+    removeEab: p<[string]>('DELETE FROM acme_eab_keys WHERE key_id = ?'),
+    bindEab: p<[string, number, string]>('UPDATE acme_eab_keys SET account_id = ?, bound_at = ? WHERE key_id = ? AND account_id IS NULL'),
+  };
+}
 
-  constructor(private readonly db: Database.Database) {
-    const p = <P extends unknown[] = unknown[]>(sql: string) => db.prepare<P>(sql);
-    this.s = {
-      addNonce: p<[string, number]>('INSERT INTO acme_nonces (nonce, expires_at) VALUES (?, ?)'),
-      useNonce: p<[string, number]>('DELETE FROM acme_nonces WHERE nonce = ? AND expires_at > ?'),
-      insertAccount: p<[string, string, string, string, number, string]>('INSERT INTO acme_accounts (id, provisioner, thumbprint, status, created_at, doc) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (thumbprint) DO NOTHING'),
-      account: p<[string]>('SELECT doc FROM acme_accounts WHERE id = ?').pluck(),
-      accountByTp: p<[string]>('SELECT doc FROM acme_accounts WHERE thumbprint = ?').pluck(),
-      updateAccount: p<[string, string, string, string]>('UPDATE acme_accounts SET thumbprint = ?, status = ?, doc = ? WHERE id = ?'),
-      insertOrder: p<[string, string, string, number, number, string]>('INSERT INTO acme_orders (id, account_id, status, expires_at, created_at, doc) VALUES (?, ?, ?, ?, ?, ?)'),
-      insertAuthz: p<[string, string, string, number, string]>('INSERT INTO acme_authorizations (id, order_id, status, expires_at, doc) VALUES (?, ?, ?, ?, ?)'),
-      order: p<[string]>('SELECT doc FROM acme_orders WHERE id = ?').pluck(),
-      orderIds: p<[string, number, number, string, number]>('SELECT id, created_at AS createdAt FROM acme_orders WHERE account_id = ? AND (created_at > ? OR (created_at = ? AND id > ?)) ORDER BY created_at, id LIMIT ?'),
-      updateOrder: p<[string, string | null, string, string, string]>('UPDATE acme_orders SET status = ?, certificate_serial = ?, doc = ? WHERE id = ? AND status = ?'),
-      orderOfCert: p<[string]>('SELECT doc FROM acme_orders WHERE certificate_serial = ?').pluck(),
-      authz: p<[string]>('SELECT doc FROM acme_authorizations WHERE id = ?').pluck(),
-      authzsOfOrder: p<[string]>('SELECT doc FROM acme_authorizations WHERE order_id = ? ORDER BY rowid').pluck(),
-      updateAuthz: p<[string, string, string, string]>('UPDATE acme_authorizations SET status = ?, doc = ? WHERE id = ? AND doc = ?'),
-      pruneNonces: p<[number]>('DELETE FROM acme_nonces WHERE expires_at <= ?'),
-      pruneOrders: p<[number]>("DELETE FROM acme_orders WHERE expires_at <= ? AND status IN ('pending', 'ready', 'invalid')"),
-      addEab: p<[string, string, string, string | null, number]>('INSERT INTO acme_eab_keys (key_id, provisioner, hmac_key, reference, created_at) VALUES (?, ?, ?, ?, ?)'),
-      eab: p<[string]>('SELECT * FROM acme_eab_keys WHERE key_id = ?'),
-      eabAll: p<[]>('SELECT * FROM acme_eab_keys ORDER BY created_at, key_id'),
-      eabOf: p<[string]>('SELECT * FROM acme_eab_keys WHERE provisioner = ? ORDER BY created_at, key_id'),
-      removeEab: p<[string]>('DELETE FROM acme_eab_keys WHERE key_id = ?'),
-      bindEab: p<[string, number, string]>('UPDATE acme_eab_keys SET account_id = ?, bound_at = ? WHERE key_id = ? AND account_id IS NULL'),
-    };
+export class SqliteAcmeStore implements AcmeStore {
+  private prepared: ReturnType<typeof statements> | null = null;
+
+  constructor(private readonly db: Database.Database) {}
+
+  /** Prepared on first use: a ledger opened at an older schema (a tool, a migration test) has no ACME tables. */
+  private get s(): ReturnType<typeof statements> {
+    return (this.prepared ??= statements(this.db));
   }
+
 
   async addNonce(nonce: string, expiresAt: number): Promise<void> {
     guarded('write', () => this.s.addNonce.run(nonce, expiresAt));

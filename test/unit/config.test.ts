@@ -55,6 +55,11 @@ test('a minimal ca.json loads with the stepstone defaults', () => {
     rateLimit: { enabled: true, perIp: { max: 6000, window: '1m' }, perProvisioner: { max: 60000, window: '1m' } },
     metrics: { mtls: false, statsInterval: '60s' }, audit: { enabled: true, refusalWindow: '1m', refusalClients: 1000 },
     webhooks: [], notices: { interval: '5m', horizon: '720h' }, console: { admins: [] },
+    acme: {
+      validation: { concurrency: 8, timeout: '10s', maxResponseBytes: 8192, maxRedirects: 3, httpPort: 80, tlsPort: 443 },
+      nonceLifetime: '1h', orderLifetime: '24h', pruneInterval: '10m', maxJwsBytes: 32768,
+      rateLimit: { enabled: true, ordersPerAccount: { max: 300, window: '1h' }, requestsPerAddress: { max: 3000, window: '1m' } },
+    },
   });
   assert.equal(config.metricsAddress, undefined);
   assert.deepEqual(config.crl, { enabled: true, generateOnRevoke: true, cacheDuration: '24h' });

@@ -33,7 +33,7 @@ test('migrate creates the schema and records every version', async (t) => {
   const file = dbPath();
   const ledger = await opened(t, file);
   const tables = ledger.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-  assert.deepEqual(tables, ['audit_events', 'audit_head', 'certificates', 'crl_state', 'notices', 'schema_version', 'used_tokens', 'webhook_cursors']);
+  assert.deepEqual(tables, ['acme_accounts', 'acme_authorizations', 'acme_eab_keys', 'acme_nonces', 'acme_orders', 'audit_events', 'audit_head', 'certificates', 'crl_state', 'notices', 'schema_version', 'used_tokens', 'webhook_cursors']);
   const versions = ledger.db.prepare('SELECT version, name FROM schema_version ORDER BY version').all();
   assert.deepEqual(versions, [{ version: 0, name: null }, ...SHIPPED]);
   assert.deepEqual(SHIPPED.slice(0, 4).map((m) => m.name), ['init', 'revocation', 'crl', 'fingerprint-not-unique']);
