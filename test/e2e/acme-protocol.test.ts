@@ -10,7 +10,8 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import * as jose from 'jose';
-import { cli, type TestCa } from '../helpers/ca.ts';
+import { cli, request, type TestCa } from '../helpers/ca.ts';
+import { toPem } from '../../src/pki/pem.ts';
 import { freePort, missingBinary, startAcmeCa, startChallTestSrv, type ChallTestSrv } from '../helpers/acme.ts';
 import { AcmeTestClient, accountKey, csrFor, send, type Reply } from '../helpers/acme-client.ts';
 
@@ -345,4 +346,23 @@ test('EAB: `stepstone acme eab add|list|remove`; a provisioner with requireEAB r
   assert.ok(!JSON.stringify(listed).includes(hmacKey), 'list never prints the HMAC key');
   assert.equal(cli(['acme', 'eab', 'remove', keyId, '--home', ca.home]).status, 0);
   assert.equal(cli(['acme', 'eab', 'remove', keyId, '--home', ca.home]).status, 1);
+});
+
+test('an ACME certificate renews over mTLS (POST /renew) under the ACME provisioner, and OCSP/ledger know it', { skip: skip ?? false }, async () => {
+  const c = await client();
+  await c.register();
+  const name = 'renew.stepstone.test';
+  const { order } = await readyOrder(c, [{ type: 'dns', value: name }]);
+  const { csr, key } = await csrFor({ dns: [name] });
+  const fin = await c.post(order.finalize, { csr });
+  const chain = (await c.post(fin.json.certificate, '')).body;
+  const keyPem = toPem(new Uint8Array(await crypto.subtle.exportKey('pkcs8', key.privateKey)), 'PRIVATE KEY');
+  const r = await request(ca, 'POST', '/renew', undefined, { cert: chain, key: keyPem });
+  assert.equal(r.status, 201, r.body);
+  const renewed = new X509Certificate(r.json.crt);
+  assert.match(renewed.subjectAltName!, /DNS:renew\.stepstone\.test/);
+  const rows = JSON.parse(cli(['ledger', 'list', '--home', ca.home, '--provisioner', 'acme', '--json']).stdout) as { serial: string; method: string; replaces: string | null }[];
+  const row = rows.find((x) => x.serial === BigInt(`0x${renewed.serialNumber}`).toString());
+  assert.equal(row?.method, 'renew');
+  assert.equal(row?.replaces, BigInt(`0x${new X509Certificate(chain.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!).serialNumber}`).toString());
 });
