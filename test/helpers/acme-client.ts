@@ -18,9 +18,14 @@ export async function accountKey(alg: Alg = 'ES256'): Promise<AccountKey> {
   return { alg, privateKey, jwk: await jose.exportJWK(publicKey) };
 }
 
-export function send(rootPem: string, method: string, url: string, body?: string, contentType = 'application/jose+json'): Promise<Reply> {
+/** `via`: connect to this port instead (another replica behind the same name), Host unchanged. */
+export function send(rootPem: string, method: string, url: string, body?: string, contentType = 'application/jose+json', via?: number): Promise<Reply> {
+  const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = https.request(url, { method, ca: rootPem, agent: false, headers: body === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(body) } }, (r) => {
+    const req = https.request({
+      host: u.hostname, port: via ?? u.port, path: u.pathname + u.search, method, ca: rootPem, agent: false,
+      headers: { host: u.host, ...(body === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(body) }) },
+    }, (r) => {
       let b = '';
       r.setEncoding('utf8');
       r.on('data', (d) => (b += d));
@@ -42,6 +47,9 @@ export class AcmeTestClient {
   kid: string | null = null;
   private nonces: string[] = [];
 
+  /** Port to connect to instead of the URL's (a second replica); null: the URL's. */
+  via: number | null = null;
+
   constructor(readonly rootPem: string, readonly directoryUrl: string, public key: AccountKey) {}
 
   static async create(rootPem: string, directoryUrl: string, alg: Alg = 'ES256'): Promise<AcmeTestClient> {
@@ -53,7 +61,7 @@ export class AcmeTestClient {
   async nonce(): Promise<string> {
     const n = this.nonces.pop();
     if (n) return n;
-    const r = await send(this.rootPem, 'HEAD', this.dir.newNonce!);
+    const r = await send(this.rootPem, 'HEAD', this.dir.newNonce!, undefined, undefined, this.via ?? undefined);
     return String(r.headers['replay-nonce']);
   }
 
@@ -69,7 +77,7 @@ export class AcmeTestClient {
 
   /** Signed POST; '' as payload is POST-as-GET. */
   async post(url: string, payload: unknown, o: SignOptions = {}): Promise<Reply> {
-    const r = await send(this.rootPem, 'POST', url, JSON.stringify(await this.jws(url, payload, o)));
+    const r = await send(this.rootPem, 'POST', url, JSON.stringify(await this.jws(url, payload, o)), undefined, this.via ?? undefined);
     const n = r.headers['replay-nonce'];
     if (typeof n === 'string') this.nonces.push(n);
     return r;
