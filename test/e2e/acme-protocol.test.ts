@@ -23,11 +23,14 @@ const sockets = new Set<Socket>();
 /** token → what the responder does: the body to send, 'hang', or a redirect target. */
 const answers = new Map<string, string | { hang: true } | { redirect: string }>();
 const ORDER_LIMIT = 20;
+let responderPort = 0;
+const httpPortOf = () => responderPort;
 
 before(async () => {
   if (skip) return;
   dns = await startChallTestSrv();
   const httpPort = await freePort();
+  responderPort = httpPort;
   responder = http.createServer((req, res) => {
     const token = req.url?.split('/').pop() ?? '';
     const a = answers.get(token);
@@ -270,7 +273,9 @@ test('adversarial: a redirect to another host is not followed', { skip: skip ?? 
   const o = await c.newOrder([{ type: 'dns', value: 'redirect.stepstone.test' }]);
   const z = await c.post(o.json.authorizations[0], '');
   const ch = z.json.challenges.find((x: any) => x.type === 'http-01');
-  answers.set(ch.token, { redirect: 'http://169.254.169.254/latest/meta-data/' });
+  // The target would answer correctly: only the host check stands between it and a valid challenge.
+  answers.set(`${ch.token}-elsewhere`, await c.keyAuthorization(ch.token));
+  answers.set(ch.token, { redirect: `http://other.stepstone.test:${new URL(ca.url).port === '' ? 80 : httpPortOf()}/.well-known/acme-challenge/${ch.token}-elsewhere` });
   await c.post(ch.url, {});
   const done = await c.poll(ch.url, (r) => r.json.status !== 'processing');
   assert.equal(done.json.status, 'invalid');
