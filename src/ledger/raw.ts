@@ -42,12 +42,18 @@ const EVENT_COLUMNS = `seq, ${AUDIT_COLUMNS}, prev_hash, hash`;
 const CURSOR_COLUMNS = 'webhook, seq, attempts, next_attempt_at, last_error';
 /**
  * Copied with the certificates: the audit trail with its head (the chain stays verifiable), the
- * webhook cursors (delivery resumes where it was) and the expiry notices sent (none is sent twice).
+ * webhook cursors (delivery resumes where it was), the expiry notices sent (none is sent twice)
+ * and the ACME accounts, orders, authorizations and EAB keys (clients keep their accounts).
  */
 const AUDIT_TABLES: [table: string, columns: string, key: string, pgTypes: string[]][] = [
   ['audit_events', EVENT_COLUMNS, 'seq', AUDIT_TYPES],
   ['webhook_cursors', CURSOR_COLUMNS, 'webhook', ['text', 'int8', 'int4', 'int8', 'text']],
   ['notices', 'serial, kind', 'serial, kind', ['text', 'text']],
+  // ACME (migration 0008): accounts before what references them; nonces are not worth carrying.
+  ['acme_accounts', 'id, provisioner, thumbprint, status, created_at, doc', 'id', ['text', 'text', 'text', 'text', 'int8', 'text']],
+  ['acme_orders', 'id, account_id, status, expires_at, created_at, certificate_serial, doc', 'id', ['text', 'text', 'text', 'int8', 'int8', 'text', 'text']],
+  ['acme_authorizations', 'id, order_id, status, expires_at, doc', 'id', ['text', 'text', 'text', 'int8', 'text']],
+  ['acme_eab_keys', 'key_id, provisioner, hmac_key, reference, created_at, account_id, bound_at', 'key_id', ['text', 'text', 'text', 'text', 'int8', 'text', 'int8']],
 ];
 
 /** `write`: create and migrate the ledger when needed (a copy's target); else read-only. */

@@ -113,3 +113,42 @@ for (const backend of [sqliteBackend(), pg]) {
     });
   });
 }
+
+test('ledger copy carries ACME accounts, orders, authorizations and EAB keys from SQLite to PostgreSQL and back', async (t) => {
+  const { postgresMissing, createDatabase } = await import('../helpers/postgres.ts');
+  const missing = await postgresMissing();
+  if (missing) return t.skip(missing);
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { openSqliteLedger } = await import('../../src/ledger/sqlite.ts');
+  const { openPostgresLedger } = await import('../../src/ledger/postgres.ts');
+  const { pgSource } = await import('../../src/ledger/pg-source.ts');
+  const { copyLedger } = await import('../../src/ledger/copy.ts');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acme-copy-'));
+  const db = await createDatabase();
+  t.after(async () => { await db.drop(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const file = path.join(dir, 'a.db');
+  const src = await openSqliteLedger(file);
+  const a = account();
+  await src.acme.createAccount(a);
+  const { order: o, authz: z } = order(a.id);
+  await src.acme.createOrder(o, [z]);
+  await src.acme.addEabKey({ keyId: 'k', provisioner: 'acme', hmacKey: 'aGk', reference: null, createdAt: 1, accountId: null, boundAt: null });
+  await src.acme.bindEabKey('k', a.id, 2);
+  await src.close();
+  const pgTarget = { kind: 'postgresql' as const, source: pgSource({ type: 'postgresql', dataSource: db.url }) };
+  await copyLedger({ kind: 'sqlite', file }, pgTarget);
+  const pgl = await openPostgresLedger(pgTarget.source);
+  t.after(() => pgl.close());
+  assert.deepEqual(await pgl.acme.account(a.id), a);
+  assert.deepEqual(await pgl.acme.order(o.id), o);
+  assert.deepEqual(await pgl.acme.authz(z.id), z);
+  assert.equal((await pgl.acme.eabKey('k'))!.accountId, a.id);
+  const back = path.join(dir, 'back.db');
+  await copyLedger(pgTarget, { kind: 'sqlite', file: back });
+  const again = await openSqliteLedger(back);
+  t.after(() => again.close());
+  assert.deepEqual(await again.acme.accountByThumbprint(a.thumbprint), a);
+  assert.deepEqual(await again.acme.authzsOfOrder(o.id), [z]);
+});
