@@ -164,3 +164,15 @@ test('config/ca.example.json validates against the schema it documents', () => {
   assert.equal(config.stepstone.maxTokenLifetime, '1h');
   assert.equal(config.authority.provisioners[0]!.type, 'JWK');
 });
+
+test('an ACME provisioner is checked as step-ca spells it; stepstone.acme settings are checked', () => {
+  const good = minimal();
+  good.authority.provisioners.push({ type: 'ACME', name: 'acme', challenges: ['http-01', 'dns-01'], forceCN: true, claims: { defaultTLSCertDuration: '12h' } });
+  assert.equal(loadConfig(write(good)).config.authority.provisioners[1]!.name, 'acme');
+  const badChallenge = minimal();
+  badChallenge.authority.provisioners.push({ type: 'ACME', name: 'acme', challenges: ['http-02'] });
+  assert.throws(() => loadConfig(write(badChallenge)), /challenges/);
+  const badResolver = minimal();
+  badResolver.stepstone = { acme: { validation: { resolver: 'not an address' } } };
+  assert.throws(() => loadConfig(write(badResolver)), /resolver/);
+});
