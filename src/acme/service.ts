@@ -252,6 +252,13 @@ export class AcmeService {
     const identifiers = normaliseIdentifiers(auth.payload.identifiers, p.settings.challenges.includes('dns-01'));
     const notBefore = optionalTime(auth.payload.notBefore, 'notBefore');
     const notAfter = optionalTime(auth.payload.notAfter, 'notAfter');
+    if (notBefore || notAfter) {
+      try {
+        this.authority.checkAcmeValidity(p, notBefore, notAfter);
+      } catch (e) {
+        throw e instanceof CaError ? malformed(`notBefore/notAfter: ${e.detail}`) : e;
+      }
+    }
     const now = Date.now();
     const orderId = id();
     const expiresAt = now + this.orderMs;

@@ -472,6 +472,11 @@ export class Authority {
     });
   }
 
+  /** Refuses (CaError bad_request) an ACME order's notBefore/notAfter the provisioner's claims do not allow. */
+  checkAcmeValidity(p: AcmeProvisioner, notBefore?: string, notAfter?: string): void {
+    computeValidity({ notBefore, notAfter }, this.now(), p.claims, this.backdate);
+  }
+
   /** ACME revokeCert: the ACME layer has established that the requester may revoke `serial`. */
   revokeForAcme(serial: string, reasonCode: number, ctx: RequestContext = {}): Promise<'revoked' | 'already_revoked' | 'not_found'> {
     const a: Attempt = { ...ctx, op: 'revoke', credential: 'acme-account', serial };

@@ -243,6 +243,12 @@ test('identifiers: wildcards only with dns-01; bad names rejected; unknown types
   assert.equal(z.json.identifier.value, 'wild.stepstone.test');
   problem(await c.newOrder([{ type: 'dns', value: 'bad_name..test' }]), 'rejectedIdentifier', 400);
   problem(await c.newOrder([{ type: 'email', value: 'a@b.test' }]), 'unsupportedIdentifier', 400);
+  // A lifetime the provisioner's claims do not allow is refused at newOrder, not at finalize.
+  const long = await c.post(c.dir.newOrder!, { identifiers: [{ type: 'dns', value: 'long.stepstone.test' }], notAfter: new Date(Date.now() + 365 * 86_400_000).toISOString() });
+  problem(long, 'malformed', 400);
+  assert.match(long.json.detail, /notBefore\/notAfter/);
+  const short = await c.post(c.dir.newOrder!, { identifiers: [{ type: 'dns', value: 'short.stepstone.test' }], notAfter: new Date(Date.now() + 3_600_000).toISOString() });
+  assert.equal(short.status, 201, short.body);
   const h = await client('ES256', ca.directory.replace('/acme/acme/', '/acme/http-only/'));
   await h.register();
   problem(await h.newOrder([{ type: 'dns', value: '*.wild.stepstone.test' }]), 'rejectedIdentifier', 400);
