@@ -170,15 +170,14 @@ export class Validator {
   }
 }
 
-function reverseName(ip: string): string {
+/** RFC 8738 §6: the reverse-DNS name of an IP address (in-addr.arpa / ip6.arpa, nibbles reversed). */
+export function reverseName(ip: string): string {
   if (isIP(ip) === 4) return `${ip.split('.').reverse().join('.')}.in-addr.arpa`;
-  const full = new URL(`http://[${ip}]/`).hostname.slice(1, -1).split(':');
-  const groups: string[] = [];
-  for (const g of full) {
-    if (g === '') for (let i = 0; i <= 8 - full.filter(Boolean).length - 1; i++) groups.push('0000');
-    else groups.push(g.padStart(4, '0'));
-  }
-  return `${groups.join('').split('').reverse().join('.')}.ip6.arpa`;
+  const [head, tail] = new URL(`http://[${ip}]/`).hostname.slice(1, -1).split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return `${groups.map((g) => g.padStart(4, '0')).join('').split('').reverse().join('.')}.ip6.arpa`;
 }
 
 /** At most `limit` jobs at once; the rest wait their turn. */

@@ -112,3 +112,11 @@ test('validator http-01: body size, silence, status and redirect limits', async 
   await assert.rejects(v.validate('http-01', ip, 'away', 'x'), (e: unknown) => e instanceof AcmeProblem && /refused/.test(e.detail));
   await assert.rejects(v.validate('tls-alpn-01', ip, 't', 'x'), isProblem('connection'));
 });
+
+test('tls-alpn-01 names an IP identifier by its reverse-DNS name (RFC 8738)', async () => {
+  const { reverseName } = await import('../../src/acme/validator.ts');
+  assert.equal(reverseName('192.0.2.5'), '5.2.0.192.in-addr.arpa');
+  assert.equal(reverseName('2001:db8::1'), `${'1'.padEnd(2, '.')}${'0.'.repeat(23)}8.b.d.0.1.0.0.2.ip6.arpa`);
+  assert.equal(reverseName('::1'), `1.${'0.'.repeat(31)}ip6.arpa`);
+  assert.equal(reverseName('fe80:1:2:3:4:5:6:7'), '7.0.0.0.6.0.0.0.5.0.0.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.8.e.f.ip6.arpa');
+});
