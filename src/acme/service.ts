@@ -78,13 +78,25 @@ export class AcmeService {
     this.orderMs = parseDuration(cfg.orderLifetime)!;
   }
 
-  /** Starts pruning expired nonces and unfinished orders. */
+  /**
+   * Starts pruning expired nonces and unfinished orders, and resumes validations a stopped
+   * process left 'processing' (with several replicas each may resume one; the first result wins).
+   */
   start(): void {
+    this.resume().catch((err: unknown) => this.warn('acme: resuming unfinished validations failed', err));
     const every = parseDuration(this.cfg.pruneInterval)!;
     this.pruneTimer = setInterval(() => {
       this.prune().catch((err: unknown) => this.warn('acme: pruning failed', err));
     }, every);
     this.pruneTimer.unref();
+  }
+
+  private async resume(): Promise<void> {
+    for (const z of await this.store.processingAuthzs(Date.now(), 1000)) {
+      const account = await this.store.account(z.accountId);
+      if (!account) continue;
+      for (const c of z.challenges.filter((x) => x.status === 'processing')) this.startValidation(z.id, c.id, keyAuthorization(c.token, account.thumbprint), {});
+    }
   }
 
   prune(now = Date.now()): Promise<number> {

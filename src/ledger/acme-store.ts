@@ -91,6 +91,8 @@ export interface AcmeStore {
   authzsOfOrder(orderId: string): Promise<AcmeAuthz[]>;
   /** Writes `a` only when the stored authorization is still exactly `from` (challenges included). */
   updateAuthz(a: AcmeAuthz, from: AcmeAuthz): Promise<boolean>;
+  /** Pending authorizations with a challenge left 'processing' (a validation a stopped process did not finish). */
+  processingAuthzs(now: number, limit: number): Promise<AcmeAuthz[]>;
   /** Deletes expired nonces, and orders (with their authorizations) that expired unfinished. */
   prune(now: number): Promise<number>;
   addEabKey(k: EabKey): Promise<void>;

@@ -111,6 +111,12 @@ export class PgAcmeStore implements AcmeStore {
       [a.status, JSON.stringify(a), a.id, JSON.stringify(from)])).rowCount ?? 0) === 1;
   }
 
+  async processingAuthzs(now: number, limit: number): Promise<AcmeAuthz[]> {
+    const { rows } = await this.q<{ doc: string }>('read',
+      `SELECT doc FROM acme_authorizations WHERE status = 'pending' AND expires_at > $1 AND doc LIKE '%"status":"processing"%' LIMIT $2`, [now, limit]);
+    return rows.map((r) => JSON.parse(r.doc) as AcmeAuthz);
+  }
+
   async prune(now: number): Promise<number> {
     const n = await this.q('write', 'DELETE FROM acme_nonces WHERE expires_at <= $1', [now]);
     const o = await this.q('write', "DELETE FROM acme_orders WHERE expires_at <= $1 AND status IN ('pending', 'ready', 'invalid')", [now]);

@@ -30,6 +30,7 @@ function statements(db: Database.Database) {
     authz: p<[string]>('SELECT doc FROM acme_authorizations WHERE id = ?').pluck(),
     authzsOfOrder: p<[string]>('SELECT doc FROM acme_authorizations WHERE order_id = ? ORDER BY rowid').pluck(),
     updateAuthz: p<[string, string, string, string]>('UPDATE acme_authorizations SET status = ?, doc = ? WHERE id = ? AND doc = ?'),
+    processing: p<[number, number]>(`SELECT doc FROM acme_authorizations WHERE status = 'pending' AND expires_at > ? AND doc LIKE '%"status":"processing"%' LIMIT ?`).pluck(),
     pruneNonces: p<[number]>('DELETE FROM acme_nonces WHERE expires_at <= ?'),
     pruneOrders: p<[number]>("DELETE FROM acme_orders WHERE expires_at <= ? AND status IN ('pending', 'ready', 'invalid')"),
     addEab: p<[string, string, string, string | null, number]>('INSERT INTO acme_eab_keys (key_id, provisioner, hmac_key, reference, created_at) VALUES (?, ?, ?, ?, ?)'),
@@ -117,6 +118,10 @@ export class SqliteAcmeStore implements AcmeStore {
 
   async updateAuthz(a: AcmeAuthz, from: AcmeAuthz): Promise<boolean> {
     return guarded('write', () => this.s.updateAuthz.run(a.status, JSON.stringify(a), a.id, JSON.stringify(from)).changes === 1);
+  }
+
+  async processingAuthzs(now: number, limit: number): Promise<AcmeAuthz[]> {
+    return guarded('read', () => (this.s.processing.all(now, limit) as string[]).map((d) => JSON.parse(d) as AcmeAuthz));
   }
 
   async prune(now: number): Promise<number> {

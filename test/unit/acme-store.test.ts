@@ -78,6 +78,11 @@ for (const backend of [sqliteBackend(), pg]) {
       const ids = await ledger.acme.orderIds(a.id, 10);
       assert.deepEqual(ids.map((r) => r.id), [o.id]);
       assert.deepEqual(await ledger.acme.orderIds(a.id, 10, ids[0]), []);
+      // A challenge left processing is found again (a restarted CA resumes it).
+      const { order: o2, authz: z2 } = order(a.id);
+      const processing: AcmeAuthz = { ...z2, challenges: [{ ...z2.challenges[0]!, status: 'processing' }] };
+      await ledger.acme.createOrder(o2, [processing]);
+      assert.deepEqual((await ledger.acme.processingAuthzs(Date.now(), 10)).map((x) => x.id), [processing.id]);
     });
 
     test('prune deletes expired nonces and unfinished expired orders with their authorizations, keeps valid ones', async (t) => {
