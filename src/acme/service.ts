@@ -9,7 +9,6 @@ import type { AcmeConfig } from '../config/acme-schema.js';
 import { CaError } from '../errors.js';
 import type { AcmeAccount, AcmeAuthz, AcmeChallenge, AcmeOrder, AcmeStore, ChallengeType } from '../ledger/acme-store.js';
 import { parseCsr, CsrError, type ParsedCsr } from '../pki/csr.js';
-import { canonicalIp, classifySan } from '../pki/names.js';
 import { toPem } from '../pki/pem.js';
 import { serialToDecimal } from '../pki/serial.js';
 import { sha256Hex } from '../pki/fingerprint.js';
@@ -17,7 +16,9 @@ import { x509 } from '../pki/x509.js';
 import type { AcmeProvisioner } from '../provisioners/registry.js';
 import { sansFromToken } from '../authority/policy.js';
 import { parseDuration } from '../util/duration.js';
-import { key as idKey, normaliseIdentifiers } from './identifiers.js';
+import { normaliseIdentifiers } from './identifiers.js';
+import { accountView, authzView, challengeView, orderView } from './views.js';
+import { checkContacts, checkCsrMatchesOrder, optionalTime } from './checks.js';
 import { parseJws, payloadJson, publicJwk, thumbprint, verifyEab, verifyJws, type JwsHeader } from './jws.js';
 import { AcmeProblem, fromCaError, malformed, notFoundP, unauthorizedP } from './problem.js';
 import { Windows } from './rate.js';
@@ -48,7 +49,6 @@ interface Authenticated {
 }
 
 const id = () => randomBytes(16).toString('base64url');
-const iso = (ms: number) => new Date(ms).toISOString();
 const PAGE = 100;
 const RETRY_SECONDS = 1;
 
@@ -163,10 +163,6 @@ export class AcmeService {
     return account;
   }
 
-  private accountView(a: AcmeAccount, w: Where): Record<string, unknown> {
-    return { status: a.status, contact: a.contact, orders: `${w.base}/account/${a.id}/orders`, createdAt: iso(a.createdAt) };
-  }
-
   // ---- accounts ----------------------------------------------------------------------------
 
   async newAccount(p: AcmeProvisioner, w: Where, body: unknown): Promise<AcmeReply> {
@@ -177,7 +173,7 @@ export class AcmeService {
     if (existing) {
       if (existing.provisioner !== p.name) throw unauthorizedP('this key belongs to an account of another provisioner');
       if (existing.status !== 'valid') throw unauthorizedP(`the account is ${existing.status}`);
-      return { status: 200, body: this.accountView(existing, w), location: `${w.base}/account/${existing.id}` };
+      return { status: 200, body: accountView(existing, w), location: `${w.base}/account/${existing.id}` };
     }
     if (payload.onlyReturnExisting === true) throw new AcmeProblem('accountDoesNotExist', 'no account exists for this key', 400);
     const contact = checkContacts(payload.contact);
@@ -195,9 +191,9 @@ export class AcmeService {
     if ((await this.store.createAccount(a)) === 'exists') {
       // Another request with the same key won the race: that one is the account.
       const won = (await this.store.accountByThumbprint(tp))!;
-      return { status: 200, body: this.accountView(won, w), location: `${w.base}/account/${won.id}` };
+      return { status: 200, body: accountView(won, w), location: `${w.base}/account/${won.id}` };
     }
-    return { status: 201, body: this.accountView(a, w), location: `${w.base}/account/${a.id}` };
+    return { status: 201, body: accountView(a, w), location: `${w.base}/account/${a.id}` };
   }
 
   async updateAccount(p: AcmeProvisioner, w: Where, body: unknown, accountId: string): Promise<AcmeReply> {
@@ -212,9 +208,9 @@ export class AcmeService {
         next.status = 'deactivated';
       }
       await this.store.updateAccount(next);
-      return { status: 200, body: this.accountView(next, w), location: `${w.base}/account/${a.id}` };
+      return { status: 200, body: accountView(next, w), location: `${w.base}/account/${a.id}` };
     }
-    return { status: 200, body: this.accountView(a, w), location: `${w.base}/account/${a.id}` };
+    return { status: 200, body: accountView(a, w), location: `${w.base}/account/${a.id}` };
   }
 
   async keyChange(p: AcmeProvisioner, w: Where, body: unknown): Promise<AcmeReply> {
@@ -235,7 +231,7 @@ export class AcmeService {
     if (holder) throw new AcmeProblem('conflict', 'the new key already belongs to an account', 409, { location: `${w.base}/account/${holder.id}` });
     const next: AcmeAccount = { ...a, jwk: newJwk as Record<string, unknown>, thumbprint: tp };
     if ((await this.store.updateAccount(next)) === 'conflict') throw new AcmeProblem('conflict', 'the new key already belongs to an account', 409);
-    return { status: 200, body: this.accountView(next, w), location: `${w.base}/account/${a.id}` };
+    return { status: 200, body: accountView(next, w), location: `${w.base}/account/${a.id}` };
   }
 
   async listOrders(p: AcmeProvisioner, w: Where, body: unknown, accountId: string, cursor: string | undefined): Promise<AcmeReply> {
@@ -289,18 +285,7 @@ export class AcmeService {
       authorizations: authzs.map((z) => z.id), ...(notBefore ? { notBefore } : {}), ...(notAfter ? { notAfter } : {}),
     };
     await this.store.createOrder(order, authzs);
-    return { status: 201, body: this.orderView(order, w), location: `${w.base}/order/${order.id}` };
-  }
-
-  private orderView(o: AcmeOrder, w: Where): Record<string, unknown> {
-    return {
-      status: o.status, expires: iso(o.expiresAt), identifiers: o.identifiers,
-      ...(o.notBefore ? { notBefore: o.notBefore } : {}), ...(o.notAfter ? { notAfter: o.notAfter } : {}),
-      authorizations: o.authorizations.map((z) => `${w.base}/authz/${z}`),
-      finalize: `${w.base}/order/${o.id}/finalize`,
-      ...(o.certificateSerial ? { certificate: `${w.base}/certificate/${o.certificateSerial}` } : {}),
-      ...(o.error ? { error: o.error } : {}),
-    };
+    return { status: 201, body: orderView(order, w), location: `${w.base}/order/${order.id}` };
   }
 
   private async ownOrder(a: AcmeAccount, orderId: string): Promise<AcmeOrder> {
@@ -318,21 +303,7 @@ export class AcmeService {
   async getOrder(p: AcmeProvisioner, w: Where, body: unknown, orderId: string): Promise<AcmeReply> {
     const auth = await this.authenticate(p, w, body, 'kid');
     const o = await this.ownOrder(auth.account!, orderId);
-    return { status: 200, body: this.orderView(o, w), location: `${w.base}/order/${o.id}`, ...(o.status === 'processing' || o.status === 'pending' ? { retryAfter: RETRY_SECONDS } : {}) };
-  }
-
-  private authzView(z: AcmeAuthz, w: Where): Record<string, unknown> {
-    return {
-      identifier: z.identifier, status: z.status, expires: iso(z.expiresAt), ...(z.wildcard ? { wildcard: true } : {}),
-      challenges: z.challenges.map((c) => this.challengeView(z, c, w)),
-    };
-  }
-
-  private challengeView(z: AcmeAuthz, c: AcmeChallenge, w: Where): Record<string, unknown> {
-    return {
-      type: c.type, url: `${w.base}/challenge/${z.id}/${c.id}`, status: c.status, token: c.token,
-      ...(c.validated ? { validated: c.validated } : {}), ...(c.error ? { error: c.error } : {}),
-    };
+    return { status: 200, body: orderView(o, w), location: `${w.base}/order/${o.id}`, ...(o.status === 'processing' || o.status === 'pending' ? { retryAfter: RETRY_SECONDS } : {}) };
   }
 
   private async ownAuthz(a: AcmeAccount, authzId: string): Promise<AcmeAuthz> {
@@ -355,7 +326,7 @@ export class AcmeService {
       await this.settleOrder(z.orderId);
     }
     const processing = z.challenges.some((c) => c.status === 'processing');
-    return { status: 200, body: this.authzView(z, w), ...(processing ? { retryAfter: RETRY_SECONDS } : {}) };
+    return { status: 200, body: authzView(z, w), ...(processing ? { retryAfter: RETRY_SECONDS } : {}) };
   }
 
   async challenge(p: AcmeProvisioner, w: Where, body: unknown, authzId: string, challengeId: string, ctx: RequestContext): Promise<AcmeReply> {
@@ -374,7 +345,7 @@ export class AcmeService {
       }
     }
     const links = [`<${w.base}/authz/${z.id}>;rel="up"`];
-    return { status: 200, body: this.challengeView(z, c, w), links, ...(c.status === 'processing' ? { retryAfter: RETRY_SECONDS } : {}) };
+    return { status: 200, body: challengeView(z, c, w), links, ...(c.status === 'processing' ? { retryAfter: RETRY_SECONDS } : {}) };
   }
 
   /** Off the request path: queued, bounded, its outcome written to the ledger. */
@@ -449,7 +420,7 @@ export class AcmeService {
       }, ctx);
       const valid: AcmeOrder = { ...processing, status: 'valid', certificateSerial: issued.serial };
       await this.store.updateOrder(valid, 'processing');
-      return { status: 200, body: this.orderView(valid, w), location: `${w.base}/order/${o.id}` };
+      return { status: 200, body: orderView(valid, w), location: `${w.base}/order/${o.id}` };
     } catch (e) {
       const problem = e instanceof AcmeProblem ? e : e instanceof CaError ? fromCaError(e) : new AcmeProblem('serverInternal', 'issuance failed', 500);
       // A refusal that retrying cannot fix ends the order; a full ledger or a rate limit leaves it ready.
@@ -502,42 +473,6 @@ export class AcmeService {
   }
 
   // ---- EAB keys (the CLI) ------------------------------------------------------------------------
-}
-
-function optionalTime(v: unknown, field: string): string | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) throw malformed(`${field} must be an RFC 3339 time`);
-  return new Date(Date.parse(v)).toISOString();
-}
-
-function checkContacts(raw: unknown): string[] {
-  if (raw === undefined) return [];
-  if (!Array.isArray(raw) || raw.length > 10) throw new AcmeProblem('invalidContact', 'contact must be an array of at most 10 mailto: URLs');
-  return raw.map((c) => {
-    if (typeof c !== 'string') throw new AcmeProblem('invalidContact', 'each contact must be a string');
-    if (!c.startsWith('mailto:')) throw new AcmeProblem('unsupportedContact', `only mailto: contacts are supported, not ${JSON.stringify(c.slice(0, 40))}`);
-    const addr = c.slice(7);
-    if (c.length > 320 || addr.includes(',') || addr.includes('?') || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(addr)) throw new AcmeProblem('invalidContact', `${JSON.stringify(c.slice(0, 80))} is not a single email address`);
-    return c;
-  });
-}
-
-/** RFC 8555 §7.4: the CSR asks for exactly the order's identifiers (CN, when set, among them). */
-function checkCsrMatchesOrder(csr: ParsedCsr, o: AcmeOrder): void {
-  if (csr.sans.email.length || csr.sans.url.length) throw new AcmeProblem('badCSR', 'the CSR may only name DNS names and IP addresses');
-  const asked = new Set<string>();
-  for (const d of csr.sans.dns) asked.add(`dns:${d.toLowerCase()}`);
-  for (const ip of csr.sans.ip) asked.add(`ip:${canonicalIp(ip)}`);
-  if (csr.commonName) {
-    const c = classifySan(csr.commonName);
-    asked.add(c.type === 'ip' ? `ip:${canonicalIp(c.value)}` : `dns:${csr.commonName.toLowerCase()}`);
-  }
-  const want = new Set(o.identifiers.map(idKey));
-  const extra = [...asked].filter((k) => !want.has(k));
-  const missing = [...want].filter((k) => !asked.has(k));
-  if (extra.length || missing.length) {
-    throw new AcmeProblem('badCSR', `the CSR's names must be the order's identifiers${extra.length ? `; not in the order: ${extra.join(', ')}` : ''}${missing.length ? `; missing: ${missing.join(', ')}` : ''}`);
-  }
 }
 
 export type { ChallengeType };
