@@ -45,7 +45,9 @@ after(async () => {
   await db?.drop();
 });
 
-test('a nonce is spent once across replicas; an order crosses replicas from newOrder to download', { skip: skip ?? false, timeout: 120_000 }, async () => {
+test('a nonce is spent once across replicas; an order crosses replicas from newOrder to download', { timeout: 120_000 }, async (t) => {
+  // Decided in before() (PostgreSQL reachable?), after this test was declared.
+  if (skip) return t.skip(skip);
   const c = await AcmeTestClient.create(ca.rootPem, ca.directory);
   await c.register();
   // Nonce from replica 1, spent on replica 2, replayed on replica 1.
