@@ -14,7 +14,7 @@ import { serialToDecimal } from '../pki/serial.js';
 import { sha256Hex } from '../pki/fingerprint.js';
 import { x509 } from '../pki/x509.js';
 import type { AcmeProvisioner } from '../provisioners/registry.js';
-import { sansFromToken } from '../authority/policy.js';
+import { sansFromNames } from '../authority/policy.js';
 import { parseDuration } from '../util/duration.js';
 import { normaliseIdentifiers } from './identifiers.js';
 import { accountView, authzView, challengeView, orderView } from './views.js';
@@ -416,7 +416,7 @@ export class AcmeService {
     const commonName = csr.commonName !== '' ? csr.commonName : p.settings.forceCN ? (o.identifiers.find((i) => i.type === 'dns') ?? o.identifiers[0])!.value : '';
     try {
       const issued = await this.authority.issueForAcme({
-        provisioner: p, accountId: o.accountId, csr, commonName, sans: sansFromToken(o.identifiers.map((i) => i.value)), notBefore: o.notBefore, notAfter: o.notAfter,
+        provisioner: p, accountId: o.accountId, csr, commonName, sans: sansFromNames(o.identifiers.map((i) => i.value)), notBefore: o.notBefore, notAfter: o.notAfter,
       }, ctx);
       const valid: AcmeOrder = { ...processing, status: 'valid', certificateSerial: issued.serial };
       await this.store.updateOrder(valid, 'processing');
