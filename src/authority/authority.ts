@@ -454,7 +454,7 @@ export class Authority {
     return observed(this.observer, a, async () => {
       checkCommonName(req.commonName);
       this.quota?.take(req.provisioner.name);
-      const validity = computeValidity({ notBefore: req.notBefore, notAfter: req.notAfter }, this.now(), req.provisioner.claims, this.backdate);
+      const validity = computeValidity({ notBefore: req.notBefore, notAfter: req.notAfter }, this.now(), req.provisioner.claims, this.backdate, this.intermediate.cert.notBefore);
       const leaf = await this.template().buildAsync({
         serialHex: randomSerialHex(),
         commonName: req.commonName,
@@ -474,7 +474,7 @@ export class Authority {
 
   /** Refuses (CaError bad_request) an ACME order's notBefore/notAfter the provisioner's claims do not allow. */
   checkAcmeValidity(p: AcmeProvisioner, notBefore?: string, notAfter?: string): void {
-    computeValidity({ notBefore, notAfter }, this.now(), p.claims, this.backdate);
+    computeValidity({ notBefore, notAfter }, this.now(), p.claims, this.backdate, this.intermediate.cert.notBefore);
   }
 
   /** ACME revokeCert: the ACME layer has established that the requester may revoke `serial`. */
