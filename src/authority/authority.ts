@@ -15,7 +15,6 @@ import { certToPem, toPem } from '../pki/pem.js';
 import { x509 } from '../pki/x509.js';
 import { verifyToken, signSans, type VerifiedToken } from '../provisioners/jwk.js';
 import type { AcmeProvisioner, ProvisionerPage, ProvisionerRegistry } from '../provisioners/registry.js';
-import type { San } from '../pki/names.js';
 import { parseDuration } from '../util/duration.js';
 import { backdateMs, resolveClaims, type Claims } from './claims.js';
 import { checkCommonName, checkCsrAgainstToken, sansFromNames } from './policy.js';
@@ -453,6 +452,8 @@ export class Authority {
     const a: Attempt = { ...ctx, op: 'sign', credential: 'acme-account', provisioner: req.provisioner.name, subject: req.commonName, sans: req.sans.map((s) => s.value) };
     return observed(this.observer, a, async () => {
       checkCommonName(req.commonName);
+      // The name policy (global and the ACME provisioner's own) holds for ACME orders too.
+      this.policies.enforce(req.provisioner.name, req.commonName, req.sans);
       this.quota?.take(req.provisioner.name);
       const validity = computeValidity({ notBefore: req.notBefore, notAfter: req.notAfter }, this.now(), req.provisioner.claims, this.backdate, this.intermediate.cert.notBefore);
       const leaf = await this.template().buildAsync({
