@@ -128,9 +128,16 @@ export async function createLeafCertificate(req: LeafRequest, issuer: Issuer): P
   if (req.sans.length) extensions.push(new x509.SubjectAlternativeNameExtension(req.sans, req.commonName === ''));
   if (req.crlDistributionPoints?.length) extensions.push(new x509.CRLDistributionPointsExtension(req.crlDistributionPoints));
   if (req.provisioner) extensions.push(provisionerExtension(req.provisioner));
+  return signLeaf(req, dn(req.commonName), extensions, issuer);
+}
+
+/** A leaf's fields signed by `issuer` (the default profile and templates share it). */
+export function signLeaf(
+  req: Pick<LeafRequest, 'serialHex' | 'notBefore' | 'notAfter' | 'spki'>, subject: x509.Name, extensions: x509.Extension[], issuer: Issuer,
+): Promise<x509.X509Certificate> {
   return x509.X509CertificateGenerator.create({
     serialNumber: req.serialHex,
-    subject: dn(req.commonName),
+    subject,
     issuer: issuer.cert.subjectName,
     notBefore: req.notBefore,
     notAfter: req.notAfter,

@@ -3,7 +3,7 @@
 import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import { x509 } from '../pki/x509.js';
-import type { Issuer } from './profiles.js';
+import { signLeaf, type Issuer } from './profiles.js';
 import { provisionerExtension, type ProvisionerInfo } from './provisioner-extension.js';
 import type { TemplatedLeaf } from './cert-template.js';
 
@@ -53,17 +53,7 @@ export async function createTemplatedLeaf(t: TemplatedLeaf, req: TemplatedLeafRe
   if (t.policyIdentifiers.length) extensions.push(new x509.CertificatePolicyExtension(t.policyIdentifiers));
   for (const e of t.extensions) extensions.push(new x509.Extension(e.id, e.critical, new Uint8Array(e.value)));
   if (req.provisioner) extensions.push(provisionerExtension(req.provisioner));
-  return x509.X509CertificateGenerator.create({
-    serialNumber: req.serialHex,
-    subject: subjectName(t.subject),
-    issuer: issuer.cert.subjectName,
-    notBefore: req.notBefore,
-    notAfter: req.notAfter,
-    publicKey: req.spki,
-    signingKey: issuer.key.privateKey,
-    signingAlgorithm: issuer.key.signAlg,
-    extensions,
-  });
+  return signLeaf(req, subjectName(t.subject), extensions, issuer);
 }
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';

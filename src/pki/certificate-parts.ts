@@ -2,7 +2,7 @@
 // check a presented certificate (signed part, algorithms, signature, serial, validity) without
 // node's X509Certificate, whose constructor alone costs ~115 µs here — twice per /renew. Any
 // shape this does not read answers null and the caller uses node's parser instead.
-import { children, readTlv, type Tlv } from './der-reader.js';
+import { children, readSignedEnvelope, type Tlv } from './der-reader.js';
 
 export interface CertificateParts {
   /** The DER of the TBSCertificate: what the signature covers. */
@@ -20,12 +20,9 @@ export interface CertificateParts {
 }
 
 export function readCertificateParts(der: Uint8Array): CertificateParts | null {
-  const top = readTlv(der, 0, der.length);
-  if (!top || top.tag !== 0x30 || top.end !== der.length) return null;
-  const outer = children(der, top);
-  if (!outer || outer.length !== 3) return null;
-  const [tbs, alg, sig] = outer as [Tlv, Tlv, Tlv];
-  if (tbs.tag !== 0x30 || alg.tag !== 0x30 || sig.tag !== 0x03 || sig.end - sig.body < 2 || der[sig.body] !== 0) return null;
+  const envelope = readSignedEnvelope(der);
+  if (!envelope) return null;
+  const { tbs, alg, sig } = envelope;
   const fields = children(der, tbs);
   if (!fields) return null;
   const at = fields[0]?.tag === 0xa0 ? 1 : 0;

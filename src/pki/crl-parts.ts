@@ -5,7 +5,7 @@
 // small. The skeleton's signature no longer matches, so the caller verifies the real TBS bytes.
 // Any shape this does not read answers null and the caller uses the library on the whole CRL;
 // test/unit/crl.test.ts holds it equal to the library and to `openssl crl` on the same bytes.
-import { children, readTlv, valueEquals, type Tlv } from './der-reader.js';
+import { children, readSignedEnvelope, readTlv, valueEquals, type Tlv } from './der-reader.js';
 import { magnitudeHex, readTime } from './certificate-parts.js';
 import { seq, tlv } from './der.js';
 
@@ -38,12 +38,9 @@ export interface CrlParts {
 const REASON_OID = Buffer.from([0x55, 0x1d, 0x15]);
 
 export function readCrlParts(der: Uint8Array): CrlParts | null {
-  const top = readTlv(der, 0, der.length);
-  if (!top || top.tag !== 0x30 || top.end !== der.length) return null;
-  const outer = children(der, top);
-  if (!outer || outer.length !== 3) return null;
-  const [tbs, alg, sig] = outer as [Tlv, Tlv, Tlv];
-  if (tbs.tag !== 0x30 || alg.tag !== 0x30 || sig.tag !== 0x03 || sig.end - sig.body < 2 || der[sig.body] !== 0) return null;
+  const envelope = readSignedEnvelope(der);
+  if (!envelope) return null;
+  const { tbs, alg, sig } = envelope;
   const fields = children(der, tbs);
   // version (v2, required when there are extensions or entries with them), signature, issuer,
   // thisUpdate, [nextUpdate], [revokedCertificates], [0] crlExtensions.

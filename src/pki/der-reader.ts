@@ -85,3 +85,17 @@ export function findExtensionValue(cert: Uint8Array, oidBody: Uint8Array): Uint8
   }
   return null;
 }
+
+/**
+ * The three parts of a signed DER object (certificate, CRL): SEQUENCE { tbs SEQUENCE,
+ * algorithm SEQUENCE, signature BIT STRING with no unused bits }, spanning all of `der`.
+ */
+export function readSignedEnvelope(der: Uint8Array): { tbs: Tlv; alg: Tlv; sig: Tlv } | null {
+  const top = readTlv(der, 0, der.length);
+  if (!top || top.tag !== 0x30 || top.end !== der.length) return null;
+  const outer = children(der, top);
+  if (!outer || outer.length !== 3) return null;
+  const [tbs, alg, sig] = outer as [Tlv, Tlv, Tlv];
+  if (tbs.tag !== 0x30 || alg.tag !== 0x30 || sig.tag !== 0x03 || sig.end - sig.body < 2 || der[sig.body] !== 0) return null;
+  return { tbs, alg, sig };
+}
