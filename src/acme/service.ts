@@ -258,6 +258,12 @@ export class AcmeService {
     if (!auth.payload) throw malformed('newOrder needs a payload');
     this.perAccount?.take(a.id);
     const identifiers = normaliseIdentifiers(auth.payload.identifiers, p.settings.challenges.includes('dns-01'));
+    try {
+      this.authority.checkAcmeNames(p, identifiers.map((i) => ({ type: i.type === 'ip' ? 'ip' : 'dns', value: i.value })));
+    } catch (e) {
+      // RFC 8555 §7.1.3: a name the CA will not issue for is refused at newOrder, not after validation.
+      throw e instanceof CaError && e.code === 'policy_denied' ? new AcmeProblem('rejectedIdentifier', e.publicMessage) : e;
+    }
     const notBefore = optionalTime(auth.payload.notBefore, 'notBefore');
     const notAfter = optionalTime(auth.payload.notAfter, 'notAfter');
     if (notBefore || notAfter) {

@@ -474,6 +474,11 @@ export class Authority {
   }
 
   /** Refuses (CaError bad_request) an ACME order's notBefore/notAfter the provisioner's claims do not allow. */
+  /** newOrder's early check: what the name policy would refuse at finalize is refused up front. */
+  checkAcmeNames(p: AcmeProvisioner, sans: San[]): void {
+    this.policies.enforce(p.name, '', sans);
+  }
+
   checkAcmeValidity(p: AcmeProvisioner, notBefore?: string, notAfter?: string): void {
     computeValidity({ notBefore, notAfter }, this.now(), p.claims, this.backdate, this.intermediate.cert.notBefore);
   }

@@ -48,7 +48,8 @@ before(async () => {
       rateLimit: { ordersPerAccount: { max: ORDER_LIMIT, window: '1h' } },
     },
     configure: (cfg) => {
-      cfg.authority.provisioners.push({ type: 'ACME', name: 'http-only', challenges: ['http-01'] }, { type: 'ACME', name: 'with-eab', requireEAB: true });
+      cfg.authority.provisioners.push({ type: 'ACME', name: 'http-only', challenges: ['http-01'] }, { type: 'ACME', name: 'with-eab', requireEAB: true },
+        { type: 'ACME', name: 'policed', challenges: ['http-01'], policy: { x509: { deny: { dns: ['*.forbidden.stepstone.test'] } } } });
     },
   });
 });
@@ -252,6 +253,20 @@ test('identifiers: wildcards only with dns-01; bad names rejected; unknown types
   const h = await client('ES256', ca.directory.replace('/acme/acme/', '/acme/http-only/'));
   await h.register();
   problem(await h.newOrder([{ type: 'dns', value: '*.wild.stepstone.test' }]), 'rejectedIdentifier', 400);
+});
+
+test('name policy: an identifier the ACME provisioner\'s policy denies is rejectedIdentifier at newOrder; an allowed one is ordered', { skip: skip ?? false }, async () => {
+  const c = await client('ES256', ca.directory.replace('/acme/acme/', '/acme/policed/'));
+  await c.register();
+  const denied = await c.newOrder([{ type: 'dns', value: 'ok.stepstone.test' }, { type: 'dns', value: 'db.forbidden.stepstone.test' }]);
+  problem(denied, 'rejectedIdentifier', 400);
+  assert.match(denied.json.detail, /db\.forbidden\.stepstone\.test/);
+  const allowed = await c.newOrder([{ type: 'dns', value: 'ok.stepstone.test' }]);
+  assert.equal(allowed.status, 201, allowed.body);
+  // The same name on a provisioner without that policy is ordered: the refusal is the policy's.
+  const other = await client();
+  await other.register();
+  assert.equal((await other.newOrder([{ type: 'dns', value: 'db.forbidden.stepstone.test' }])).status, 201);
 });
 
 test('adversarial: a validation target that never answers fails the challenge after the timeout; the CA keeps answering', { skip: skip ?? false }, async () => {
