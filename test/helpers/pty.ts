@@ -1,7 +1,7 @@
 // Runs the stepstone CLI on a pseudo-terminal (util-linux `script`), so stdin is a TTY as it is
 // for a person at a shell: for the password prompts. Output is the terminal's (stdout and stderr
 // together, \r\n line ends); what is typed is never echoed back by a hidden prompt.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { BIN } from './ca.ts';
 
 export interface PtyRun {
@@ -13,7 +13,7 @@ export interface PtyRun {
   /** Types a line, as Enter sends it (\r). */
   typeLine(text: string): void;
   exited: Promise<number | null>;
-  /** Closes the terminal (the CLI gets SIGHUP) and waits for `script` to exit. */
+  /** Stops the CLI (SIGTERM) and the terminal, and waits for `script` to exit. */
   close(): Promise<void>;
 }
 
@@ -68,10 +68,22 @@ export function cliInPty(args: string[], env: NodeJS.ProcessEnv = {}): PtyRun {
     exited,
     async close() {
       if (proc.exitCode === null && proc.signalCode === null) {
+        // Closing the terminal only sends the CLI SIGHUP, which `serve` takes as "reload" and
+        // survives: stop everything under `script` itself, or a server outlives the test.
+        for (const pid of descendants(proc.pid!)) {
+          try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+        }
         proc.stdin!.end();
         proc.kill('SIGTERM');
       }
       await exited;
     },
   };
+}
+
+/** Every process below `pid`, children first found first. */
+function descendants(pid: number): number[] {
+  const r = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
+  const kids = (r.stdout ?? '').split('\n').filter(Boolean).map(Number);
+  return kids.flatMap((k) => [k, ...descendants(k)]);
 }
