@@ -20,7 +20,8 @@ export interface PtyRun {
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export function cliInPty(args: string[], env: NodeJS.ProcessEnv = {}): PtyRun {
-  const command = [process.execPath, BIN, ...args].map(quote).join(' ');
+  const cli = [process.execPath, BIN, ...args];
+  const command = cli.map(quote).join(' ');
   // -e: script exits with the CLI's status; /dev/null: no typescript file.
   const proc = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env, SHELL: '/bin/sh' } });
   let out = '';
@@ -67,15 +68,20 @@ export function cliInPty(args: string[], env: NodeJS.ProcessEnv = {}): PtyRun {
     },
     exited,
     async close() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        // Closing the terminal only sends the CLI SIGHUP, which `serve` takes as "reload" and
-        // survives: stop everything under `script` itself, or a server outlives the test.
-        for (const pid of descendants(proc.pid!)) {
-          try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
-        }
+      // Closing the terminal only sends the CLI SIGHUP, which `serve` takes as "reload" and
+      // survives: stop the CLI itself, found by its parent while `script` runs and by its
+      // command line in case `script` already left it behind.
+      const running = proc.exitCode === null && proc.signalCode === null;
+      const pids = [...new Set([...(running ? descendants(proc.pid!) : []), ...byCommandLine(cli)])];
+      for (const pid of pids) signal(pid, 'SIGTERM');
+      if (running) {
         proc.stdin!.end();
         proc.kill('SIGTERM');
       }
+      // A CLI whose terminal is already gone may not finish its shutdown: it gets 10 s, then SIGKILL.
+      const deadline = Date.now() + 10_000;
+      while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      for (const pid of pids.filter(alive)) signal(pid, 'SIGKILL');
       await exited;
     },
   };
@@ -86,4 +92,19 @@ function descendants(pid: number): number[] {
   const r = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
   const kids = (r.stdout ?? '').split('\n').filter(Boolean).map(Number);
   return kids.flatMap((k) => [k, ...descendants(k)]);
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try { process.kill(pid, sig); } catch { /* already gone */ }
+}
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+/** Processes whose whole command line is exactly `argv`. */
+function byCommandLine(argv: string[]): number[] {
+  const pattern = argv.join(' ').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const r = spawnSync('pgrep', ['-f', '-x', pattern], { encoding: 'utf8' });
+  return (r.stdout ?? '').split('\n').filter(Boolean).map(Number).filter((pid) => pid !== process.pid);
 }
