@@ -19,6 +19,7 @@ import { startConsole, type ConsoleServer } from '../console/server.js';
 import { consoleAddress } from '../config/console-schema.js';
 import { resolveClaims } from '../authority/claims.js';
 import { prepareReload } from '../authority/reload.js';
+import { stdoutLogDestination } from './log-destination.js';
 
 export interface ServeOptions {
   configPath: string;
@@ -62,7 +63,7 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 export async function startCa(o: ServeOptions): Promise<RunningCa> {
   const loaded = loadConfig(o.configPath);
   const { config } = loaded;
-  const log = o.logger ?? pino({ level: config.stepstone.logLevel });
+  const log = o.logger ?? pino({ level: config.stepstone.logLevel }, stdoutLogDestination());
   const ledger = await openServerLedger(loaded, log);
   const crlWorker = new CrlWorker();
   let watch: Observability | undefined;
