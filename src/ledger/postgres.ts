@@ -61,6 +61,14 @@ export async function openPostgresLedger(source: PgSource, o: PostgresLedgerOpti
   // An idle connection that dies (PostgreSQL restarted) is reported here; without a listener
   // node would treat it as unhandled and exit. The pool replaces it on the next query.
   pool.on('error', (err) => warn('ledger connection lost (the pool reconnects on demand)', err));
+  // The pool listens only to idle connections. One checked out for a transaction that PostgreSQL
+  // ends between two statements (a restart's FATAL 57P01 arriving right after a reply) emitted
+  // 'error' with nobody listening, which ended the whole CA. Heard here, it only makes that
+  // connection unusable: the transaction's next statement fails as a connection loss (503) and
+  // the connection is released broken.
+  const lostInUse = (err: Error) => warn('ledger connection lost while in use (its request fails)', err);
+  pool.on('acquire', (client) => client.on('error', lostInUse));
+  pool.on('release', (_err, client) => client.removeListener('error', lostInUse));
   try {
     const client = await pool.connect().catch((err: unknown) => {
       throw new Error(`cannot reach the ledger, ${source.describe}: ${source.redact((err as Error).message)}`, { cause: err });

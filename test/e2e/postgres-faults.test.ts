@@ -2,13 +2,14 @@
 // as the postgres OS user; the shared server on 5432 is never touched): unreachable at start is
 // one clear line and a non-zero exit; a restart under load gives 503s in step-ca's shape and
 // /health 503, then service comes back by itself, and every certificate a client received is
-// in the ledger. A bad dataSource is a config error naming the field.
+// in the ledger; a connection ended in the middle of a transaction is a 503, never the CA's end.
+// A bad dataSource is a config error naming the field.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -156,6 +157,99 @@ test('PostgreSQL restarted under load: 503s and /health 503, then recovery by it
     await stopProc(proc);
   }
 });
+
+test('a connection PostgreSQL ends between two statements of a transaction: that request gets 503, the CA keeps serving', async (t) => {
+  if (!requireCapability(t, !skip, skip)) return;
+  const admin0 = new pg.Client({ connectionString: `postgresql://postgres@127.0.0.1:${port}/postgres` });
+  await admin0.connect();
+  await admin0.query('CREATE DATABASE ledger_cut');
+  await admin0.end();
+  const relay = await pgRelay(port);
+  setDb({ type: 'postgresql', dataSource: `postgresql://postgres@127.0.0.1:${relay.port}/ledger_cut` });
+  const { proc, port: caPort, logs } = await serve(home, passwordFile, [], 90_000);
+  children.push(proc);
+  const ca = { url: `https://127.0.0.1:${caPort}`, rootPem };
+  const csr = opensslCsr('cut.faults.test', ['cut.faults.test']).csrPem;
+  const sign = async () => request(ca, 'POST', '/1.0/sign', { csr, ott: await mintToken(admin, { aud: 'https://127.0.0.1/1.0/sign', sub: 'cut.faults.test', sans: ['cut.faults.test'] }) })
+    .catch((e: Error) => assert.fail(`the CA went away (exit ${proc.exitCode}): ${e.message}\n${logs.slice(-30).join('\n')}`));
+  try {
+    assert.equal((await sign()).status, 201);
+    relay.arm();
+    const cut = await sign();
+    assert.equal(relay.cuts, 1, 'the issuance ran no transaction to cut');
+    assert.equal(cut.status, 503, cut.body);
+    assert.equal(cut.json.status, 503);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(proc.exitCode, null, `the CA exited:\n${logs.slice(-30).join('\n')}`);
+    assert.equal((await sign()).status, 201, 'the pool did not replace the lost connection');
+  } finally {
+    await stopProc(proc);
+    await relay.close();
+  }
+});
+
+/**
+ * A TCP relay to PostgreSQL that can end a connection as a restart does (FATAL 57P01, then
+ * close), at the moment a restart can only hit by chance: once armed, the next time the server
+ * says "idle in a transaction" (ReadyForQuery 'T': the CA holds a pooled connection between two
+ * statements), that message goes on with the FATAL in the same packet and the connection ends.
+ */
+async function pgRelay(pgPort: number): Promise<{ port: number; readonly cuts: number; arm(): void; close(): Promise<void> }> {
+  let armed = false;
+  let cuts = 0;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((down) => {
+    const up = connect(pgPort, '127.0.0.1');
+    for (const s of [down, up]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => { down.destroy(); up.destroy(); });
+    }
+    down.pipe(up);
+    // Server messages are framed as type (1 byte) + length (4, itself included) + body.
+    let pending = Buffer.alloc(0);
+    up.on('data', (d: Buffer) => {
+      pending = Buffer.concat([pending, d]);
+      let at = 0;
+      while (pending.length - at >= 5 && pending.length - at >= 1 + pending.readInt32BE(at + 1)) {
+        const end = at + 1 + pending.readInt32BE(at + 1);
+        if (armed && pending[at] === 0x5a && pending[at + 5] === 0x54) {
+          armed = false;
+          cuts++;
+          down.end(Buffer.concat([pending.subarray(0, end), FATAL_57P01]));
+          up.destroy();
+          return;
+        }
+        at = end;
+      }
+      down.write(pending.subarray(0, at));
+      pending = pending.subarray(at);
+    });
+    up.on('end', () => down.end());
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  return {
+    port: (server.address() as { port: number }).port,
+    get cuts() { return cuts; },
+    arm() { armed = true; },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((res) => server.close(() => res()));
+    },
+  };
+}
+
+/** ErrorResponse as PostgreSQL sends it to each session when it shuts down (pg_ctl stop -m fast). */
+const FATAL_57P01 = (() => {
+  const fields = Buffer.concat([
+    ...[['S', 'FATAL'], ['V', 'FATAL'], ['C', '57P01'], ['M', 'terminating connection due to administrator command']].map(([k, v]) => Buffer.from(`${k}${v}\0`)),
+    Buffer.from([0]),
+  ]);
+  const head = Buffer.alloc(5);
+  head.write('E');
+  head.writeInt32BE(4 + fields.length, 1);
+  return Buffer.concat([head, fields]);
+})();
 
 async function until(what: string, ms: number, ok: () => boolean): Promise<void> {
   const end = Date.now() + ms;
