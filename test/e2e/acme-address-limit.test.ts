@@ -3,9 +3,9 @@
 // (unsigned) still flow, so a client can retry once the window passes.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TestCa } from '../helpers/ca.ts';
+import { request, type TestCa } from '../helpers/ca.ts';
 import { freePort, missingBinary, startAcmeCa, startChallTestSrv, type ChallTestSrv } from '../helpers/acme.ts';
-import { AcmeTestClient, send } from '../helpers/acme-client.ts';
+import { AcmeTestClient } from '../helpers/acme-client.ts';
 
 const skip = missingBinary('pebble-challtestsrv');
 let dns: ChallTestSrv | undefined;
@@ -32,5 +32,5 @@ test('signed ACME requests past the per-address limit are rateLimited with Retry
   assert.deepEqual(statuses, [...Array(9).fill(200), ...Array(6).fill(429)], 'the account registration counted as the first of 10');
   assert.equal(limited!.json.type, 'urn:ietf:params:acme:error:rateLimited');
   assert.ok(Number(limited!.headers['retry-after']) > 0);
-  assert.equal((await send(acmeCa.rootPem, 'HEAD', c.dir.newNonce!)).status, 200, 'nonces are still handed out');
+  assert.equal((await request(acmeCa, 'HEAD', c.dir.newNonce!)).status, 200, 'nonces are still handed out');
 });

@@ -8,9 +8,8 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import type { TestCa } from '../helpers/ca.ts';
+import { request, type TestCa } from '../helpers/ca.ts';
 import { freePort, missingBinary, run, startAcmeCa, startChallTestSrv, stopChild, type ChallTestSrv } from '../helpers/acme.ts';
-import { send } from '../helpers/acme-client.ts';
 
 const skip = missingBinary('certbot', 'lego', 'pebble', 'pebble-challtestsrv', 'openssl', 'curl');
 
@@ -51,7 +50,7 @@ before(async () => {
   const end = Date.now() + 30_000;
   for (;;) {
     try {
-      if ((await send(readFileSync(cert, 'utf8'), 'GET', directory)).status === 200) break;
+      if ((await request({ rootPem: readFileSync(cert, 'utf8') }, 'GET', directory)).status === 200) break;
     } catch { /* not up yet */ }
     if (Date.now() > end) throw new Error('pebble did not start');
     await new Promise((r) => setTimeout(r, 250));

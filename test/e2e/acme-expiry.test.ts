@@ -3,9 +3,9 @@
 // badNonce. Short lifetimes in ca.json, real server, polled (no timing assertions).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TestCa } from '../helpers/ca.ts';
+import { request, type TestCa } from '../helpers/ca.ts';
 import { freePort, missingBinary, startAcmeCa, startChallTestSrv, type ChallTestSrv } from '../helpers/acme.ts';
-import { AcmeTestClient, send } from '../helpers/acme-client.ts';
+import { AcmeTestClient } from '../helpers/acme-client.ts';
 
 const skip = missingBinary('pebble-challtestsrv');
 let dns: ChallTestSrv;
@@ -29,7 +29,7 @@ test('an expired order is invalid, then pruned with its authorizations; an old n
   assert.equal(o.status, 201);
   const orderUrl = String(o.headers.location);
   const authzUrl = o.json.authorizations[0];
-  const old = String((await send(ca.rootPem, 'HEAD', c.dir.newNonce!)).headers['replay-nonce']);
+  const old = String((await request(ca, 'HEAD', c.dir.newNonce!)).headers['replay-nonce']);
   const end = Date.now() + 60_000;
   let seen: number[] = [];
   for (;;) {

@@ -10,10 +10,10 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import * as jose from 'jose';
-import { cli, request, type TestCa } from '../helpers/ca.ts';
+import { cli, request, type HttpResult, type TestCa } from '../helpers/ca.ts';
 import { toPem } from '../../src/pki/pem.ts';
 import { freePort, missingBinary, startAcmeCa, startChallTestSrv, type ChallTestSrv } from '../helpers/acme.ts';
-import { AcmeTestClient, accountKey, csrFor, send, type Reply } from '../helpers/acme-client.ts';
+import { AcmeTestClient, JOSE, accountKey, csrFor } from '../helpers/acme-client.ts';
 
 const skip = missingBinary('pebble-challtestsrv');
 let dns: ChallTestSrv;
@@ -62,7 +62,7 @@ after(async () => {
 });
 
 const client = (alg: 'ES256' | 'ES384' | 'RS256' | 'EdDSA' = 'ES256', directory = ca.directory) => AcmeTestClient.create(ca.rootPem, directory, alg);
-const problem = (r: Reply, type: string, status: number) => {
+const problem = (r: HttpResult, type: string, status: number) => {
   assert.equal(r.status, status, r.body);
   assert.match(String(r.headers['content-type']), /^application\/problem\+json/);
   assert.equal(r.json.type, `urn:ietf:params:acme:error:${type}`, r.body);
@@ -89,8 +89,8 @@ async function readyOrder(c: AcmeTestClient, identifiers: { type: string; value:
 
 test('newNonce: HEAD 200 and GET 204, each with a fresh nonce and no-store', { skip: skip ?? false }, async () => {
   const c = await client();
-  const head = await send(ca.rootPem, 'HEAD', c.dir.newNonce!);
-  const get = await send(ca.rootPem, 'GET', c.dir.newNonce!);
+  const head = await request(ca, 'HEAD', c.dir.newNonce!);
+  const get = await request(ca, 'GET', c.dir.newNonce!);
   assert.equal(head.status, 200);
   assert.equal(get.status, 204);
   assert.ok(head.headers['replay-nonce'] && head.headers['replay-nonce'] !== get.headers['replay-nonce']);
@@ -170,9 +170,9 @@ test('adversarial: a replayed nonce is badNonce (with a fresh one), a wrong url 
   problem(await eve.post(c.dir.newOrder!, { identifiers: [{ type: 'dns', value: 'a.stepstone.test' }] }, { kid: `${String(c.kid)}x` }), 'accountDoesNotExist', 400);
   problem(await eve.post(c.dir.newOrder!, { identifiers: [] }, { kid: 'https://elsewhere.example/acme/acme/account/1' }), 'unauthorized', 403);
   // Unsigned-by-anyone bodies and the wrong media type.
-  problem(await send(ca.rootPem, 'POST', c.dir.newOrder!, '{"protected":"e30","payload":"","signature":""}'), 'malformed', 400);
+  problem(await request(ca, 'POST', c.dir.newOrder!, undefined, { raw: '{"protected":"e30","payload":"","signature":""}', headers: JOSE }), 'malformed', 400);
   const jws = JSON.stringify(await c.jws(String(c.kid), ''));
-  problem(await send(ca.rootPem, 'POST', String(c.kid), jws, 'application/json'), 'malformed', 415);
+  problem(await request(ca, 'POST', String(c.kid), undefined, { raw: jws, headers: { 'content-type': 'application/json' } }), 'malformed', 415);
 });
 
 test('adversarial: an oversized JWS is refused with a problem document', { skip: skip ?? false }, async () => {
@@ -306,7 +306,7 @@ test('adversarial: a redirect to another host is not followed', { skip: skip ?? 
 test('adversarial: 100 concurrent newOrders from one account: the limit holds, the rest are rateLimited with Retry-After', { skip: skip ?? false, timeout: 120_000 }, async () => {
   const c = await client();
   await c.register();
-  const nonces = await Promise.all(Array.from({ length: 100 }, async () => String((await send(ca.rootPem, 'HEAD', c.dir.newNonce!)).headers['replay-nonce'])));
+  const nonces = await Promise.all(Array.from({ length: 100 }, async () => String((await request(ca, 'HEAD', c.dir.newNonce!)).headers['replay-nonce'])));
   const replies = await Promise.all(nonces.map((nonce, i) => c.post(c.dir.newOrder!, { identifiers: [{ type: 'dns', value: `n${i}.stepstone.test` }] }, { nonce })));
   const created = replies.filter((r) => r.status === 201);
   const limited = replies.filter((r) => r.status === 429);
@@ -354,7 +354,7 @@ test('EAB: `stepstone acme eab add|list|remove`; a provisioner with requireEAB r
   const { keyId, hmacKey } = JSON.parse(added.stdout) as { keyId: string; hmacKey: string };
   assert.equal(cli(['acme', 'eab', 'add', 'no-such', '--home', ca.home]).status, 1);
   const dir = ca.directory.replace('/acme/acme/', '/acme/with-eab/');
-  const meta = (await send(ca.rootPem, 'GET', dir)).json.meta;
+  const meta = (await request(ca, 'GET', dir)).json.meta;
   assert.equal(meta.externalAccountRequired, true);
   const c = await client('ES256', dir);
   problem(await c.register(), 'externalAccountRequired', 400);

@@ -5,9 +5,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { ChildProcess } from 'node:child_process';
-import { serve, type TestCa } from '../helpers/ca.ts';
+import { request, serve, type TestCa } from '../helpers/ca.ts';
 import { freePort, missingBinary, startAcmeCa, startChallTestSrv, stopChild, type ChallTestSrv } from '../helpers/acme.ts';
-import { AcmeTestClient, csrFor, send } from '../helpers/acme-client.ts';
+import { AcmeTestClient, csrFor } from '../helpers/acme-client.ts';
 import { createDatabase, postgresMissing, type TestDatabase } from '../helpers/postgres.ts';
 
 let skip: string | null = missingBinary('pebble-challtestsrv');
@@ -51,7 +51,7 @@ test('a nonce is spent once across replicas; an order crosses replicas from newO
   const c = await AcmeTestClient.create(ca.rootPem, ca.directory);
   await c.register();
   // Nonce from replica 1, spent on replica 2, replayed on replica 1.
-  const nonce = String((await send(ca.rootPem, 'HEAD', c.dir.newNonce!)).headers['replay-nonce']);
+  const nonce = String((await request(ca, 'HEAD', c.dir.newNonce!)).headers['replay-nonce']);
   c.via = secondPort;
   assert.equal((await c.post(String(c.kid), '', { nonce })).status, 200);
   c.via = null;

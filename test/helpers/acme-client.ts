@@ -1,11 +1,9 @@
 // A minimal RFC 8555 client for protocol tests (jose for the JWS): it can also send what real
 // clients never would (replayed nonces, wrong urls, foreign kids), which is the point.
-import https from 'node:https';
 import * as jose from 'jose';
 import { generateKeyPairSync, createPrivateKey, type KeyObject } from 'node:crypto';
 import { x509 } from '../../src/pki/x509.ts';
-
-export interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string; json: any }
+import { request, type HttpResult } from './ca.ts';
 
 export type Alg = 'ES256' | 'ES384' | 'RS256' | 'EdDSA';
 
@@ -18,27 +16,8 @@ export async function accountKey(alg: Alg = 'ES256'): Promise<AccountKey> {
   return { alg, privateKey, jwk: await jose.exportJWK(publicKey) };
 }
 
-/** `via`: connect to this port instead (another replica behind the same name), Host unchanged. */
-export function send(rootPem: string, method: string, url: string, body?: string, contentType = 'application/jose+json', via?: number): Promise<Reply> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = https.request({
-      host: u.hostname, port: via ?? u.port, path: u.pathname + u.search, method, ca: rootPem, agent: false,
-      headers: { host: u.host, ...(body === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(body) }) },
-    }, (r) => {
-      let b = '';
-      r.setEncoding('utf8');
-      r.on('data', (d) => (b += d));
-      r.on('end', () => {
-        let json: any;
-        try { json = JSON.parse(b); } catch { json = undefined; }
-        resolve({ status: r.statusCode ?? 0, headers: r.headers, body: b, json });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+/** The content type of every signed ACME request (RFC 8555 6.2). */
+export const JOSE = { 'content-type': 'application/jose+json' };
 
 export interface SignOptions { nonce?: string; url?: string; kid?: string | null; key?: AccountKey; useJwk?: boolean }
 
@@ -54,14 +33,14 @@ export class AcmeTestClient {
 
   static async create(rootPem: string, directoryUrl: string, alg: Alg = 'ES256'): Promise<AcmeTestClient> {
     const c = new AcmeTestClient(rootPem, directoryUrl, await accountKey(alg));
-    c.dir = (await send(rootPem, 'GET', directoryUrl)).json;
+    c.dir = (await request(c, 'GET', directoryUrl)).json;
     return c;
   }
 
   async nonce(): Promise<string> {
     const n = this.nonces.pop();
     if (n) return n;
-    const r = await send(this.rootPem, 'HEAD', this.dir.newNonce!, undefined, undefined, this.via ?? undefined);
+    const r = await request(this, 'HEAD', this.dir.newNonce!, undefined, { via: this.via ?? undefined });
     return String(r.headers['replay-nonce']);
   }
 
@@ -76,20 +55,20 @@ export class AcmeTestClient {
   }
 
   /** Signed POST; '' as payload is POST-as-GET. */
-  async post(url: string, payload: unknown, o: SignOptions = {}): Promise<Reply> {
-    const r = await send(this.rootPem, 'POST', url, JSON.stringify(await this.jws(url, payload, o)), undefined, this.via ?? undefined);
+  async post(url: string, payload: unknown, o: SignOptions = {}): Promise<HttpResult> {
+    const r = await request(this, 'POST', url, undefined, { raw: JSON.stringify(await this.jws(url, payload, o)), headers: JOSE, via: this.via ?? undefined });
     const n = r.headers['replay-nonce'];
     if (typeof n === 'string') this.nonces.push(n);
     return r;
   }
 
-  async register(payload: Record<string, unknown> = { termsOfServiceAgreed: true }): Promise<Reply> {
+  async register(payload: Record<string, unknown> = { termsOfServiceAgreed: true }): Promise<HttpResult> {
     const r = await this.post(this.dir.newAccount!, payload, { useJwk: true });
     if (r.status === 201 || r.status === 200) this.kid = String(r.headers.location);
     return r;
   }
 
-  async newOrder(identifiers: { type: string; value: string }[]): Promise<Reply> {
+  async newOrder(identifiers: { type: string; value: string }[]): Promise<HttpResult> {
     return this.post(this.dir.newOrder!, { identifiers });
   }
 
@@ -102,7 +81,7 @@ export class AcmeTestClient {
   }
 
   /** POST-as-GET until `done` says so (or the deadline). */
-  async poll(url: string, done: (r: Reply) => boolean, ms = 30_000): Promise<Reply> {
+  async poll(url: string, done: (r: HttpResult) => boolean, ms = 30_000): Promise<HttpResult> {
     const end = Date.now() + ms;
     for (;;) {
       const r = await this.post(url, '');

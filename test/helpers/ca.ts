@@ -129,13 +129,28 @@ export function stopProc(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM')
 
 export interface HttpResult { status: number; headers: Record<string, string | string[] | undefined>; body: string; json: any }
 
-/** One HTTPS request that trusts only the test CA's root (as the step CLI does). */
-export function request(ca: Pick<TestCa, 'url' | 'rootPem'>, method: string, path: string, body?: unknown, opts: { headers?: Record<string, string>; cert?: string; key?: string; raw?: string } = {}): Promise<HttpResult> {
+export interface RequestOptions {
+  headers?: Record<string, string>;
+  cert?: string;
+  key?: string;
+  /** The body as sent, instead of `body` as JSON (headers.content-type says what it is). */
+  raw?: string;
+  /** Connect to this port instead of the URL's (another replica behind the same name), the Host header unchanged. */
+  via?: number;
+}
+
+/**
+ * One HTTPS request that trusts only the test CA's root (as the step CLI does). `path` follows
+ * `ca.url`, or is a whole https:// URL (as ACME directories hand them out).
+ */
+export function request(ca: { url?: string; rootPem: string }, method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<HttpResult> {
   const data = opts.raw ?? (body === undefined ? undefined : JSON.stringify(body));
+  const url = new URL(/^https:\/\//.test(path) ? path : `${ca.url ?? ''}${path}`);
   return new Promise((res, rej) => {
-    const req = https.request(`${ca.url}${path}`, {
+    const req = https.request(url, {
       method, ca: ca.rootPem, cert: opts.cert, key: opts.key, agent: false,
-      headers: { ...(data !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}), ...opts.headers },
+      ...(opts.via === undefined ? {} : { port: opts.via }),
+      headers: { host: url.host, ...(data !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}), ...opts.headers },
     }, (r) => {
       let b = '';
       r.setEncoding('utf8');
