@@ -3,6 +3,7 @@
 // connections that idle or crowd in are closed or capped without starving /health.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import type { TcpSocketConnectOpts } from 'node:net';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { request, startTestCa, type TestCa } from '../helpers/ca.ts';
@@ -41,7 +42,9 @@ after(async () => {
 
 /** A TLS connection from `localAddress` that completes its handshake and sends nothing; 'refused' if it cannot. */
 async function openIdle(port: number, localAddress = '127.0.0.1'): Promise<tls.TLSSocket | 'refused'> {
-  const s = tls.connect({ host: '127.0.0.1', port, localAddress, ca: ca.rootPem, rejectUnauthorized: false, servername: 'localhost' });
+  // tls.connect hands localAddress on to net.connect; its options type does not list it.
+  const options: tls.ConnectionOptions & Pick<TcpSocketConnectOpts, 'localAddress'> = { host: '127.0.0.1', port, localAddress, ca: ca.rootPem, rejectUnauthorized: false, servername: 'localhost' };
+  const s = tls.connect(options);
   sockets.push(s);
   s.on('error', () => undefined);
   return new Promise((res) => {

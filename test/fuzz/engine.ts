@@ -7,7 +7,7 @@
 // re-spelled sign token never issues), non-canonical public keys and CSR framing (never issued),
 // and names with control characters, bidi overrides and IPv6 zone ids (never issued; every
 // issued name must pass name-rules.ts).
-import { ECDH, X509Certificate, createPublicKey, generateKeyPairSync, randomBytes, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { ECDH, X509Certificate, generateKeyPairSync, randomBytes, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

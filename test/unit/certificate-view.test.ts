@@ -5,7 +5,7 @@
 // verdict. CERT_VIEW_SEED and CERT_VIEW_CASES override the seed and the count.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { X509Certificate, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createIntermediateCertificate, createLeafCertificate, createRootCertificate, makeIssuer, randomSerialHex, type Issuer } from '../../src/authority/profiles.ts';
 import { readCertificateParts } from '../../src/pki/certificate-parts.ts';
 import { nativeView, viewCertificate } from '../../src/pki/certificate-view.ts';

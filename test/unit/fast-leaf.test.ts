@@ -289,7 +289,7 @@ test(`renewal: for randomized leaves, template.renew is byte-identical to create
   for (let i = 0; i < CASES / 2; i++) {
     const c = chains[i % chains.length]!;
     const req = request(r, leafKeys);
-    let leafDer: Buffer;
+    let leafDer: Buffer<ArrayBuffer>;
     try {
       leafDer = c.template.build(req).der;
     } catch {

@@ -31,7 +31,8 @@ async function exported(): Promise<Set<string>> {
   const names = new Set<string>(['up']);
   for (const metric of await m.registry.getMetricsAsJSON()) {
     names.add(metric.name);
-    if (metric.type === ('histogram' as typeof metric.type)) for (const s of ['_bucket', '_sum', '_count']) names.add(`${metric.name}${s}`);
+    // prom-client's types say a numeric enum; the JSON it returns names the type.
+    if (String(metric.type) === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(`${metric.name}${s}`);
   }
   return names;
 }
