@@ -15,6 +15,7 @@ import Database from 'better-sqlite3';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { REPO, request, startTestCa, type TestCa } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
+import { inCi } from '../helpers/capability.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(REPO, 'test-output', 'console');
@@ -24,7 +25,7 @@ const XSS_CN = `<script>alert("cn")</script>'"><img src=x onerror=alert(1)>`;
 const XSS_URI = "https://evil.example/x'onmouseover='alert(2)'&amp;y=1";
 
 const missingBrowser = existsSync(CHROMIUM) ? null : `${CHROMIUM} is not installed (apt-get install chromium)`;
-if (missingBrowser && process.env.CI) throw new Error(missingBrowser);
+if (missingBrowser && inCi()) throw new Error(`CI: ${missingBrowser}`);
 
 let ca: TestCa;
 let prov: ProvisionerKey;

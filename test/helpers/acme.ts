@@ -6,6 +6,7 @@ import net from 'node:net';
 import http from 'node:http';
 import { existsSync } from 'node:fs';
 import { startTestCa, type TestCa, type TestCaOptions } from './ca.ts';
+import { inCi } from './capability.ts';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -22,7 +23,7 @@ export function freePort(): Promise<number> {
 export function missingBinary(...names: string[]): string | null {
   const missing = names.filter((n) => !existsSync(`/usr/bin/${n}`));
   if (!missing.length) return null;
-  if (process.env.CI) throw new Error(`CI: ${missing.join(', ')} not installed (.ci/run installs them)`);
+  if (inCi()) throw new Error(`CI: ${missing.join(', ')} not installed (.ci/run installs them)`);
   return `${missing.join(', ')} not installed`;
 }
 
