@@ -8,14 +8,25 @@
 // EAGAIN/EBUSY). The main thread hangs there: no request is answered and SIGTERM is never
 // handled. Here a failed write stops logging instead: lines for a vanished stdout are lost, the CA
 // keeps serving and stops on time.
+import { writeSync } from 'node:fs';
 import pino, { type DestinationStream } from 'pino';
 
 export function stdoutLogDestination(): DestinationStream {
   const dest = pino.destination({ fd: 1, sync: false });
-  dest.on('error', () => {
+  let stopped = false;
+  // `on`, not `once`: a second error with no listener left would be thrown.
+  dest.on('error', (err: NodeJS.ErrnoException) => {
+    if (stopped) return;
+    stopped = true;
     const drop = () => true;
     const none = () => undefined;
     Object.assign(dest, { write: drop, flush: none, flushSync: none, end: none, destroy: none });
+    // Said once, where it may still be read (stderr, when it is not the same vanished terminal).
+    try {
+      writeSync(2, `stepstone: logging stopped, stdout cannot be written (${err.code ?? err.message})\n`);
+    } catch {
+      // stderr is gone too.
+    }
   });
   return dest;
 }

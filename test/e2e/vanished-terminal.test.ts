@@ -1,13 +1,15 @@
 // `stepstone serve` started at a terminal that then goes away (the ssh session drops, `script`
 // dies): its stdout and stderr are a hung-up pty where every write fails with EIO. The CA must
-// keep serving (the log lines are lost) and still stop promptly, with status 0, on SIGTERM.
+// keep serving (the log lines are lost) and still stop promptly, with status 0, on SIGTERM. The
+// same for a stdout that fails otherwise (a full disk), which stderr then reports once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, cli, request } from '../helpers/ca.ts';
+import { BIN, cli, request, stopProc } from '../helpers/ca.ts';
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -65,6 +67,43 @@ test('serve whose terminal vanished keeps serving, and exits 0 on SIGTERM within
   } finally {
     if (terminal && terminal.exitCode === null && terminal.signalCode === null) terminal.kill('SIGKILL');
     if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('serve whose stdout cannot be written (/dev/full) keeps serving, says so once on stderr, and exits 0 on SIGTERM', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stepstone-devfull-'));
+  const home = join(dir, 'ca');
+  const passwordFile = join(dir, 'password.txt');
+  writeFileSync(passwordFile, 'full-stdout-pw\n', { mode: 0o600 });
+  const full = openSync('/dev/full', 'w');
+  try {
+    const init = cli(['init', '--name', 'Full', '--dns', 'localhost,127.0.0.1', '--address', '127.0.0.1:0', '--password-file', passwordFile, '--home', home]);
+    assert.equal(init.status, 0, init.stderr);
+    // No log line tells the port: pick one.
+    const port = await new Promise<number>((res) => {
+      const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); });
+    });
+    const proc = spawn(process.execPath, [BIN, 'serve', '--home', home, '--password-file', passwordFile, '--address', `127.0.0.1:${port}`], { stdio: ['ignore', full, 'pipe'] });
+    let stderr = '';
+    proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+    try {
+      const ca = { url: `https://127.0.0.1:${port}`, rootPem: readFileSync(join(home, 'certs', 'root_ca.crt'), 'utf8') };
+      let health: Awaited<ReturnType<typeof request>> | null = null;
+      // Each try bounded: a CA stuck at exit takes the connection and never answers.
+      for (const end = Date.now() + 60_000; !health && proc.exitCode === null && Date.now() < end; await sleep(200)) {
+        health = await Promise.race([request(ca, 'GET', '/health').catch(() => null), sleep(10_000).then(() => null)]);
+      }
+      assert.equal(health?.status, 200, `the CA did not serve (exit ${proc.exitCode}):\n${stderr}`);
+      assert.equal((await request(ca, 'GET', '/health')).status, 200);
+      assert.equal(stderr.match(/logging stopped, stdout cannot be written \(ENOSPC\)/g)?.length, 1, stderr);
+      // stopProc SIGKILLs a process still running 15 s after SIGTERM (then null, not 0).
+      assert.equal(await stopProc(proc), 0, stderr);
+    } finally {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    }
+  } finally {
+    closeSync(full);
     rmSync(dir, { recursive: true, force: true });
   }
 });

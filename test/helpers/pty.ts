@@ -78,7 +78,8 @@ export function cliInPty(args: string[], env: NodeJS.ProcessEnv = {}): PtyRun {
         proc.stdin!.end();
         proc.kill('SIGTERM');
       }
-      // A CLI whose terminal is already gone may not finish its shutdown: it gets 10 s, then SIGKILL.
+      // A CLI stops even with its terminal gone (vanished-terminal.test.ts); one that did not would
+      // get 10 s, then SIGKILL, so a failing run leaves nothing behind.
       const deadline = Date.now() + 10_000;
       while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       for (const pid of pids.filter(alive)) signal(pid, 'SIGKILL');
