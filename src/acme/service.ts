@@ -443,7 +443,7 @@ export class AcmeService {
     if (o.accountId !== auth.account!.id) throw unauthorizedP('the certificate belongs to another account');
     const stored = await this.authority.storedCertificate(serial);
     if (!stored) throw notFoundP('the certificate');
-    return { status: 200, pem: `${stored.pem.trim()}\n${this.authority.intermediateChainPem.trim()}\n` };
+    return { status: 200, pem: `${stored.pem.trim()}\n${this.authority.chainPemOf(stored).trim()}\n` };
   }
 
   async revokeCert(p: AcmeProvisioner, w: Where, body: unknown, ctx: RequestContext): Promise<AcmeReply> {

@@ -7,11 +7,11 @@ import { viewCertificate, type CertificateView } from '../pki/certificate-view.j
 import { generateKeyPairSync } from 'node:crypto';
 import type { CaConfig } from '../config/schema.js';
 import { badRequest, CaError, forbidden, notFound, tokenUsed, unauthorized } from '../errors.js';
-import type { AuditEventInput, CertificateRecord, Ledger, Revocation, TokenClaim } from '../ledger/ledger.js';
+import type { AuditEventInput, CertificateRecord, Ledger, Revocation, StoredCertificate, TokenClaim } from '../ledger/ledger.js';
 import { parseCsr, CsrError, type ParsedCsr } from '../pki/csr.js';
 import { sha256Hex } from '../pki/fingerprint.js';
 import { unencryptedPem } from '../pki/keys.js';
-import { certToPem, toPem } from '../pki/pem.js';
+import { toPem } from '../pki/pem.js';
 import { x509 } from '../pki/x509.js';
 import { verifyToken, signSans, type VerifiedToken } from '../provisioners/jwk.js';
 import type { AcmeProvisioner, ProvisionerPage, ProvisionerRegistry } from '../provisioners/registry.js';
@@ -26,6 +26,7 @@ import { GO_TYPE } from './go-template.js';
 import { createPublicKey } from 'node:crypto';
 import { authorizeExistingCertificate, type AuthorizedCertificate } from './existing-certificate.js';
 import { createRenewedCertificate, randomSerialHex, type Issuer } from './profiles.js';
+import type { x509 as X509 } from '../pki/x509.js';
 import { normalizeSerial, serialToDecimal } from '../pki/serial.js';
 import { LeafTemplate } from './fast-leaf.js';
 import { certificateTimes, factsOf, type IssuedFacts } from './issued-facts.js';
@@ -35,8 +36,11 @@ import { PROVISIONER_TYPE, type ProvisionerInfo } from './provisioner-extension.
 import { classifySan, type San } from '../pki/names.js';
 import { computeValidity, notBeforeIssuer } from './validity.js';
 import { TrustStore } from './trust.js';
+import { IssuerSet, entryPem, nativeCertificate, type IssuerEntry, type LoadedIssuer } from './issuers.js';
+import type { IssuerScope } from '../ledger/ledger.js';
+import { DEFAULT_ISSUER_NAME } from '../config/schema.js';
 import { buildCrl } from './crl.js';
-import { CrlPublisher, type PublishedCrl } from './crl-publisher.js';
+import { CrlPublisher, type CrlBuilder, type PublishedCrl } from './crl-publisher.js';
 import { checkReasonCode, parseSerial } from './revocation.js';
 import { ProvisionerQuota } from './quota.js';
 import { AuditRecorder, observed } from './audit-events.js';
@@ -57,19 +61,21 @@ const HANDSHAKE_VERIFIED = true;
 
 export class Authority {
   readonly config: CaConfig;
-  readonly intermediate: Issuer;
-  /** Roots, federated roots and the intermediate, as clients fetch them. */
-  readonly trust: TrustStore;
+  /** Roots, federated roots and the intermediates, as clients fetch them (a reload may replace it). */
+  trust: TrustStore;
+  /** The issuers (built by init(), replaced by a reload). */
+  private issuers!: IssuerSet;
+  private readonly loadedIssuers: LoadedIssuer[];
+  private readonly crlBuilder: CrlBuilder;
+  /** True once startCrls() ran: issuers a reload adds start publishing at once. */
+  private crlsRunning = false;
   private provisioners: ProvisionerRegistry;
   private readonly ledger: Ledger;
   private readonly now: () => Date;
   private readonly backdate: number;
   private readonly maxTokenLifetime: number;
-  private readonly intermediatePem: string;
   private globalClaims: Claims;
-  readonly crl: CrlPublisher;
   private readonly ocspResponder?: OcspResponder;
-  private leafTemplate?: LeafTemplate;
   /** null when rate limiting is off. */
   private readonly quota: ProvisionerQuota | null;
   private readonly observer: Observer;
@@ -80,31 +86,20 @@ export class Authority {
 
   constructor(d: AuthorityDeps) {
     this.config = d.config;
-    this.intermediate = d.intermediate;
+    this.loadedIssuers = d.issuers;
+    this.crlBuilder = d.crlBuilder ?? buildCrl;
     this.provisioners = d.provisioners;
     this.ledger = d.ledger;
     this.now = d.clock ?? (() => new Date());
     this.backdate = backdateMs(d.config.authority.backdate);
     this.maxTokenLifetime = parseDuration(d.config.stepstone.maxTokenLifetime)!;
-    this.intermediatePem = certToPem(d.intermediate.cert);
     this.globalClaims = resolveClaims(d.config.authority.claims);
     this.policies = PolicySet.fromConfig(d.config);
     this.templates = d.templates ?? new Map();
     this.ocspResponder = d.ocspResponder;
     this.observer = d.observer ?? NO_OBSERVER;
     this.audit = new AuditRecorder(d.replica ?? null, d.config.stepstone.audit.enabled);
-    this.crl = new CrlPublisher({
-      issuer: d.intermediate,
-      ledger: d.ledger,
-      settings: d.config.crl,
-      // An IDP scopes the CRL to certificates whose CDP names it; openssl then refuses the CRL for
-      // a leaf without that CDP, so it is only set where leaves carry one.
-      idpUrl: d.config.crl.idpURL ?? d.config.stepstone.crlDistributionPoints[0],
-      now: this.now,
-      build: d.crlBuilder ?? buildCrl,
-      onPublished: (crl) => this.observer.crlPublished(crl),
-    });
-    this.trust = new TrustStore(d.roots, d.federatedRoots, d.intermediate.cert);
+    this.trust = new TrustStore(d.roots, d.federatedRoots, d.issuers.map((i) => i.issuer.cert));
     const limit = d.config.stepstone.rateLimit;
     this.quota = limit.enabled ? new ProvisionerQuota(limit.perProvisioner.max, parseDuration(limit.perProvisioner.window)!, () => this.now().getTime()) : null;
   }
@@ -114,7 +109,19 @@ export class Authority {
    * step: a request sees either the old set or the new one at each of its await points, and
    * requests in flight finish with the provisioner they were verified against.
    */
-  applyReload(live: LiveConfig): void {
+  applyReload(live: LiveConfig, issuers?: IssuerSet): void {
+    if (issuers && live.issuers) {
+      const before = this.issuers;
+      this.issuers = issuers;
+      this.trust = new TrustStore(live.issuers.roots, live.issuers.federatedRoots, issuers.all.map((e) => e.issuer.cert));
+      this.config.stepstone.issuers = live.issuers.config ?? undefined;
+      // Publishers of issuers that left stop; new ones start (a kept one carries on as it was).
+      for (const e of before.all) if (!issuers.all.includes(e)) e.crl.stop();
+      if (this.crlsRunning) for (const e of issuers.all) if (!before.all.includes(e)) e.crl.start().catch(() => undefined);
+    } else {
+      // Provisioners may have moved between issuers.
+      this.issuers = new IssuerSet(this.issuers.all, live.authorityConfig.provisioners);
+    }
     this.provisioners = live.provisioners;
     this.policies = live.policies;
     this.templates = live.templates;
@@ -140,16 +147,17 @@ export class Authority {
     const certSans = sansFromNames(sans);
     checkCsrAgainstToken(csr, token.claims.sub, sans, certSans);
     a.sans = certSans.map((s) => s.value);
-    const validity = computeValidity(req, now, token.provisioner.claims, this.backdate, this.intermediate.cert.notBefore);
+    const issuer = this.issuers.forProvisioner(token.provisioner.name);
+    const validity = computeValidity(req, now, token.provisioner.claims, this.backdate, issuer.issuer.cert.notBefore);
     const provisionerInfo = token.provisioner.claims.disableSmallstepExtensions
       ? null
       : { type: PROVISIONER_TYPE.JWK, name: token.provisioner.name, credentialId: token.provisioner.kid };
     const spent: TokenClaim = { jti: token.replayKey, provisioner: token.provisioner.name, expiresAt: token.expiresAt };
     const tpl = this.templates.get(token.provisioner.name);
-    if (tpl) return this.signTemplated(a, tpl, req, csr, token, certSans, validity, provisionerInfo, spent);
+    if (tpl) return this.signTemplated(a, issuer, tpl, req, csr, token, certSans, validity, provisionerInfo, spent);
     // Before anything is recorded: a refusal spends no token.
     this.policies.enforce(token.provisioner.name, token.claims.sub, certSans);
-    const leaf = await this.template().buildAsync({
+    const leaf = await issuer.leaf.buildAsync({
       serialHex: randomSerialHex(),
       commonName: token.claims.sub,
       sans: certSans,
@@ -162,7 +170,7 @@ export class Authority {
       ocspServers: this.config.stepstone.ocspServers,
     });
     const facts = { der: leaf.der, serialHex: leaf.serialHex, subject: token.claims.sub, sans: certSans.map((s) => s.value), ...certificateTimes(validity) };
-    return this.record(a, facts, { provisioner: token.provisioner.name, method: 'sign', replaces: null }, spent);
+    return this.record(a, issuer, facts, { provisioner: token.provisioner.name, method: 'sign', replaces: null }, spent);
   }
 
   /**
@@ -171,7 +179,7 @@ export class Authority {
    * recorded.
    */
   private async signTemplated(
-    a: Attempt, tpl: CertTemplate, req: SignRequest, csr: ParsedCsr, token: VerifiedToken, certSans: San[],
+    a: Attempt, issuer: IssuerEntry, tpl: CertTemplate, req: SignRequest, csr: ParsedCsr, token: VerifiedToken, certSans: San[],
     validity: { notBefore: Date; notAfter: Date }, provisioner: ProvisionerInfo | null, spent: TokenClaim,
   ): Promise<IssuedCertificate> {
     const leaf = tpl.render({
@@ -193,10 +201,10 @@ export class Authority {
     // nothing extra) is signed on the fast path: the same subject and extensions (tested), at a
     // fraction of the cost.
     const der = isDefaultShape(leaf, csr.keyType === 'rsa')
-      ? (await this.template().buildAsync({ ...common, commonName: leaf.commonName, sans: leaf.sans, rsa: csr.keyType === 'rsa' })).der
-      : new Uint8Array((await createTemplatedLeaf(leaf, common, this.intermediate)).rawData);
+      ? (await issuer.leaf.buildAsync({ ...common, commonName: leaf.commonName, sans: leaf.sans, rsa: csr.keyType === 'rsa' })).der
+      : new Uint8Array((await createTemplatedLeaf(leaf, common, issuer.issuer)).rawData);
     const facts = { der, serialHex, subject: leaf.commonName, sans: leaf.sans.map((s) => s.value), ...certificateTimes(validity) };
-    return this.record(a, facts, { provisioner: token.provisioner.name, method: 'sign', replaces: null }, spent);
+    return this.record(a, issuer, facts, { provisioner: token.provisioner.name, method: 'sign', replaces: null }, spent);
   }
 
   /** The CSR as templates see it (.Insecure.CR): its whole subject, names and key type. */
@@ -233,21 +241,80 @@ export class Authority {
   }
 
   /**
-   * Builds the fast-path leaf template (and runs its self-check against the library). Called once
-   * at start-up by loadAuthority, before any request.
+   * Builds each issuer's fast-path leaf template (and runs its self-check against the library)
+   * and CRL publisher. Called once at start-up by loadAuthority, before any request.
    */
   async init(): Promise<void> {
-    this.leafTemplate = await LeafTemplate.create(this.intermediate);
+    this.issuers = await this.buildIssuers(this.loadedIssuers, this.config.authority.provisioners);
   }
 
-  private template(): LeafTemplate {
-    if (!this.leafTemplate) throw new Error('Authority.init() has not run');
-    return this.leafTemplate;
+  /**
+   * The running issuer set for `loaded` (a reload's, or the start's), not yet installed. An issuer
+   * whose name, certificate and key are unchanged keeps its entry, so its CRL carries on; a new
+   * one gets its template and publisher here, before anything switches.
+   */
+  async buildIssuers(loaded: LoadedIssuer[], provisioners: CaConfig['authority']['provisioners']): Promise<IssuerSet> {
+    const names = loaded.map((l) => l.name);
+    const unnamed = names.includes(DEFAULT_ISSUER_NAME) ? DEFAULT_ISSUER_NAME : names[0];
+    const entries: IssuerEntry[] = [];
+    for (const l of loaded) {
+      // One issuer lists every revoked row (as before there were several); several split them by name.
+      const scope: IssuerScope | undefined = loaded.length > 1 ? { name: l.name, orUnnamed: l.name === unnamed } : undefined;
+      const kept = this.issuers?.all.find((e) => e.name === l.name && e.identity === l.identity);
+      if (kept && sameScope(kept.scope, scope)) {
+        entries.push(kept);
+        continue;
+      }
+      const leaf = kept?.leaf ?? this.issuers?.all.find((e) => e.identity === l.identity)?.leaf ?? await LeafTemplate.create(l.issuer);
+      const entry: IssuerEntry = { ...l, pem: entryPem(l.issuer), leaf, native: nativeCertificate(l.issuer), scope, crl: undefined as unknown as CrlPublisher };
+      entry.crl = new CrlPublisher({
+        issuer: l.issuer,
+        ledger: this.ledger,
+        settings: this.config.crl,
+        scope,
+        // An IDP scopes the CRL to certificates whose CDP names it; openssl then refuses the CRL for
+        // a leaf without that CDP, so it is only set where leaves carry one.
+        idpUrl: this.config.crl.idpURL ?? this.config.stepstone.crlDistributionPoints[0],
+        now: this.now,
+        build: this.crlBuilder,
+        // The metrics follow the default issuer's CRL (/crl's).
+        onPublished: (crl) => { if (this.issuers?.default === entry) this.observer.crlPublished(crl); },
+      });
+      entries.push(entry);
+    }
+    return new IssuerSet(entries, provisioners);
+  }
+
+  /** Starts every issuer's CRL publisher (the first CRLs build in the background). */
+  startCrls(onError: (err: unknown, issuer: string) => void): void {
+    this.crlsRunning = true;
+    for (const e of this.issuers.all) e.crl.start().catch((err) => onError(err, e.name));
+  }
+
+  stopCrls(): void {
+    this.crlsRunning = false;
+    for (const e of this.issuers.all) e.crl.stop();
+  }
+
+  /** The default issuer: /crl's, the serving certificate's, and that of provisioners naming none. */
+  get intermediate(): Issuer {
+    return this.issuers.default.issuer;
+  }
+
+  /** The default issuer's CRL publisher (GET /crl). */
+  get crl(): CrlPublisher {
+    return this.issuers.default.crl;
+  }
+
+  /** Every issuer's name and certificate, default first (the console, metrics). */
+  issuerCertificates(): { name: string; cert: X509.X509Certificate }[] {
+    return this.issuers.all.map((e) => ({ name: e.name, cert: e.issuer.cert }));
   }
 
   /** Commits the ledger row (and its audit event); only then may the certificate leave the CA. */
   private async record(
     a: Attempt | null,
+    issuer: IssuerEntry,
     c: IssuedFacts,
     how: Pick<CertificateRecord, 'provisioner' | 'method' | 'replaces'>,
     token?: TokenClaim,
@@ -268,9 +335,10 @@ export class Authority {
       issuedAt,
       method: how.method,
       replaces: how.replaces,
+      issuer: issuer.name,
     }, token, event);
     if (a) this.observer.issued(a, how.method);
-    return { serial, subject: c.subject, chainPem: [pem, this.intermediatePem] };
+    return { serial, subject: c.subject, chainPem: [pem, issuer.pem] };
   }
 
   /** POST /renew over mTLS: the presented certificate, again, with a new serial and validity. */
@@ -278,8 +346,9 @@ export class Authority {
     const a: Attempt = { ...ctx, op: 'renew', credential: 'certificate' };
     return observed(this.observer, a, async () => {
       const cert = this.peerCertificate(peer);
+      const issuer = this.issuerOf(cert);
       const now = this.now();
-      return this.reissue(a, cert, await this.authorizeExisting(cert, now, HANDSHAKE_VERIFIED), now, 'renew');
+      return this.reissue(a, issuer, cert, await this.authorizeExisting(issuer, cert, now, HANDSHAKE_VERIFIED), now, 'renew');
     });
   }
 
@@ -295,13 +364,14 @@ export class Authority {
       dnsNames: this.config.dnsNames,
       now,
       maxLifetimeMs: this.maxTokenLifetime,
-      issuer: this.intermediate.cert,
+      issuerOf: (leaf) => this.issuerOf(leaf).issuer.cert,
       provisionerOf: (leaf) => readProvisionerExtension(leaf)?.name ?? null,
     });
     if (await this.ledger.isTokenUsed(verified.replayKey)) throw tokenUsed();
-    const auth = await this.authorizeExisting(verified.leaf, now);
+    const issuer = this.issuerOf(verified.leaf);
+    const auth = await this.authorizeExisting(issuer, verified.leaf, now);
     const spent: TokenClaim = { jti: verified.replayKey, provisioner: auth.provisioner ?? '', expiresAt: verified.expiresAt };
-    return this.reissue(a, verified.leaf, auth, now, 'renew', undefined, spent);
+    return this.reissue(a, issuer, verified.leaf, auth, now, 'renew', undefined, spent);
   }
 
   /** POST /rekey over mTLS: like renew, with the CSR's public key (its names are ignored). */
@@ -310,8 +380,9 @@ export class Authority {
     return observed(this.observer, a, async () => {
       const csr = await this.parseRequestCsr(csrPem);
       const cert = this.peerCertificate(peer);
+      const issuer = this.issuerOf(cert);
       const now = this.now();
-      return this.reissue(a, cert, await this.authorizeExisting(cert, now, HANDSHAKE_VERIFIED), now, 'rekey', csr.spki);
+      return this.reissue(a, issuer, cert, await this.authorizeExisting(issuer, cert, now, HANDSHAKE_VERIFIED), now, 'rekey', csr.spki);
     });
   }
 
@@ -337,9 +408,22 @@ export class Authority {
     return cert;
   }
 
-  private authorizeExisting(cert: CertificateView, now: Date, signatureVerified = false): Promise<AuthorizedCertificate> {
+  /**
+   * The configured issuer that signed a presented certificate: a renewal stays with it. One that
+   * no configured issuer signed (its intermediate was removed from ca.json) cannot renew.
+   */
+  private issuerOf(cert: Pick<CertificateView, 'rawData' | 'subject' | 'serialNumber'>): IssuerEntry {
+    const issuer = this.issuers.forCertificate(cert.rawData);
+    if (!issuer) {
+      const detail = `certificate ${serialToDecimal(cert.serialNumber)} (${cert.subject}) was not issued by any issuer this CA has configured; its issuer may have been retired`;
+      throw new CaError('unauthorized', { detail, public: `The request lacked necessary authorization to be completed: ${detail}.` });
+    }
+    return issuer;
+  }
+
+  private authorizeExisting(issuer: IssuerEntry, cert: CertificateView, now: Date, signatureVerified = false): Promise<AuthorizedCertificate> {
     return authorizeExistingCertificate(cert, now, signatureVerified, {
-      issuer: this.intermediate.cert,
+      issuer: issuer.issuer.cert,
       ledger: this.ledger,
       // ACME certificates name their provisioner with an empty credential id, as step-ca's do.
       claimsFor: (name, kid) => this.provisioners.find(name, kid)?.claims ?? this.provisioners.acme(name)?.claims,
@@ -354,7 +438,7 @@ export class Authority {
    * with it, so the lifetime stays the old one.
    */
   private async reissue(
-    a: Attempt, old: CertificateView, auth: AuthorizedCertificate, now: Date, method: 'renew' | 'rekey', newSpki?: ArrayBuffer, token?: TokenClaim,
+    a: Attempt, issuer: IssuerEntry, old: CertificateView, auth: AuthorizedCertificate, now: Date, method: 'renew' | 'rekey', newSpki?: ArrayBuffer, token?: TokenClaim,
   ): Promise<IssuedCertificate> {
     a.provisioner = auth.provisioner;
     a.subject = auth.stored.subject;
@@ -364,14 +448,14 @@ export class Authority {
     this.policies.enforce(auth.provisioner, auth.stored.subject, auth.stored.sans.map(classifySan));
     const lifetime = old.notAfter.getTime() - old.notBefore.getTime();
     const backdate = lifetime >= 2 * this.backdate ? this.backdate : 0;
-    const notBefore = notBeforeIssuer(new Date(now.getTime() - backdate), this.intermediate.cert.notBefore);
+    const notBefore = notBeforeIssuer(new Date(now.getTime() - backdate), issuer.issuer.cert.notBefore);
     const o = { serialHex: randomSerialHex(), notBefore, notAfter: new Date(notBefore.getTime() + lifetime), newSpki };
     // A renewal keeps the names, so the ledger row takes them from the row it replaces.
-    const fast = await this.template().renewAsync(new Uint8Array(old.rawData), o);
+    const fast = await issuer.leaf.renewAsync(new Uint8Array(old.rawData), o);
     const facts = fast
       ? { der: fast.der, serialHex: fast.serialHex, subject: auth.stored.subject, sans: auth.stored.sans, ...certificateTimes(o) }
-      : factsOf(await createRenewedCertificate(new x509.X509Certificate(old.rawData), o, this.intermediate));
-    return this.record(a, facts, { provisioner: auth.provisioner, method, replaces: auth.stored.serial }, token);
+      : factsOf(await createRenewedCertificate(new x509.X509Certificate(old.rawData), o, issuer.issuer));
+    return this.record(a, issuer, facts, { provisioner: auth.provisioner, method, replaces: auth.stored.serial }, token);
   }
 
   /**
@@ -396,7 +480,8 @@ export class Authority {
       spent = { jti: token.replayKey, provisioner: token.provisioner.name, expiresAt: token.expiresAt };
     } else if (peer) {
       const cert = this.peerCertificate(peer);
-      const ours = await signedBy(cert, this.intermediate.cert);
+      const issuer = this.issuers.forCertificate(cert.rawData);
+      const ours = issuer !== undefined && await signedBy(cert, issuer.issuer.cert);
       if (!ours) throw unauthorized(`client certificate ${cert.subject} was not issued by this CA`);
       const presented = serialToDecimal(cert.serialNumber);
       if (presented !== serial) throw forbidden(`serial number in client certificate different than body: ${presented} != ${serial}`);
@@ -430,7 +515,21 @@ export class Authority {
     if (outcome === 'not_found') throw notFound(`certificate with serial number '${r.serial}' was not issued by this CA`, true);
     if (outcome === 'already_revoked') throw badRequest(`certificate with serial number '${r.serial}' is already revoked`);
     this.observer.revoked(a);
-    if (this.crl.enabled && this.crl.generateOnRevoke) this.crl.regenerate().catch(() => undefined);
+    this.regenerateCrlOf(r.serial);
+  }
+
+  /** After a revocation: the CRL of the certificate's issuer (every one's, if the row cannot be read). */
+  private regenerateCrlOf(serial: string): void {
+    const { enabled, generateOnRevoke } = this.config.crl;
+    if (!enabled || !generateOnRevoke) return;
+    if (this.issuers.single) {
+      this.crl.regenerate().catch(() => undefined);
+      return;
+    }
+    this.ledger.getCertificate(serial)
+      .then((row) => (row ? [this.issuers.forStored(row)].filter((e): e is IssuerEntry => !!e) : this.issuers.all))
+      .catch(() => this.issuers.all)
+      .then((entries) => { for (const e of entries) e.crl.regenerate().catch(() => undefined); });
   }
 
   /** The ACME provisioner of that name, if ca.json has one. */
@@ -455,8 +554,9 @@ export class Authority {
       // The name policy (global and the ACME provisioner's own) holds for ACME orders too.
       this.policies.enforce(req.provisioner.name, req.commonName, req.sans);
       this.quota?.take(req.provisioner.name);
-      const validity = computeValidity({ notBefore: req.notBefore, notAfter: req.notAfter }, this.now(), req.provisioner.claims, this.backdate, this.intermediate.cert.notBefore);
-      const leaf = await this.template().buildAsync({
+      const issuer = this.issuers.forProvisioner(req.provisioner.name);
+      const validity = computeValidity({ notBefore: req.notBefore, notAfter: req.notAfter }, this.now(), req.provisioner.claims, this.backdate, issuer.issuer.cert.notBefore);
+      const leaf = await issuer.leaf.buildAsync({
         serialHex: randomSerialHex(),
         commonName: req.commonName,
         sans: req.sans,
@@ -469,7 +569,7 @@ export class Authority {
         ocspServers: this.config.stepstone.ocspServers,
       });
       const facts = { der: leaf.der, serialHex: leaf.serialHex, subject: req.commonName, sans: req.sans.map((s) => s.value), ...certificateTimes(validity) };
-      return this.record(a, facts, { provisioner: req.provisioner.name, method: 'sign', replaces: null });
+      return this.record(a, issuer, facts, { provisioner: req.provisioner.name, method: 'sign', replaces: null });
     });
   }
 
@@ -480,7 +580,7 @@ export class Authority {
   }
 
   checkAcmeValidity(p: AcmeProvisioner, notBefore?: string, notAfter?: string): void {
-    computeValidity({ notBefore, notAfter }, this.now(), p.claims, this.backdate, this.intermediate.cert.notBefore);
+    computeValidity({ notBefore, notAfter }, this.now(), p.claims, this.backdate, this.issuers.forProvisioner(p.name).issuer.cert.notBefore);
   }
 
   /** ACME revokeCert: the ACME layer has established that the requester may revoke `serial`. */
@@ -492,7 +592,7 @@ export class Authority {
       const outcome = await this.ledger.revoke({ serial, reasonCode, reason: 'ACME revokeCert', revokedAt: now }, undefined, event);
       if (outcome === 'revoked') {
         this.observer.revoked(a);
-        if (this.crl.enabled && this.crl.generateOnRevoke) this.crl.regenerate().catch(() => undefined);
+        this.regenerateCrlOf(serial);
       }
       return outcome;
     });
@@ -503,22 +603,27 @@ export class Authority {
     return this.ledger.getCertificate(serial);
   }
 
-  /** The issuing intermediate, PEM: the second certificate of every chain handed out. */
-  get intermediateChainPem(): string {
-    return this.intermediatePem;
+  /** The intermediate that issued a stored certificate, PEM (the default one's for a row whose issuer left). */
+  chainPemOf(stored: Pick<StoredCertificate, 'issuer'>): string {
+    return (this.issuers.forStored(stored) ?? this.issuers.default).pem;
   }
 
-  /** The current CRL (404 when CRLs are disabled). */
-  async currentCrl(): Promise<PublishedCrl> {
-    if (!this.crl.enabled) throw notFound('CRL is disabled (crl.enabled is false)');
-    return this.crl.current();
+  /** The current CRL of the default issuer, or of the one named (404 when CRLs are disabled or no issuer has that name). */
+  async currentCrl(issuerName?: string): Promise<PublishedCrl> {
+    if (!this.config.crl.enabled) throw notFound('CRL is disabled (crl.enabled is false)');
+    const issuer = issuerName === undefined ? this.issuers.default : this.issuers.byNameOf(issuerName);
+    if (!issuer) throw notFound(`no issuer is named "${issuerName}"`, true);
+    return issuer.crl.current();
   }
 
-  /** An OCSP response for a DER request. */
+  /** An OCSP response for a DER request: each issuer answers for what it signed. */
   async ocsp(requestDer: Uint8Array): Promise<Uint8Array> {
     if (!this.ocspResponder) throw notFound('OCSP is disabled');
+    const set = this.issuers;
     return this.ocspResponder(requestDer, {
-      issuer: this.intermediate, lookup: (s) => this.ledger.getCertificate(s), now: this.now(), onAnswer: (o) => this.observer.ocspAnswered(o),
+      issuer: set.default.issuer,
+      ...(set.single ? {} : { issuers: set.all.map((e) => ({ issuer: e.issuer, owns: (row: StoredCertificate) => set.forStored(row) === e })) }),
+      lookup: (s) => this.ledger.getCertificate(s), now: this.now(), onAnswer: (o) => this.observer.ocspAnswered(o),
     });
   }
 
@@ -530,11 +635,12 @@ export class Authority {
     const spki = publicKey.export({ type: 'spki', format: 'der' });
     const commonName = this.config.commonName ?? 'Stepstone Online CA';
     const sans = sansFromNames(this.config.dnsNames);
-    const times = certificateTimes({ notBefore: notBeforeIssuer(new Date(now.getTime() - this.backdate), this.intermediate.cert.notBefore), notAfter: new Date(now.getTime() + lifetime) });
-    const leaf = this.template().build({
+    const issuer = this.issuers.default;
+    const times = certificateTimes({ notBefore: notBeforeIssuer(new Date(now.getTime() - this.backdate), issuer.issuer.cert.notBefore), notAfter: new Date(now.getTime() + lifetime) });
+    const leaf = issuer.leaf.build({
       serialHex: randomSerialHex(), commonName, sans, spki: new Uint8Array(spki).buffer as ArrayBuffer, ...times, rsa: false, provisioner: null,
     });
-    const issued = await this.record(null, { der: leaf.der, serialHex: leaf.serialHex, subject: commonName, sans: sans.map((s) => s.value), ...times },
+    const issued = await this.record(null, issuer, { der: leaf.der, serialHex: leaf.serialHex, subject: commonName, sans: sans.map((s) => s.value), ...times },
       { provisioner: null, method: 'serving', replaces: null });
     return { certPem: issued.chainPem[0]!, chainPem: issued.chainPem.join(''), keyPem: unencryptedPem(privateKey), notAfter: times.notAfter };
   }
@@ -548,4 +654,8 @@ export class Authority {
     if (!p?.encryptedKey) throw notFound(`no encrypted key for provisioner kid ${kid}`);
     return p.encryptedKey;
   }
+}
+
+function sameScope(a: IssuerScope | undefined, b: IssuerScope | undefined): boolean {
+  return a?.name === b?.name && a?.orUnnamed === b?.orUnnamed;
 }

@@ -5,7 +5,7 @@
 // other's revocations through the ledger's RevocationFeed and regenerate too.
 import { JobThread } from '../util/worker.js';
 import type { CrlConfig } from '../config/schema.js';
-import type { Ledger } from '../ledger/ledger.js';
+import type { IssuerScope, Ledger } from '../ledger/ledger.js';
 import { toPem } from '../pki/pem.js';
 import { parseDuration } from '../util/duration.js';
 import type { CrlParams } from './crl.js';
@@ -37,6 +37,8 @@ export class CrlPublisher {
 
   constructor(private readonly d: {
     issuer: Issuer; ledger: Ledger; settings: CrlConfig; idpUrl?: string; now: () => Date; build: CrlBuilder;
+    /** Whose revocations it lists when the CA has several issuers; absent: every revoked row. */
+    scope?: IssuerScope;
     onError?: (err: unknown) => void;
     /** Told each CRL as it is published (metrics). */
     onPublished?: (crl: PublishedCrl) => void;
@@ -90,7 +92,7 @@ export class CrlPublisher {
 
   private async generate(): Promise<PublishedCrl> {
     const now = this.d.now();
-    const { number, entries } = await this.d.ledger.nextCrl(new Date(now.getTime() - KEEP_AFTER_EXPIRY_MS));
+    const { number, entries } = await this.d.ledger.nextCrl(new Date(now.getTime() - KEEP_AFTER_EXPIRY_MS), this.d.scope);
     // Whole seconds: X.509 times carry no fractions, and Expires headers should match the CRL.
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + this.cacheMs);

@@ -1,6 +1,7 @@
 // OCSP responder (RFC 6960): parses an OCSPRequest, answers each CertID good / revoked / unknown
 // from the ledger and signs the BasicOCSPResponse with the intermediate itself (so the response
-// needs no `certs`). Pure: no HTTP, no SQL. Every encoding goes through @peculiar/asn1-ocsp.
+// needs no `certs`). With several issuers, the one the first CertID names signs the response and
+// answers for the CertIDs that name it; any other CertID is unknown. Pure: no HTTP, no SQL. Every encoding goes through @peculiar/asn1-ocsp.
 import { createHash, sign, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
@@ -13,8 +14,17 @@ import type { StoredCertificate } from '../ledger/ledger.js';
 import type { Issuer } from './profiles.js';
 import type { OcspOutcome } from './observer.js';
 
-export interface OcspDeps {
+/** One of several issuers: `owns` says whether a ledger row is one it signed (absent: every row). */
+export interface OcspIssuer {
   issuer: Issuer;
+  owns?(stored: StoredCertificate): boolean;
+}
+
+export interface OcspDeps {
+  /** The issuer that answers when no other one is named (and the only one, without `issuers`). */
+  issuer: Issuer;
+  /** Every issuer of the CA, when it has several. */
+  issuers?: OcspIssuer[];
   lookup(serialDecimal: string): Promise<StoredCertificate | null>;
   now: Date;
   /** How long a response may be relied on (nextUpdate − thisUpdate); 1 hour by default. */
@@ -56,9 +66,11 @@ export async function respondOcsp(requestDer: Uint8Array, deps: OcspDeps): Promi
   }
   let ids: IssuerIds;
   let statuses: CertStatus[];
+  let signer: OcspIssuer;
   try {
-    ids = issuerIds(deps.issuer);
-    statuses = await Promise.all(req.tbsRequest.requestList.map((r) => statusOf(r.reqCert, ids, deps.lookup)));
+    signer = responderFor(req.tbsRequest.requestList[0]!.reqCert, deps);
+    ids = issuerIds(signer.issuer);
+    statuses = await Promise.all(req.tbsRequest.requestList.map((r) => statusOf(r.reqCert, ids, deps.lookup, signer.owns)));
   } catch {
     told('internal_error');
     return ocspErrorResponse(OCSPResponseStatus.internalError);
@@ -80,7 +92,7 @@ export async function respondOcsp(requestDer: Uint8Array, deps: OcspDeps): Promi
   });
   try {
     const tbs = new Uint8Array(AsnConvert.serialize(data));
-    const signature = sign(ids.digest, tbs, deps.issuer.signer);
+    const signature = sign(ids.digest, tbs, signer.issuer.signer);
     const basic = new BasicOCSPResponse({
       tbsResponseData: data,
       signatureAlgorithm: ids.signatureAlgorithm,
@@ -139,13 +151,20 @@ function parseRequest(der: Uint8Array): OCSPRequest | null {
   }
 }
 
-async function statusOf(id: CertID, ids: IssuerIds, lookup: OcspDeps['lookup']): Promise<CertStatus> {
+/** The issuer a CertID names, among several; the default one when it names none of them. */
+function responderFor(id: CertID, deps: OcspDeps): OcspIssuer {
+  if (!deps.issuers) return { issuer: deps.issuer };
+  return deps.issuers.find((c) => isOurs(id, issuerIds(c.issuer))) ?? deps.issuers.find((c) => c.issuer === deps.issuer) ?? { issuer: deps.issuer };
+}
+
+async function statusOf(id: CertID, ids: IssuerIds, lookup: OcspDeps['lookup'], owns?: OcspIssuer['owns']): Promise<CertStatus> {
   const unknown = new CertStatus({ unknown: null });
   if (!isOurs(id, ids)) return unknown;
   const serial = serialDecimal(new Uint8Array(id.serialNumber));
   if (serial === null) return unknown;
   const stored = await lookup(serial);
-  if (!stored) return unknown;
+  // A serial another of our issuers signed is not this issuer's to vouch for.
+  if (!stored || (owns && !owns(stored))) return unknown;
   if (!stored.revokedAt) return new CertStatus({ good: null });
   const code = stored.revocationReasonCode;
   return new CertStatus({

@@ -1,5 +1,6 @@
 // Reloading ca.json into a running CA (SIGHUP, `stepstone reload`): everything is read, checked
-// and built first — provisioners and their keys, claims, name policies, templates — and only a
+// and built first — provisioners and their keys, claims, name policies, templates, the issuers
+// and the roots they chain to — and only a
 // complete set replaces the running one, in one synchronous step. Anything wrong and nothing
 // changes. Settings a running server cannot change (keys, addresses, the ledger) are named so the
 // operator knows a restart is needed for those.
@@ -10,6 +11,9 @@ import { resolveClaims, type Claims } from './claims.js';
 import { PolicySet } from './name-policy.js';
 import { loadTemplates } from './load.js';
 import type { CertTemplate } from './cert-template.js';
+import { loadRoots } from './load.js';
+import { loadIssuers, type LoadedIssuer } from './issuers.js';
+import type { x509 } from '../pki/x509.js';
 
 /** What a reload replaces. */
 export interface LiveConfig {
@@ -18,6 +22,12 @@ export interface LiveConfig {
   templates: Map<string, CertTemplate>;
   globalClaims: Claims;
   authorityConfig: CaConfig['authority'];
+  /**
+   * The issuers with their keys decrypted, and the roots: only when a password was given (the
+   * running server's); the CLI's check of a file (`stepstone reload`, `provisioner add`) reads
+   * no keys, and its config check already refuses an issuer name nothing defines.
+   */
+  issuers?: { issuers: LoadedIssuer[]; config: NonNullable<CaConfig['stepstone']['issuers']> | null; roots: x509.X509Certificate[]; federatedRoots: x509.X509Certificate[] };
 }
 
 export interface PreparedReload {
@@ -26,10 +36,11 @@ export interface PreparedReload {
   restartNeeded: string[];
 }
 
-const NEEDS_RESTART = ['root', 'federatedRoots', 'crt', 'key', 'address', 'insecureAddress', 'metricsAddress', 'dnsNames', 'db', 'tls', 'crl', 'commonName', 'stepstone'] as const;
+// root, federatedRoots, crt, key and stepstone.issuers reload with the issuers (a password is then at hand).
+const NEEDS_RESTART = ['address', 'insecureAddress', 'metricsAddress', 'dnsNames', 'db', 'tls', 'crl', 'commonName', 'stepstone'] as const;
 
 /** Reads and builds everything a reload would install; throws, naming the problem, if any part is wrong. */
-export async function prepareReload(configPath: string, running?: CaConfig): Promise<PreparedReload> {
+export async function prepareReload(configPath: string, running?: CaConfig, password?: string): Promise<PreparedReload> {
   const loaded: LoadedConfig = loadConfig(configPath);
   const { config } = loaded;
   const live: LiveConfig = {
@@ -39,6 +50,11 @@ export async function prepareReload(configPath: string, running?: CaConfig): Pro
     globalClaims: resolveClaims(config.authority.claims),
     authorityConfig: config.authority,
   };
-  const restartNeeded = running ? NEEDS_RESTART.filter((k) => JSON.stringify(config[k] ?? null) !== JSON.stringify(running[k] ?? null)) : [];
+  if (password !== undefined) {
+    const { roots, federatedRoots } = loadRoots(loaded);
+    live.issuers = { issuers: await loadIssuers(loaded, password, roots), config: config.stepstone.issuers ?? null, roots, federatedRoots };
+  }
+  const comparable = (c: CaConfig, k: (typeof NEEDS_RESTART)[number]) => JSON.stringify((k === 'stepstone' ? { ...c.stepstone, issuers: undefined } : c[k]) ?? null);
+  const restartNeeded = running ? NEEDS_RESTART.filter((k) => comparable(config, k) !== comparable(running, k)) : [];
   return { live, restartNeeded };
 }

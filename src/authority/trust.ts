@@ -7,7 +7,7 @@ import type { x509 } from '../pki/x509.js';
 export class TrustStore {
   private readonly byFingerprint: Map<string, x509.X509Certificate>;
 
-  constructor(readonly roots: x509.X509Certificate[], readonly federatedRoots: x509.X509Certificate[], private readonly intermediate: x509.X509Certificate) {
+  constructor(readonly roots: x509.X509Certificate[], readonly federatedRoots: x509.X509Certificate[], private readonly intermediates: x509.X509Certificate[]) {
     this.byFingerprint = new Map([...roots, ...federatedRoots].map((c) => [sha256Hex(c.rawData), c]));
   }
 
@@ -21,7 +21,7 @@ export class TrustStore {
   }
 
   intermediatePems(): string[] {
-    return [certToPem(this.intermediate)];
+    return this.intermediates.map(certToPem);
   }
 
   /** GET /root/:sha — any root or federated root, by step-ca's fingerprint normalisation. */

@@ -5,6 +5,8 @@ import type { x509 } from '../pki/x509.js';
 import type { ProvisionerRegistry } from '../provisioners/registry.js';
 import type { CrlBuilder } from './crl-publisher.js';
 import type { Issuer } from './profiles.js';
+import type { LoadedIssuer } from './issuers.js';
+import type { OcspIssuer } from './ocsp.js';
 import type { Observer, OcspOutcome } from './observer.js';
 import type { CertTemplate } from './cert-template.js';
 
@@ -50,13 +52,14 @@ export interface RevokeRequest {
 }
 
 /** Answers a DER OCSP request with a DER OCSP response, from the ledger. */
-export type OcspResponder = (requestDer: Uint8Array, deps: { issuer: Issuer; lookup: Ledger['getCertificate']; now: Date; onAnswer?: (o: OcspOutcome) => void }) => Promise<Uint8Array>;
+export type OcspResponder = (requestDer: Uint8Array, deps: { issuer: Issuer; issuers?: OcspIssuer[]; lookup: Ledger['getCertificate']; now: Date; onAnswer?: (o: OcspOutcome) => void }) => Promise<Uint8Array>;
 
 export interface AuthorityDeps {
   config: CaConfig;
   roots: x509.X509Certificate[];
   federatedRoots: x509.X509Certificate[];
-  intermediate: Issuer;
+  /** The issuers, default first (loadIssuers). */
+  issuers: LoadedIssuer[];
   provisioners: ProvisionerRegistry;
   ledger: Ledger;
   clock?: () => Date;

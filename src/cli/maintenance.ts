@@ -6,14 +6,14 @@ import { layout, resolveHome } from '../config/layout.js';
 import { CliError, say } from './common.js';
 import { describeTarget, ledgerTarget, targetOfArgument, type LedgerTarget } from '../ledger/open.js';
 
-/** The ledger and the intermediate certificate of the CA in `home`: ca.json's when there is one, else the default layout's. */
-export async function caFiles(home: string): Promise<{ ledger: LedgerTarget; intermediate: string | null }> {
+/** The ledger and the intermediate certificates (every issuer's) of the CA in `home`: ca.json's when there is one, else the default layout's. */
+export async function caFiles(home: string): Promise<{ ledger: LedgerTarget; intermediates: string[] }> {
   const l = layout(home);
-  if (!existsSync(l.caConfig)) return { ledger: { kind: 'sqlite', file: l.ledger }, intermediate: null };
+  if (!existsSync(l.caConfig)) return { ledger: { kind: 'sqlite', file: l.ledger }, intermediates: [] };
   const { loadConfig } = await import('../config/load.js');
   try {
     const loaded = loadConfig(l.caConfig);
-    return { ledger: ledgerTarget(loaded.config.db, loaded.resolvePath), intermediate: loaded.resolvePath(loaded.config.crt) };
+    return { ledger: ledgerTarget(loaded.config.db, loaded.resolvePath), intermediates: (loaded.config.stepstone.issuers?.map((i) => i.crt) ?? [loaded.config.crt]).map(loaded.resolvePath) };
   } catch (e) {
     throw new CliError(`${l.caConfig}: ${(e as Error).message}`);
   }
@@ -58,18 +58,16 @@ export function registerLedgerVerify(group: Command): void {
     .action(async (o: { home?: string; db?: string; issuer?: string }) => {
       const files = await caFiles(resolveHome(o.home));
       const target = o.db ? targetArgument(o.db, '--db') : files.ledger;
-      const issuerFile = o.issuer ?? files.intermediate;
-      await runVerify(target, issuerFile);
+      await runVerify(target, o.issuer ? [o.issuer] : files.intermediates);
     });
 }
 
 /** `ledger verify` on `target`: prints each problem, a summary line, and fails on any problem. */
-export async function runVerify(target: LedgerTarget, issuerFile: string | null): Promise<void> {
+export async function runVerify(target: LedgerTarget, issuerFiles: string[]): Promise<void> {
   const name = describeTarget(target);
   if (target.kind === 'sqlite' && !existsSync(target.file)) throw new CliError(`no ledger at ${target.file}`);
-  const issuers = issuerFile && existsSync(issuerFile)
-    ? readFileSync(issuerFile, 'utf8').split(/(?=-----BEGIN CERTIFICATE-----)/).filter((b) => b.includes('BEGIN CERTIFICATE')).map((b) => new X509Certificate(b))
-    : [];
+  const issuers = issuerFiles.filter((f) => existsSync(f))
+    .flatMap((f) => readFileSync(f, 'utf8').split(/(?=-----BEGIN CERTIFICATE-----)/).filter((b) => b.includes('BEGIN CERTIFICATE')).map((b) => new X509Certificate(b)));
   const { verifyLedger } = await import('../ledger/maintenance.js');
   const { openRaw } = await import('../ledger/raw.js');
   let r;
@@ -109,6 +107,6 @@ export function registerLedgerCopy(group: Command): void {
         throw new CliError(`ledger copy: ${(e as Error).message}`);
       }
       say(`copied ${n.certificates} certificates, ${n.usedTokens} spent tokens and CRL number ${n.crlNumber} from ${describeTarget(from)} to ${describeTarget(to)}`);
-      await runVerify(to, files.intermediate);
+      await runVerify(to, files.intermediates);
     });
 }

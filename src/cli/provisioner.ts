@@ -19,6 +19,7 @@ interface ClaimFlags {
   x509AllowDns?: string[]; x509AllowIp?: string[]; x509AllowEmail?: string[]; x509AllowUri?: string[]; x509AllowCn?: string[];
   x509DenyDns?: string[]; x509DenyIp?: string[]; x509DenyEmail?: string[]; x509DenyUri?: string[]; x509DenyCn?: string[];
   x509AllowWildcardNames?: boolean;
+  issuer?: string;
 }
 
 const POLICY_TYPES = [['Dns', 'dns'], ['Ip', 'ip'], ['Email', 'email'], ['Uri', 'uri'], ['Cn', 'cn']] as const;
@@ -50,7 +51,8 @@ function withClaimFlags(c: Command): Command {
     .option('--x509-deny-email <address|@domain>', 'policy: deny this email address or domain (repeatable)', repeat)
     .option('--x509-deny-uri <rule>', 'policy: deny these URIs (repeatable)', repeat)
     .option('--x509-deny-cn <name>', 'policy: deny this subject common name (repeatable)', repeat)
-    .option('--x509-allow-wildcard-names [bool]', 'policy: allow literal wildcard names such as *.example.com', bool);
+    .option('--x509-allow-wildcard-names [bool]', 'policy: allow literal wildcard names such as *.example.com', bool)
+    .option('--issuer <name>', 'the stepstone.issuers entry that signs its certificates ("" = the default, the first)');
 }
 
 /** The provisioner's policy.x509, in ca.json's spelling; each flag given replaces that list. */
@@ -93,6 +95,9 @@ function applyFlags(p: Raw, o: ClaimFlags): void {
   if (o.disableSmallstepExtensions !== undefined) claims.disableSmallstepExtensions = o.disableSmallstepExtensions;
   if (Object.keys(claims).length) p.claims = claims;
   applyPolicyFlags(p, o);
+  // An unknown name is refused by the check every edit gets (the config schema).
+  if (o.issuer === '') delete p.issuer;
+  else if (o.issuer !== undefined) p.issuer = o.issuer;
   if (o.x509Template !== undefined || o.x509TemplateData !== undefined) {
     const x509: Raw = { ...(p.options?.x509 ?? {}) };
     if (o.x509Template !== undefined) {

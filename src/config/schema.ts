@@ -43,6 +43,8 @@ export const provisionerSchema = z.object({
   options: z.record(z.string(), z.unknown()).optional(),
   /** The provisioner's own name policy (step-ca keeps these in its admin database). */
   policy: policySchema.optional(),
+  /** The stepstone.issuers entry that signs for it (default: the first, or the only one). */
+  issuer: z.string().min(1).optional(),
 }).passthrough().superRefine((p, ctx) => {
   if (p.type.toUpperCase() === 'JWK' && !p.key) ctx.addIssue({ code: 'custom', path: ['key'], message: 'a JWK provisioner needs its public key' });
   if (p.type.toUpperCase() === 'ACME') {
@@ -73,8 +75,29 @@ export const crlSchema = z.object({
 }).passthrough();
 export type CrlConfig = z.infer<typeof crlSchema>;
 
+/** The name the one issuer of a CA without stepstone.issuers goes by (the ledger's NULL issuer too). */
+export const DEFAULT_ISSUER_NAME = 'default';
+
+/**
+ * One intermediate of several (stepstone.issuers). Its key is decrypted with `password`, the
+ * contents of `passwordFile`, or else the password `serve` was given.
+ */
+export const issuerSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, . _ - (at most 64): it is a URL path segment (/crl/NAME)'),
+  crt: z.string().min(1),
+  key: z.string().min(1),
+  password: z.string().optional(),
+  passwordFile: z.string().min(1).optional(),
+}).strict().refine((i) => i.password === undefined || i.passwordFile === undefined, { message: 'give password or passwordFile, not both' });
+export type IssuerConfig = z.infer<typeof issuerSchema>;
+
 /** Stepstone's own settings, under a key step-ca ignores. */
 export const stepstoneSchema = z.object({
+  /**
+   * Several intermediates in one CA: the first is the default; a provisioner picks another with
+   * its `issuer`. Absent: the top-level crt/key is the one issuer, named "default".
+   */
+  issuers: z.array(issuerSchema).min(1).optional(),
   /** Longest accepted token validity window (exp − nbf); the step CLI never mints more than 1h. */
   maxTokenLifetime: goDuration.default('1h'),
   /** Lifetime of the CA's own HTTPS certificate (step-ca hard-codes 24h). */
@@ -179,7 +202,18 @@ export const caConfigSchema = z.object({
   tls: tlsSchema.optional(),
   commonName: z.string().optional(),
   stepstone: stepstoneSchema.default(stepstoneSchema.parse({})),
-}).passthrough();
+}).passthrough().superRefine((c, ctx) => {
+  // Issuer names are unique, and every provisioner's issuer is one of them.
+  const names = c.stepstone.issuers?.map((i) => i.name) ?? [DEFAULT_ISSUER_NAME];
+  names.forEach((n, i) => {
+    if (names.indexOf(n) !== i) ctx.addIssue({ code: 'custom', path: ['stepstone', 'issuers', i, 'name'], message: `another issuer is already named "${n}"` });
+  });
+  c.authority.provisioners.forEach((p, i) => {
+    if (p.issuer !== undefined && !names.includes(p.issuer)) {
+      ctx.addIssue({ code: 'custom', path: ['authority', 'provisioners', i, 'issuer'], message: `no issuer is named "${p.issuer}" (configured: ${names.join(', ')})` });
+    }
+  });
+});
 
 export type CaConfig = z.infer<typeof caConfigSchema>;
 

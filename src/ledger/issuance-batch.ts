@@ -16,6 +16,7 @@ export interface IssuanceRow {
   issued_at: number;
   method: string;
   replaces: string | null;
+  issuer: string | null;
 }
 
 export interface SpentToken { jti: string; provisioner: string; expiresAt: number }
@@ -34,7 +35,7 @@ export const LEASE_LOST = 'LEASE_LOST';
 /** null: committed. Otherwise why this one item was not (the others still were). */
 export type ItemOutcome = null | { tokenUsed: string } | { code?: string; message: string };
 
-export const CERT_COLUMNS = 'serial, subject, sans, not_before, not_after, fingerprint, provisioner, pem, issued_at, method, replaces';
+export const CERT_COLUMNS = 'serial, subject, sans, not_before, not_after, fingerprint, provisioner, pem, issued_at, method, replaces, issuer';
 
 // Errors that mean "the store cannot take writes right now", as opposed to a bug or bad data.
 // better-sqlite3 reports extended codes (SQLITE_IOERR_FSYNC, SQLITE_READONLY_DBMOVED, ...).
@@ -63,7 +64,7 @@ export function spendTokenStatement(db: Database.Database): Database.Statement<[
 export function issuanceBatch(db: Database.Database): (items: IssuanceItem[]) => ItemOutcome[] {
   const insertToken = spendTokenStatement(db);
   const insertCert = db.prepare(`INSERT INTO certificates (${CERT_COLUMNS})
-     VALUES (@serial, @subject, @sans, @not_before, @not_after, @fingerprint, @provisioner, @pem, @issued_at, @method, @replaces)`);
+     VALUES (@serial, @subject, @sans, @not_before, @not_after, @fingerprint, @provisioner, @pem, @issued_at, @method, @replaces, @issuer)`);
   const chain = chainWriter(db);
   let cursorStatement: Database.Statement | null = null;
   const saveCursor = {

@@ -31,6 +31,11 @@ export interface CertificateRecord {
   method: IssuanceMethod;
   /** Serial of the certificate this one replaces (renew, rekey), else null. */
   replaces: string | null;
+  /**
+   * Name of the issuer (stepstone.issuers) that signed it. Null or absent: a row from before
+   * issuers were recorded, which is the "default" issuer's (else the first configured one's).
+   */
+  issuer?: string | null;
 }
 
 /** A certificate as the ledger holds it: what was issued plus what happened to it since. */
@@ -75,6 +80,15 @@ export interface CertificateFilter {
   /** Only revoked certificates. */
   revoked?: boolean;
   limit?: number;
+}
+
+/**
+ * Which issuer's revocations a CRL lists: rows recorded with `name`, and rows recorded with no
+ * issuer when `orUnnamed`. Absent: every revoked row (a CA with one issuer).
+ */
+export interface IssuerScope {
+  name: string;
+  orUnnamed: boolean;
 }
 
 /** A CRL's number and entries, taken together: a higher number never lists less. */
@@ -124,7 +138,7 @@ export interface Ledger {
    * `notAfterAfter`, atomically: numbers are unique and increase across every process sharing the
    * ledger, and a CRL with a higher number includes every entry of a lower one still in date.
    */
-  nextCrl(notAfterAfter: Date): Promise<CrlSnapshot>;
+  nextCrl(notAfterAfter: Date, scope?: IssuerScope): Promise<CrlSnapshot>;
   /** True when this jti has been spent (a cheap pre-check; recordIssuance is the real guard). */
   isTokenUsed(jti: string): Promise<boolean>;
   getCertificate(serial: string): Promise<StoredCertificate | null>;

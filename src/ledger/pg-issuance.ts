@@ -17,8 +17,10 @@ export class PgBatchFailed extends Error {
   }
 }
 
-const COLUMNS = ['serial', 'subject', 'sans', 'not_before', 'not_after', 'fingerprint', 'provisioner', 'pem', 'issued_at', 'method', 'replaces'] as const;
-const TYPES = ['text', 'text', 'text', 'int8', 'int8', 'text', 'text', 'text', 'int8', 'text', 'text'];
+const COLUMNS = ['serial', 'subject', 'sans', 'not_before', 'not_after', 'fingerprint', 'provisioner', 'pem', 'issued_at', 'method', 'replaces', 'issuer'] as const;
+const TYPES = ['text', 'text', 'text', 'int8', 'int8', 'text', 'text', 'text', 'int8', 'text', 'text', 'text'];
+// The token arrays and the spending time follow the certificate columns.
+const [JTI, TOKEN_PROVISIONER, TOKEN_EXPIRES, USED_AT] = [1, 2, 3, 4].map((k) => `$${TYPES.length + k}`);
 
 /**
  * Spends tokens: the (jti, provisioner, expires_at, used_at) rows of `rows` (a VALUES list or a
@@ -28,13 +30,13 @@ const TYPES = ['text', 'text', 'text', 'int8', 'int8', 'text', 'text', 'text', '
 export const spendTokensSql = (rows: string) =>
   `INSERT INTO used_tokens (jti, provisioner, expires_at, used_at) ${rows} ON CONFLICT (jti) DO NOTHING`;
 
-// Arrays in, one row per item out of unnest; $12..$14 are the tokens (NULL jti: no token).
+// Arrays in, one row per item out of unnest; then the tokens (NULL jti: no token).
 const BATCH_SQL = `
 WITH input AS (
-  SELECT * FROM unnest(${TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}, $12::text[], $13::text[], $14::int8[])
+  SELECT * FROM unnest(${TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}, ${JTI}::text[], ${TOKEN_PROVISIONER}::text[], ${TOKEN_EXPIRES}::int8[])
     AS t(${COLUMNS.join(', ')}, jti, token_provisioner, token_expires)
 ), spent AS (
-  ${spendTokensSql('SELECT jti, token_provisioner, token_expires, $15::int8 FROM input WHERE jti IS NOT NULL')}
+  ${spendTokensSql(`SELECT jti, token_provisioner, token_expires, ${USED_AT}::int8 FROM input WHERE jti IS NOT NULL`)}
   RETURNING jti
 ), issued AS (
   INSERT INTO certificates (${COLUMNS.join(', ')})

@@ -11,7 +11,7 @@ import { tokenUsed } from '../errors.js';
 import { GroupCommit } from './group-commit.js';
 import type { IssuanceItem, ItemOutcome } from './issuance-batch.js';
 import type {
-  AuditEventInput, CertificateFilter, CertificateRecord, CommitObserver, CrlSnapshot, Ledger, LedgerStats, Revocation, RevocationFeed, RevokedEntry, RevokeOutcome,
+  AuditEventInput, CertificateFilter, CertificateRecord, CommitObserver, CrlSnapshot, IssuerScope, Ledger, LedgerStats, Revocation, RevocationFeed, RevokedEntry, RevokeOutcome,
   StoredCertificate, TokenClaim,
 } from './ledger.js';
 import { toAuditRow } from './audit-chain.js';
@@ -183,12 +183,12 @@ export class PostgresLedger implements Ledger {
     return this.guard('write', async () => (await this.pool.query<{ number: number }>('UPDATE crl_state SET number = number + 1 WHERE id = 1 RETURNING number')).rows[0]!.number);
   }
 
-  async nextCrl(notAfterAfter: Date): Promise<CrlSnapshot> {
+  async nextCrl(notAfterAfter: Date, scope?: IssuerScope): Promise<CrlSnapshot> {
     // The row lock orders replicas: one that takes a higher number reads the revoked list after
     // this one committed, so a higher-numbered CRL never lacks an entry a lower one has.
     return this.transaction('write', async (c) => {
       const number = (await c.query<{ number: number }>('UPDATE crl_state SET number = number + 1 WHERE id = 1 RETURNING number')).rows[0]!.number;
-      return { value: { number, entries: await revokedRows(c, notAfterAfter) } };
+      return { value: { number, entries: await revokedRows(c, notAfterAfter, scope) } };
     });
   }
 
@@ -336,10 +336,13 @@ export class PostgresLedger implements Ledger {
   }
 }
 
-async function revokedRows(q: pg.Pool | pg.PoolClient, notAfterAfter: Date): Promise<RevokedEntry[]> {
+/** One issuer's revoked rows (see IssuerScope), or every revoked row when no scope is given. */
+async function revokedRows(q: pg.Pool | pg.PoolClient, notAfterAfter: Date, scope?: IssuerScope): Promise<RevokedEntry[]> {
   const { rows } = await q.query<{ serial: string; revoked_at: number; revocation_reason_code: number; not_after: number }>(
-    'SELECT serial, revoked_at, revocation_reason_code, not_after FROM certificates WHERE revoked_at IS NOT NULL AND not_after > $1 ORDER BY revoked_at, serial',
-    [notAfterAfter.getTime()],
+    scope
+      ? 'SELECT serial, revoked_at, revocation_reason_code, not_after FROM certificates WHERE revoked_at IS NOT NULL AND not_after > $1 AND (issuer = $2 OR ($3 AND issuer IS NULL)) ORDER BY revoked_at, serial'
+      : 'SELECT serial, revoked_at, revocation_reason_code, not_after FROM certificates WHERE revoked_at IS NOT NULL AND not_after > $1 ORDER BY revoked_at, serial',
+    scope ? [notAfterAfter.getTime(), scope.name, scope.orUnnamed] : [notAfterAfter.getTime()],
   );
   return rows.map((r) => ({ serial: r.serial, revokedAt: new Date(r.revoked_at), reasonCode: r.revocation_reason_code, notAfter: new Date(r.not_after) }));
 }

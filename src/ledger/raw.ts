@@ -245,7 +245,7 @@ class PgRaw implements RawLedger {
       await c.query('BEGIN');
       await c.query('SET CONSTRAINTS ALL DEFERRED');
       const certCols = STORED_COLUMNS.split(', ');
-      const certTypes = ['text', 'text', 'text', 'int8', 'int8', 'text', 'text', 'text', 'int8', 'text', 'text', 'int8', 'int4', 'text'];
+      const certTypes = ['text', 'text', 'text', 'int8', 'int8', 'text', 'text', 'text', 'int8', 'text', 'text', 'text', 'int8', 'int4', 'text'];
       const certSql = `INSERT INTO certificates (${STORED_COLUMNS}) SELECT * FROM unnest(${certTypes.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`;
       const tokenSql = `INSERT INTO used_tokens (${TOKEN_COLUMNS}) SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[])`;
       const flush = async (sql: string, cols: string[], rows: Record<string, unknown>[]) => {

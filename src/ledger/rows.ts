@@ -33,6 +33,7 @@ export function toRow(c: CertificateRecord): CertificateRow {
     issued_at: millis(c.issuedAt, 'issuedAt'),
     method: c.method,
     replaces: c.replaces,
+    issuer: c.issuer ?? null,
   };
 }
 
@@ -49,6 +50,7 @@ export function fromRow(r: StoredRow): StoredCertificate {
     issuedAt: new Date(r.issued_at),
     method: r.method,
     replaces: r.replaces,
+    issuer: r.issuer,
     revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
     revocationReasonCode: r.revocation_reason_code,
     revocationReason: r.revocation_reason,

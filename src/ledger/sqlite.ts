@@ -10,7 +10,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { tokenUsed } from '../errors.js';
 import type {
-  AuditEventInput, CertificateFilter, CertificateRecord, CommitObserver, CrlSnapshot, Ledger, LedgerStats, Revocation, RevokedEntry, RevokeOutcome,
+  AuditEventInput, CertificateFilter, CertificateRecord, CommitObserver, CrlSnapshot, IssuerScope, Ledger, LedgerStats, Revocation, RevokedEntry, RevokeOutcome,
   StoredCertificate, TokenClaim,
 } from './ledger.js';
 import { toAuditRow } from './audit-chain.js';
@@ -68,7 +68,7 @@ export const SELECT_CERTIFICATE_SQL = `SELECT ${STORED_COLUMNS} FROM certificate
 
 export class SqliteLedger implements Ledger {
   private readonly insertToken: Database.Statement<[string, string, number, number]>;
-  private readonly crlTx: (notAfterAfter: number) => CrlSnapshot;
+  private readonly crlTx: (notAfterAfter: number, scope: IssuerScope | undefined) => CrlSnapshot;
   private readonly selectCert: Database.Statement<[string], StoredRow>;
   private readonly selectLineage: Database.Statement<[string, string], StoredRow>;
   private readonly selectToken: Database.Statement<[string], unknown>;
@@ -81,6 +81,7 @@ export class SqliteLedger implements Ledger {
   readonly acme: SqliteAcmeStore;
   private readonly statistics: SqliteStats;
   private readonly selectRevoked: Database.Statement<[number], { serial: string; revoked_at: number; revocation_reason_code: number; not_after: number }>;
+  private readonly selectRevokedOf: Database.Statement<[number, string, number], { serial: string; revoked_at: number; revocation_reason_code: number; not_after: number }>;
   private readonly bumpCrlNumber: Database.Statement<[], number>;
   // Listing has four shapes; each gets its own statement (rather than `? IS NULL OR ...`) so the
   // planner can use the not_after / provisioner indexes. Prepared on first use: not a hot path.
@@ -137,8 +138,12 @@ export class SqliteLedger implements Ledger {
     this.selectRevoked = db.prepare(
       'SELECT serial, revoked_at, revocation_reason_code, not_after FROM certificates WHERE revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at, rowid',
     );
+    // One issuer's of several (IssuerScope): its name, or no name when it owns the unnamed rows.
+    this.selectRevokedOf = db.prepare(
+      'SELECT serial, revoked_at, revocation_reason_code, not_after FROM certificates WHERE revoked_at IS NOT NULL AND not_after > ? AND (issuer = ? OR (? AND issuer IS NULL)) ORDER BY revoked_at, rowid',
+    );
     this.bumpCrlNumber = db.prepare<[], number>('UPDATE crl_state SET number = number + 1 WHERE id = 1 RETURNING number').pluck();
-    const crl = db.transaction((notAfterAfter: number): CrlSnapshot => ({ number: this.bumpCrlNumber.get()!, entries: this.revokedEntries(notAfterAfter) }));
+    const crl = db.transaction((notAfterAfter: number, scope: IssuerScope | undefined): CrlSnapshot => ({ number: this.bumpCrlNumber.get()!, entries: this.revokedEntries(notAfterAfter, scope) }));
     this.crlTx = crl.immediate;
     this.events = new SqliteEventStore(db, this.group);
     this.acme = new SqliteAcmeStore(db);
@@ -185,8 +190,8 @@ export class SqliteLedger implements Ledger {
     return guarded('read', () => this.revokedEntries(millis(notAfterAfter, 'notAfterAfter')));
   }
 
-  private revokedEntries(notAfterAfter: number): RevokedEntry[] {
-    return this.selectRevoked.all(notAfterAfter)
+  private revokedEntries(notAfterAfter: number, scope?: IssuerScope): RevokedEntry[] {
+    return (scope ? this.selectRevokedOf.all(notAfterAfter, scope.name, scope.orUnnamed ? 1 : 0) : this.selectRevoked.all(notAfterAfter))
       .map((r) => ({ serial: r.serial, revokedAt: new Date(r.revoked_at), reasonCode: r.revocation_reason_code, notAfter: new Date(r.not_after) }));
   }
 
@@ -194,8 +199,8 @@ export class SqliteLedger implements Ledger {
     return guarded('write', () => this.bumpCrlNumber.get()!);
   }
 
-  async nextCrl(notAfterAfter: Date): Promise<CrlSnapshot> {
-    return guarded('write', () => this.crlTx(millis(notAfterAfter, 'notAfterAfter')));
+  async nextCrl(notAfterAfter: Date, scope?: IssuerScope): Promise<CrlSnapshot> {
+    return guarded('write', () => this.crlTx(millis(notAfterAfter, 'notAfterAfter'), scope));
   }
 
   async ping(): Promise<void> {

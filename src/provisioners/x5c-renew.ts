@@ -18,8 +18,8 @@ export interface RenewTokenContext {
   dnsNames: string[];
   now: Date;
   maxLifetimeMs: number;
-  /** Our issuing intermediate: the leaf must be signed by it. */
-  issuer: x509.X509Certificate;
+  /** The configured intermediate that issued the leaf (throws when none did): the leaf must be signed by it. */
+  issuerOf(leaf: x509.X509Certificate): x509.X509Certificate;
   /** The provisioner name recorded in a leaf, for the legacy `iss`. */
   provisionerOf(leaf: x509.X509Certificate): string | null;
 }
@@ -32,7 +32,7 @@ export interface VerifiedRenewToken {
 
 export async function verifyRenewToken(token: string, ctx: RenewTokenContext): Promise<VerifiedRenewToken> {
   const leaf = leafFromHeader(token);
-  await checkSignedByUs(leaf, ctx.issuer);
+  await checkSignedByUs(leaf, ctx.issuerOf(leaf));
   checkClientUsage(leaf);
   const claims = await verifySignature(token, leaf);
   checkTimes(claims, ctx.now, ctx.maxLifetimeMs);

@@ -75,7 +75,7 @@ export async function startCa(o: ServeOptions): Promise<RunningCa> {
     const running = await listen(authority, ledger, crlWorker, watch, log, {
       address: o.address ?? config.address, insecureAddress: o.insecureAddress ?? config.insecureAddress, metricsAddress: o.metricsAddress,
     });
-    return { ...running, reload: reloader(o.configPath, authority, log) };
+    return { ...running, reload: reloader(o.configPath, o.password, authority, log, running.trustChanged) };
   } catch (e) {
     await watch?.close();
     await crlWorker.close();
@@ -107,19 +107,24 @@ interface Serving {
   timers: Timer[];
 }
 
-async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker, watch: Observability, log: Logger, a: Addresses): Promise<Omit<RunningCa, 'reload'>> {
-  // Not awaited: the first CRL builds in its worker while the port opens; GET /crl waits for it.
-  authority.crl.start().catch((err) => log.error({ err }, 'first CRL generation failed'));
+async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker, watch: Observability, log: Logger, a: Addresses): Promise<Omit<RunningCa, 'reload'> & { trustChanged: () => void }> {
+  // Not awaited: the first CRLs build in their worker while the port opens; GET /crl waits for them.
+  authority.startCrls((err, issuer) => log.error({ err, issuer }, 'first CRL generation failed'));
   const first = await authority.issueServingCertificate();
   const tls = servingTls(authority);
   const s: Serving = { app: await buildHttpsApp(authority, ledger, watch, log, tls(first)), plain: null, console: null, servingNotAfter: first.notAfter, timers: [] };
+  let serving = first;
+  // The client-certificate trust (every root and intermediate) is read from the authority each
+  // time: after a reload changed the issuers, the same serving certificate goes out with the new list.
+  const install = (next: ServingCertificate) => {
+    serving = next;
+    (s.app.server as HttpsServer).setSecureContext(tls(next));
+    watch.servingRenewed(next.notAfter, tls(next));
+    s.console?.setSecureContext({ ...consoleTls(authority), key: next.keyPem, cert: next.chainPem });
+    s.servingNotAfter = next.notAfter;
+  };
   s.timers.push(
-    renewServingCertificate(authority, log, first, (next) => {
-      (s.app.server as HttpsServer).setSecureContext(tls(next));
-      watch.servingRenewed(next.notAfter, tls(next));
-      s.console?.setSecureContext({ ...consoleTls(authority), key: next.keyPem, cert: next.chainPem });
-      s.servingNotAfter = next.notAfter;
-    }),
+    renewServingCertificate(authority, log, first, install),
     pruneSpentTokens(ledger, log),
   );
   try {
@@ -144,6 +149,7 @@ async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker
     metricsPort: watch.metricsPort,
     consolePort: s.console?.port,
     authority,
+    trustChanged: () => install(serving),
     async close() {
       if (closed) return;
       closed = true;
@@ -171,7 +177,7 @@ async function openListeners(s: Serving, authority: Authority, watch: Observabil
 
 async function stopServing(s: Serving, authority: Authority): Promise<void> {
   s.timers.forEach((t) => t.stop());
-  authority.crl.stop();
+  authority.stopCrls();
   await Promise.all([s.app.close(), s.plain?.app.close(), s.console?.close()]);
 }
 
@@ -184,19 +190,22 @@ type TlsOptions = ReturnType<typeof clientCertificateTls> & { key: string; cert:
 
 /** The HTTPS server's TLS options for a serving certificate (the same for the first one and each renewal). */
 function servingTls(authority: Authority): (serving: ServingCertificate) => TlsOptions {
-  const base = clientCertificateTls(authority);
-  return (serving) => ({ ...base, key: serving.keyPem, cert: serving.chainPem });
+  return (serving) => ({ ...clientCertificateTls(authority), key: serving.keyPem, cert: serving.chainPem });
 }
 
-function reloader(configPath: string, authority: Authority, log: Logger): () => Promise<ReloadOutcome> {
+function reloader(configPath: string, password: string, authority: Authority, log: Logger, trustChanged: () => void): () => Promise<ReloadOutcome> {
   let queue: Promise<unknown> = Promise.resolve();
   return () => {
     const next = queue.then(async (): Promise<ReloadOutcome> => {
       try {
-        const { live, restartNeeded } = await prepareReload(configPath, authority.config);
-        authority.applyReload(live);
+        const { live, restartNeeded } = await prepareReload(configPath, authority.config, password);
+        // New issuers' templates and CRL publishers are built before anything switches.
+        const issuers = live.issuers ? await authority.buildIssuers(live.issuers.issuers, live.authorityConfig.provisioners) : undefined;
+        const trustBefore = authority.trust;
+        authority.applyReload(live, issuers);
+        if (authority.trust !== trustBefore) trustChanged();
         const provisioners = live.authorityConfig.provisioners.length;
-        log.info({ config: configPath, provisioners, restartNeeded }, 'configuration reloaded');
+        log.info({ config: configPath, provisioners, issuers: issuers?.all.map((e) => e.name), restartNeeded }, 'configuration reloaded');
         if (restartNeeded.length) log.warn({ restartNeeded }, `changed settings that only a restart applies: ${restartNeeded.join(', ')}`);
         return { ok: true, provisioners, restartNeeded };
       } catch (err) {
@@ -308,7 +317,7 @@ async function listenConsole(
       revoke: (r, actor, ctx) => authority.revokeByAdmin(r, actor, ctx),
       caFacts: () => [
         ...authority.trust.roots.map((r) => ({ label: 'root', subject: r.subject, notAfter: r.notAfter })),
-        { label: 'intermediate', subject: authority.intermediate.cert.subject, notAfter: authority.intermediate.cert.notAfter },
+        ...authority.issuerCertificates().map((i, n) => ({ label: n === 0 ? 'intermediate' : `intermediate "${i.name}"`, subject: i.cert.subject, notAfter: i.cert.notAfter })),
         { label: 'serving (HTTPS)', subject: config.commonName ?? 'Stepstone Online CA', notAfter: servingNotAfter() },
       ],
       crl: async () => (authority.crl.enabled ? authority.currentCrl() : 'disabled'),

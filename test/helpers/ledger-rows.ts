@@ -22,6 +22,7 @@ export function cert(over: Partial<CertificateRecord> = {}): CertificateRecord {
     issuedAt: new Date(now),
     method: 'sign',
     replaces: null,
+    issuer: null,
     ...over,
   };
 }

@@ -18,7 +18,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
     test('recordIssuance then getCertificate round-trips every field', async (t) => {
       if (!(ledger = await open(t))) return;
       const first = cert({ provisioner: null, subject: '', sans: [] });
-      const second = cert({ method: 'renew', replaces: first.serial, sans: ['a.example', 'ünïcode.example'] });
+      const second = cert({ method: 'renew', replaces: first.serial, sans: ['a.example', 'ünïcode.example'], issuer: 'issuing-2027' });
       await ledger.recordIssuance(first);
       await ledger.recordIssuance(second, token(`jti-rt-${first.serial}`));
       const notRevoked = { revokedAt: null, revocationReasonCode: null, revocationReason: null };
@@ -152,6 +152,24 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       const l = ledger;
       const numbers = (await Promise.all(Array.from({ length: 10 }, () => l.nextCrl(new Date())))).map((s) => s.number).sort((a, b) => a - b);
       assert.deepEqual(numbers, [5, 6, 7, 8, 9, 10, 11, 12, 13, 14], 'concurrent CRLs get distinct numbers');
+    });
+
+    test('nextCrl with an issuer scope lists that issuer\'s revoked rows (and the unnamed ones only when asked); without one, all', async (t) => {
+      if (!(ledger = await open(t))) return;
+      const l = ledger;
+      const old = cert({ issuer: null, issuedAt: new Date(Date.now() - 3000) });
+      const a = cert({ issuer: 'a', issuedAt: new Date(Date.now() - 2000) });
+      const b = cert({ issuer: 'b', issuedAt: new Date(Date.now() - 1000) });
+      // Through the batch writer (concurrent issuances share one commit), tokens and all.
+      await Promise.all([old, a, b].map((c, i) => l.recordIssuance(c, token(`scope-${c.serial}-${i}`))));
+      assert.deepEqual([(await l.getCertificate(a.serial))?.issuer, (await l.getCertificate(old.serial))?.issuer], ['a', null]);
+      for (const c of [old, a, b]) await l.revoke({ serial: c.serial, reasonCode: 1, reason: '', revokedAt: new Date() });
+      const of = async (scope?: { name: string; orUnnamed: boolean }) => (await l.nextCrl(new Date(), scope)).entries.map((e) => e.serial).sort();
+      assert.deepEqual(await of({ name: 'a', orUnnamed: true }), [old.serial, a.serial].sort());
+      assert.deepEqual(await of({ name: 'a', orUnnamed: false }), [a.serial]);
+      assert.deepEqual(await of({ name: 'b', orUnnamed: false }), [b.serial]);
+      assert.deepEqual(await of({ name: 'gone', orUnnamed: false }), []);
+      assert.deepEqual(await of(), [old.serial, a.serial, b.serial].sort());
     });
 
     test('group commit: concurrent issuances all commit, and a replayed token fails alone', async (t) => {
