@@ -50,6 +50,8 @@ import type { AuthorityDeps, IssuedCertificate, OcspResponder, PeerCertificate, 
 export type { AuthorityDeps, IssuedCertificate, OcspResponder, PeerCertificate, RevokeRequest, ServingCertificate, SignRequest } from './types.js';
 
 const DATE_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+/** The handshake found no trusted issuer for the client certificate. */
+const NO_ISSUER_ERRORS = new Set(['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE']);
 
 /**
  * A client certificate reaches the authority only when the handshake verified its chain,
@@ -403,6 +405,11 @@ export class Authority {
         ? `client certificate expired on ${cert.notAfter.toISOString()}; an expired certificate renews only with a renew token`
         : `client certificate is not valid until ${cert.notBefore.toISOString()}`;
       throw new CaError('unauthorized', { detail, public: `The request lacked necessary authorization to be completed: ${detail}.` });
+    }
+    if (peer.tlsError && NO_ISSUER_ERRORS.has(peer.tlsError)) {
+      // Most often a certificate of an issuer since removed from ca.json (rotation): say so.
+      const detail = `client certificate not trusted: ${peer.tlsError}: it was not issued by any issuer this CA has configured; its issuer may have been retired`;
+      throw new CaError('unauthorized', { detail, public: `The request lacked necessary authorization to be completed: certificate ${serialToDecimal(cert.serialNumber)} was not issued by any issuer this CA has configured; its issuer may have been retired.` });
     }
     if (peer.tlsError) throw unauthorized(`client certificate not trusted: ${peer.tlsError}`);
     return cert;
