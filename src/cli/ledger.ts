@@ -74,6 +74,8 @@ function recordJson(c: StoredCertificate, withPem: boolean): Record<string, unkn
     issuedAt: iso(c.issuedAt),
     fingerprint: c.fingerprint,
     provisioner: c.provisioner,
+    // null: recorded before issuers were (the "default" issuer's).
+    issuer: c.issuer ?? null,
     method: c.method,
     replaces: c.replaces,
     revoked: c.revokedAt !== null,
@@ -153,6 +155,7 @@ export function registerLedgerCommands(program: Command): void {
           ['Not before', iso(c.notBefore)!],
           ['Not after', iso(c.notAfter)!],
           ['Issued', `${iso(c.issuedAt)} by ${c.method}${c.provisioner ? ` (provisioner ${c.provisioner})` : ''}`],
+          ['Issuer', c.issuer ?? '(default, recorded before issuers were)'],
           ['Replaces', c.replaces ?? '-'],
           ['Fingerprint', c.fingerprint],
           ['Revoked', revoked],

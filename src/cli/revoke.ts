@@ -42,13 +42,14 @@ export function registerRevokeCommands(ca: Command): void {
     .option('--out <file>', 'write the CRL here (default: print PEM to stdout)')
     .addOption(new Option('--format <format>', 'der or pem (default: der with --out, pem on stdout)').choices(['der', 'pem']))
     .option('-f, --force', 'overwrite --out if it exists')
-    .action(async (o: CrlFlags) => {
+    .option('--issuer <name>', 'the CRL of this issuer of the CA (stepstone.issuers; /crl/NAME) instead of the default one\'s')
+    .action(async (o: CrlFlags & { issuer?: string }) => {
       const { fetchVerifiedCrl, crlPem } = await import('../client/crl.js');
       if (o.out) {
         const { existsSync } = await import('node:fs');
         if (existsSync(o.out) && !o.force) throw new CliError(`${o.out} already exists; pass --force to overwrite it`);
       }
-      const crl = await fetchVerifiedCrl(clientFlags(o));
+      const crl = await fetchVerifiedCrl(clientFlags(o), new Date(), o.issuer);
       const format = o.format ?? (o.out ? 'der' : 'pem');
       const data = format === 'der' ? crl.der : crlPem(crl.der);
       if (o.out) {

@@ -110,13 +110,16 @@ async function findIssuer({ crl, signedBy }: ReadCrl, intermediates: x509.X509Ce
   throw new CliError(`the CRL does not verify: ${problems.join('; ')}`);
 }
 
-/** Fetches /crl and /intermediates and verifies the one with the other; throws unless all holds. */
-export async function fetchVerifiedCrl(flags: ClientFlags, now = new Date()): Promise<CrlSummary> {
+/**
+ * Fetches /crl (or /crl/ISSUER, the CRL of one of several issuers) and /intermediates and
+ * verifies the one with the other; throws unless all holds.
+ */
+export async function fetchVerifiedCrl(flags: ClientFlags, now = new Date(), issuer?: string): Promise<CrlSummary> {
   const ca = resolveCa(flags);
   // A generous deadline and size: a 100 000-entry CRL is ~5 MB.
   const client = new CaClient({ caUrl: ca.caUrl, rootPem: ca.rootPem, timeoutMs: 30_000 });
   const [der, inter] = await Promise.all([
-    client.getBytes('/crl', 'application/pkix-crl', 64 * 1024 * 1024),
+    client.getBytes(issuer ? `/crl/${encodeURIComponent(issuer)}` : '/crl', 'application/pkix-crl', 64 * 1024 * 1024),
     client.get<{ crts?: unknown }>('/intermediates'),
   ]);
   if (!Array.isArray(inter.crts) || !inter.crts.every((c) => typeof c === 'string')) throw new CliError('the CA answered /intermediates without a certificate list');

@@ -164,6 +164,18 @@ test('rotation: revoking A lists it in the old issuer\'s CRL (/crl/default), not
   assert.match(ocsp(ca, next.crt, certA.certFile), /a\.example\.pem: unknown/);
 });
 
+test('rotation: `stepstone ca crl --issuer default` fetches and verifies the old issuer\'s CRL, which lists A', () => {
+  const out = join(ca.dir, 'old.crl');
+  const r = stepstone('ca', 'crl', '--issuer', 'default', '--out', out, '--ca-url', ca.url, '--root', ca.rootFile);
+  assert.equal(r.status, 0, r.err);
+  assert.match(r.err, /from CN=Test Intermediate CA: 1 revoked certificate/);
+  const text = run('openssl', ['crl', '-inform', 'DER', '-in', out, '-noout', '-text']).out;
+  assert.match(text, new RegExp(`Serial Number: 0*${certA.serialHex.toUpperCase().replace(/^0+/, '')}`));
+  const dflt = stepstone('ca', 'crl', '--out', join(ca.dir, 'new.crl'), '--ca-url', ca.url, '--root', ca.rootFile);
+  assert.equal(dflt.status, 0, dflt.err);
+  assert.match(dflt.err, /from CN=Issuing 2027: 0 revoked certificates/);
+});
+
 test('rotation: /crl/NAME of an issuer not configured is a JSON 404', async () => {
   const r = await request(ca, 'GET', '/crl/nope');
   assert.equal(r.status, 404);

@@ -176,3 +176,28 @@ test('an ACME provisioner is checked as step-ca spells it; stepstone.acme settin
   badResolver.stepstone = { acme: { validation: { resolver: 'not an address' } } };
   assert.throws(() => loadConfig(write(badResolver)), /resolver/);
 });
+
+test('stepstone.issuers: names unique and URL-safe, a provisioner\'s issuer must exist, password or passwordFile but not both', () => {
+  const withIssuers = (issuers: unknown[], provisionerIssuer?: string) => {
+    const c = minimal();
+    c.stepstone = { issuers };
+    if (provisionerIssuer !== undefined) c.authority.provisioners[0].issuer = provisionerIssuer;
+    return write(c);
+  };
+  const a = { name: 'a', crt: 'a.crt', key: 'a.key' };
+  const b = { name: 'b', crt: 'b.crt', key: 'b.key' };
+  const ok = loadConfig(withIssuers([a, b], 'b')).config;
+  assert.deepEqual(ok.stepstone.issuers?.map((i) => i.name), ['a', 'b']);
+  assert.equal(ok.authority.provisioners[0]!.issuer, 'b');
+  failsWith(withIssuers([a, { ...b, name: 'a' }]), 'stepstone.issuers.1.name', 'another issuer is already named "a"');
+  failsWith(withIssuers([a, b], 'c'), 'authority.provisioners.0.issuer', 'no issuer is named "c" (configured: a, b)');
+  failsWith(withIssuers([{ ...a, name: 'a/b' }]), 'stepstone.issuers.0.name', 'URL path segment');
+  failsWith(withIssuers([{ ...a, password: 'x', passwordFile: 'pw' }]), 'stepstone.issuers.0', 'password or passwordFile, not both');
+  failsWith(withIssuers([]), 'stepstone.issuers');
+  // Without stepstone.issuers the one issuer is "default", and only that name may be named.
+  const legacy = minimal();
+  legacy.authority.provisioners[0].issuer = 'default';
+  assert.equal(loadConfig(write(legacy)).config.authority.provisioners[0]!.issuer, 'default');
+  legacy.authority.provisioners[0].issuer = 'other';
+  failsWith(write(legacy), 'no issuer is named "other" (configured: default)');
+});

@@ -146,6 +146,29 @@ test('CertID of another issuer is unknown even when its serial is in the ledger'
   assert.match(r.out, new RegExp(`${otherSerial}: unknown\\n`));
 });
 
+test('several issuers: the issuer the CertID names signs and answers; a serial another issuer owns is unknown under this one', async () => {
+  const otherSerial = other.leaves.get('good')!.serial;
+  const issuers = [
+    { issuer: main.issuer, owns: (r: StoredCertificate) => r.serial !== otherSerial },
+    { issuer: other.issuer, owns: (r: StoredCertificate) => r.serial === otherSerial },
+  ];
+  // The other issuer's certificate: answered good, signed by the other intermediate (verified against the other root).
+  const r = check(other, await respondOcsp(makeRequest(['-issuer', f('other-inter.pem'), ...ids(other, 'good')]), deps({ issuers })), ids(other, 'good'));
+  assert.equal(r.status, 0, r.err);
+  assert.match(r.err, /Response verify OK/);
+  assert.match(r.out, /other-good\.pem: good\n/);
+  // The main issuer's certificates still answer as before, signed by main.
+  const m = check(main, await respondOcsp(makeRequest(['-issuer', f('main-inter.pem'), ...ids(main, 'good', 'compromised')]), deps({ issuers })), ids(main, 'good', 'compromised'));
+  assert.equal(m.status, 0, m.err);
+  assert.match(m.out, /main-good\.pem: good\n/);
+  assert.match(m.out, /main-compromised\.pem: revoked\n/);
+  // The main issuer's serial asked about under the other issuer's name: not the other's to vouch for.
+  const mainSerial = `0x${main.leaves.get('good')!.serialHex}`;
+  const x = check(other, await respondOcsp(makeRequest(['-issuer', f('other-inter.pem'), '-serial', mainSerial]), deps({ issuers })), ['-serial', mainSerial]);
+  assert.equal(x.status, 0, x.err);
+  assert.match(x.out, new RegExp(`${mainSerial}: unknown\n`));
+});
+
 test('the nonce is echoed verbatim; no nonce in the request, none in the response', async () => {
   const reqFile = f('nonce-req.der');
   const req = makeRequest(['-issuer', f('main-inter.pem'), ...ids(main, 'good'), '-nonce']);
