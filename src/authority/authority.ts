@@ -36,7 +36,7 @@ import { PROVISIONER_TYPE, type ProvisionerInfo } from './provisioner-extension.
 import { classifySan, type San } from '../pki/names.js';
 import { computeValidity, notBeforeIssuer } from './validity.js';
 import { TrustStore } from './trust.js';
-import { IssuerSet, entryPem, nativeCertificate, type IssuerEntry, type LoadedIssuer } from './issuers.js';
+import { IssuerSet, entryPem, issuerCdp, nativeCertificate, type IssuerEntry, type LoadedIssuer } from './issuers.js';
 import type { IssuerScope } from '../ledger/ledger.js';
 import { DEFAULT_ISSUER_NAME } from '../config/schema.js';
 import { buildCrl } from './crl.js';
@@ -168,7 +168,7 @@ export class Authority {
       notAfter: validity.notAfter,
       rsa: csr.keyType === 'rsa',
       provisioner: provisionerInfo,
-      crlDistributionPoints: this.config.stepstone.crlDistributionPoints,
+      crlDistributionPoints: issuer.cdp,
       ocspServers: this.config.stepstone.ocspServers,
     });
     const facts = { der: leaf.der, serialHex: leaf.serialHex, subject: token.claims.sub, sans: certSans.map((s) => s.value), ...certificateTimes(validity) };
@@ -197,7 +197,7 @@ export class Authority {
     const serialHex = randomSerialHex();
     const common = {
       serialHex, spki: csr.spki, notBefore: validity.notBefore, notAfter: validity.notAfter, provisioner,
-      crlDistributionPoints: this.config.stepstone.crlDistributionPoints, ocspServers: this.config.stepstone.ocspServers,
+      crlDistributionPoints: issuer.cdp, ocspServers: this.config.stepstone.ocspServers,
     };
     // A template whose result is the default leaf's shape (a CN-only subject, the default usages,
     // nothing extra) is signed on the fast path: the same subject and extensions (tested), at a
@@ -263,20 +263,23 @@ export class Authority {
       // One issuer lists every revoked row (as before there were several); several split them by name.
       const scope: IssuerScope | undefined = loaded.length > 1 ? { name: l.name, orUnnamed: l.name === unnamed } : undefined;
       const kept = this.issuers?.all.find((e) => e.name === l.name && e.identity === l.identity);
-      if (kept && sameScope(kept.scope, scope)) {
+      if (kept && sameScope(kept.scope, scope) && sameList(kept.cdp, issuerCdp(l.crlDistributionPoints, this.config.stepstone.crlDistributionPoints, l.name, loaded.length > 1))) {
         entries.push(kept);
         continue;
       }
       const leaf = kept?.leaf ?? this.issuers?.all.find((e) => e.identity === l.identity)?.leaf ?? await LeafTemplate.create(l.issuer);
-      const entry: IssuerEntry = { ...l, pem: entryPem(l.issuer), leaf, native: nativeCertificate(l.issuer), scope, crl: undefined as unknown as CrlPublisher };
+      const cdp = issuerCdp(l.crlDistributionPoints, this.config.stepstone.crlDistributionPoints, l.name, loaded.length > 1);
+      const entry: IssuerEntry = { ...l, pem: entryPem(l.issuer), leaf, native: nativeCertificate(l.issuer), scope, cdp, crl: undefined as unknown as CrlPublisher };
       entry.crl = new CrlPublisher({
         issuer: l.issuer,
         ledger: this.ledger,
         settings: this.config.crl,
         scope,
         // An IDP scopes the CRL to certificates whose CDP names it; openssl then refuses the CRL for
-        // a leaf without that CDP, so it is only set where leaves carry one.
-        idpUrl: this.config.crl.idpURL ?? this.config.stepstone.crlDistributionPoints[0],
+        // a leaf without that CDP, so it is only set where leaves carry one. With several issuers,
+        // an issuer's older leaves may carry another CDP (/crl, from before a rotation): only an
+        // explicit crl.idpURL, and only on the default issuer's CRL.
+        idpUrl: loaded.length === 1 ? this.config.crl.idpURL ?? cdp[0] : l === loaded[0] ? this.config.crl.idpURL : undefined,
         now: this.now,
         build: this.crlBuilder,
         // The metrics follow the default issuer's CRL (/crl's).
@@ -572,7 +575,7 @@ export class Authority {
         notAfter: validity.notAfter,
         rsa: req.csr.keyType === 'rsa',
         provisioner: req.provisioner.claims.disableSmallstepExtensions ? null : { type: PROVISIONER_TYPE.ACME, name: req.provisioner.name, credentialId: '' },
-        crlDistributionPoints: this.config.stepstone.crlDistributionPoints,
+        crlDistributionPoints: issuer.cdp,
         ocspServers: this.config.stepstone.ocspServers,
       });
       const facts = { der: leaf.der, serialHex: leaf.serialHex, subject: req.commonName, sans: req.sans.map((s) => s.value), ...certificateTimes(validity) };
@@ -665,4 +668,8 @@ export class Authority {
 
 function sameScope(a: IssuerScope | undefined, b: IssuerScope | undefined): boolean {
   return a?.name === b?.name && a?.orUnnamed === b?.orUnnamed;
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -23,6 +23,8 @@ export interface LoadedIssuer {
   issuer: Issuer;
   /** The SHA-256 of certificate and key identity: a reload keeps an entry whose fingerprint did not change. */
   identity: string;
+  /** Its own CRL distribution points (stepstone.issuers[].crlDistributionPoints), if set. */
+  crlDistributionPoints?: string[];
 }
 
 /** An issuer as the running CA uses it. */
@@ -34,6 +36,8 @@ export interface IssuerEntry extends LoadedIssuer {
   crl: CrlPublisher;
   /** Whose ledger rows its CRL lists; absent when it is the only issuer (then every row). */
   scope?: IssuerScope;
+  /** The CRL distribution points its leaves carry (issuerCdp). */
+  cdp: string[];
   /** node's view of its certificate, for X509_check_issued (name and AKI) against a presented leaf. */
   native: X509Certificate;
 }
@@ -49,8 +53,11 @@ export async function loadIssuers(
   const { config, resolvePath } = loaded;
   const listed = config.stepstone.issuers;
   const specs = listed
-    ? listed.map((i, n) => ({ label: `stepstone.issuers[${n}] "${i.name}"`, name: i.name, crt: i.crt, key: i.key, password: i.password ?? (i.passwordFile !== undefined ? readPasswordFile(resolvePath(i.passwordFile), i.name) : password) }))
-    : [{ label: 'the intermediate', name: DEFAULT_ISSUER_NAME, crt: config.crt, key: config.key, password }];
+    ? listed.map((i, n) => ({
+      label: `stepstone.issuers[${n}] "${i.name}"`, name: i.name, crt: i.crt, key: i.key, crlDistributionPoints: i.crlDistributionPoints,
+      password: i.password ?? (i.passwordFile !== undefined ? readPasswordFile(resolvePath(i.passwordFile), i.name) : password),
+    }))
+    : [{ label: 'the intermediate', name: DEFAULT_ISSUER_NAME, crt: config.crt, key: config.key, password, crlDistributionPoints: undefined }];
   const out: LoadedIssuer[] = [];
   for (const s of specs) {
     const certs = parseCertificates(readTextExplained(resolvePath(s.crt), `the ${s.label} certificate`));
@@ -67,7 +74,7 @@ export async function loadIssuers(
     }
     if (!isCa(cert)) throw new Error(`${s.label}: the certificate ${cert.subject} is not a CA certificate (basicConstraints CA:TRUE is missing)`);
     if (!(await chainsToRoot(cert, roots))) throw new Error(listed ? `${s.label}: the certificate ${cert.subject} is not signed by any configured root` : `the intermediate ${cert.subject} is not signed by any configured root`);
-    out.push({ name: s.name, issuer, identity: `${Buffer.from(await cert.getThumbprint('SHA-256')).toString('hex')}:${issuer.keyId}` });
+    out.push({ name: s.name, issuer, identity: `${Buffer.from(await cert.getThumbprint('SHA-256')).toString('hex')}:${issuer.keyId}`, crlDistributionPoints: s.crlDistributionPoints });
   }
   return out;
 }
@@ -152,6 +159,23 @@ export class IssuerSet {
   pems(): string[] {
     return this.all.map((e) => e.pem);
   }
+}
+
+/**
+ * The CRL distribution points an issuer's leaves carry: its own if configured; else the CA's,
+ * where, with several issuers, a URL whose path ends in /crl (or /1.0/crl) names this issuer's
+ * CRL, /crl/NAME — a relying party then fetches the CRL its certificate's issuer signed, which
+ * stays true when a rotation changes the default. One issuer: the CA's list unchanged.
+ */
+export function issuerCdp(own: string[] | undefined, global: string[], name: string, several: boolean): string[] {
+  if (own) return own;
+  if (!several) return global;
+  return global.map((u) => {
+    const url = new URL(u);
+    if (!/\/crl\/?$/.test(url.pathname)) return u;
+    url.pathname = `${url.pathname.replace(/\/$/, '')}/${encodeURIComponent(name)}`;
+    return url.toString();
+  });
 }
 
 export function entryPem(issuer: Issuer): string {

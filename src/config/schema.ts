@@ -88,6 +88,11 @@ export const issuerSchema = z.object({
   key: z.string().min(1),
   password: z.string().optional(),
   passwordFile: z.string().min(1).optional(),
+  /**
+   * CRL distribution points for its leaves. Default: stepstone.crlDistributionPoints, with a URL
+   * path ending in /crl pointed at this issuer's own CRL (/crl/NAME) when there are several.
+   */
+  crlDistributionPoints: z.array(z.string().url()).optional(),
 }).strict().refine((i) => i.password === undefined || i.passwordFile === undefined, { message: 'give password or passwordFile, not both' });
 export type IssuerConfig = z.infer<typeof issuerSchema>;
 

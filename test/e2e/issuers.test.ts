@@ -100,9 +100,12 @@ let oldInter: string;
 let next: { crt: string; key: string };
 let certA: Issued;
 let certB: Issued;
+const CDP = 'http://ca.internal/1.0/crl';
+/** The CRL distribution point URIs of a certificate, as openssl prints them. */
+const cdpOf = (file: string) => [...run('openssl', ['x509', '-in', file, '-noout', '-ext', 'crlDistributionPoints']).out.matchAll(/URI:(\S+)/g)].map((m) => m[1]);
 
 before(async () => {
-  ca = await startTestCa();
+  ca = await startTestCa({ configure: (c) => { c.stepstone = { ...(c.stepstone ?? {}), crlDistributionPoints: [CDP] }; } });
   admin = await provisionerKey(ca.configPath, ca.password);
   oldInter = join(ca.home, 'certs', 'intermediate_ca.crt');
 });
@@ -112,6 +115,7 @@ test('rotation: a CA with one issuer signs certificate A with its intermediate',
   certA = await sign(ca, admin, 'a.example', ca.dir);
   assert.equal(certA.ca.trim(), readFileSync(oldInter, 'utf8').trim());
   assert.ok(verifies(ca.rootFile, oldInter, certA.certFile));
+  assert.deepEqual(cdpOf(certA.certFile), [CDP], 'one issuer: the configured CDP as it is');
 });
 
 test('rotation: a new intermediate added first in stepstone.issuers (the old one kept as "default") is applied by SIGHUP; /sign then issues from it', async () => {
@@ -130,6 +134,7 @@ test('rotation: a new intermediate added first in stepstone.issuers (the old one
   assert.equal(certB.ca.trim(), readFileSync(next.crt, 'utf8').trim(), 'the ca field is the new intermediate');
   assert.ok(verifies(ca.rootFile, next.crt, certB.certFile), 'openssl verify: root → new intermediate → B');
   assert.ok(!verifies(ca.rootFile, oldInter, certB.certFile), 'B does not chain through the old intermediate');
+  assert.deepEqual(cdpOf(certB.certFile), [`${CDP}/issuing-2027`], 'several issuers: the CDP names the issuer\'s own CRL');
   const inter = await request(ca, 'GET', '/intermediates');
   assert.equal(inter.json.crts.length, 2, '/intermediates lists both');
 });
@@ -143,6 +148,7 @@ test('rotation: certificate A still renews over mTLS (curl --cert/--key), and th
   assert.equal(json.ca.trim(), readFileSync(oldInter, 'utf8').trim(), 'the ca field is the old intermediate');
   assert.ok(verifies(ca.rootFile, oldInter, renewed.certFile), 'openssl verify: root → old intermediate → renewed A');
   assert.ok(!verifies(ca.rootFile, next.crt, renewed.certFile));
+  assert.deepEqual(cdpOf(renewed.certFile), [CDP], 'a renewal copies the old certificate\'s extensions, CDP included');
   // And a certificate of the new issuer renews too: the TLS trust gained the new intermediate.
   const rb = curl(ca, '/renew', { cert: certB.certFile, key: certB.keyFile, body: '' });
   assert.equal(rb.status, 201, rb.body);
