@@ -369,7 +369,8 @@ export class Authority {
       dnsNames: this.config.dnsNames,
       now,
       maxLifetimeMs: this.maxTokenLifetime,
-      issuerOf: (leaf) => this.issuerOf(leaf).issuer.cert,
+      // No handshake vouched for this leaf: its issuer is looked for even when there is one.
+      issuerOf: (leaf) => this.issuerOf(leaf, true).issuer.cert,
       provisionerOf: (leaf) => readProvisionerExtension(leaf)?.name ?? null,
     });
     if (await this.ledger.isTokenUsed(verified.replayKey)) throw tokenUsed();
@@ -422,8 +423,8 @@ export class Authority {
    * The configured issuer that signed a presented certificate: a renewal stays with it. One that
    * no configured issuer signed (its intermediate was removed from ca.json) cannot renew.
    */
-  private issuerOf(cert: Pick<CertificateView, 'rawData' | 'subject' | 'serialNumber'>): IssuerEntry {
-    const issuer = this.issuers.forCertificate(cert.rawData);
+  private issuerOf(cert: Pick<CertificateView, 'rawData' | 'subject' | 'serialNumber'>, strict = false): IssuerEntry {
+    const issuer = this.issuers.forCertificate(cert.rawData, strict);
     if (!issuer) {
       const detail = `certificate ${serialToDecimal(cert.serialNumber)} (${cert.subject}) was not issued by any issuer this CA has configured; its issuer may have been retired`;
       throw new CaError('unauthorized', { detail, public: `The request lacked necessary authorization to be completed: ${detail}.` });

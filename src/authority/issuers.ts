@@ -137,10 +137,12 @@ export class IssuerSet {
   /**
    * The configured issuer that signed `der`: its issuer name and authority key id are that
    * issuer's subject and key id (OpenSSL's X509_check_issued). Undefined when none is: an issuer
-   * since removed from the configuration, or a certificate that is not ours.
+   * since removed from the configuration, or a certificate that is not ours. `strict` checks
+   * even when there is one issuer (a certificate no handshake has verified).
    */
-  forCertificate(der: ArrayBuffer | Uint8Array): IssuerEntry | undefined {
-    if (this.single) return this.default;
+  forCertificate(der: ArrayBuffer | Uint8Array, strict = false): IssuerEntry | undefined {
+    // One issuer, and a handshake that verified the chain: it can only be that one.
+    if (this.single && !strict) return this.default;
     let leaf: X509Certificate;
     try {
       leaf = new X509Certificate(Buffer.from(der as ArrayBuffer));

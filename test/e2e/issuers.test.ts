@@ -5,7 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
+import * as jose from 'jose';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, request, serve, startTestCa, stopProc, type TestCa } from '../helpers/ca.ts';
@@ -28,7 +29,7 @@ function makeCa(dir: string, name: string, passwordFile: string, under?: { crt: 
   return { crt, key };
 }
 
-interface Issued { crt: string; ca: string; serial: string; serialHex: string; certFile: string; keyFile: string }
+interface Issued { crt: string; ca: string; serial: string; serialHex: string; certFile: string; keyFile: string; renewedFile?: string }
 
 async function sign(ca: TestCa, p: ProvisionerKey, cn: string, dir: string, provisioner = 'admin'): Promise<Issued> {
   const { csrPem, keyPem } = opensslCsr(cn, [cn]);
@@ -78,6 +79,19 @@ function ocsp(ca: TestCa, issuerFile: string, certFile: string): string {
   assert.match(r.err, /Response verify OK/);
   return r.out;
 }
+
+/** An x5cInsecure renew token for `c` (renewal without a handshake), signed with its key. */
+async function renewToken(ca: TestCa, c: Issued): Promise<string> {
+  const leaf = new X509Certificate(c.crt);
+  const keyPem = readFileSync(c.keyFile, 'utf8');
+  const now = Math.floor(Date.now() / 1000);
+  return new jose.CompactSign(new TextEncoder().encode(JSON.stringify({
+    aud: `${ca.url}/renew`, iss: 'step-ca-client/1.0', sub: leaf.subject.replace(/^CN=/, ''), jti: randomBytes(16).toString('hex'), iat: now, nbf: now, exp: now + 300,
+  }))).setProtectedHeader({
+    alg: 'ES256', kid: await jose.calculateJwkThumbprint(await jose.exportJWK(createPublicKey(keyPem))), typ: 'JWT', x5cInsecure: [leaf.raw.toString('base64')],
+  }).sign(createPrivateKey(keyPem));
+}
+const bearer = (t: string) => ({ headers: { authorization: `Bearer ${t}` } });
 
 /** Rewrites ca.json, sends SIGHUP and waits for the server's verdict (reloaded or refused). */
 async function reloadWith(ca: TestCa, edit: (cfg: Record<string, any>) => void): Promise<'reloaded' | string> {
@@ -149,10 +163,20 @@ test('rotation: certificate A still renews over mTLS (curl --cert/--key), and th
   assert.ok(verifies(ca.rootFile, oldInter, renewed.certFile), 'openssl verify: root → old intermediate → renewed A');
   assert.ok(!verifies(ca.rootFile, next.crt, renewed.certFile));
   assert.deepEqual(cdpOf(renewed.certFile), [CDP], 'a renewal copies the old certificate\'s extensions, CDP included');
+  certA.renewedFile = renewed.certFile;
   // And a certificate of the new issuer renews too: the TLS trust gained the new intermediate.
   const rb = curl(ca, '/renew', { cert: certB.certFile, key: certB.keyFile, body: '' });
   assert.equal(rb.status, 201, rb.body);
   assert.equal(JSON.parse(rb.body).ca.trim(), readFileSync(next.crt, 'utf8').trim());
+});
+
+test('rotation: the renewed A renews again with a renew token (no handshake), still from the old intermediate', async () => {
+  const renewed = saved({ crt: readFileSync(certA.renewedFile!, 'utf8'), ca: '' }, ca.dir, 'a-renewed-2', readFileSync(certA.keyFile, 'utf8'));
+  const r = await request(ca, 'POST', '/renew', undefined, bearer(await renewToken(ca, renewed)));
+  assert.equal(r.status, 201, r.body);
+  assert.equal(r.json.ca.trim(), readFileSync(oldInter, 'utf8').trim());
+  writeFileSync(join(ca.dir, 'a-renewed-3.pem'), r.json.crt);
+  assert.ok(verifies(ca.rootFile, oldInter, join(ca.dir, 'a-renewed-3.pem')));
 });
 
 test('rotation: revoking A lists it in the old issuer\'s CRL (/crl/default), not in the new one\'s (/crl); OCSP says revoked for A and good for B', () => {
@@ -223,6 +247,9 @@ test('rotation: moving the provisioner back to the old issuer with `provisioner 
   const r = curl(ca, '/renew', { cert: d.certFile, key: d.keyFile, body: '' });
   assert.equal(r.status, 401, r.body);
   assert.match(JSON.parse(r.body).message, /not issued by any issuer this CA has configured/);
+  const t = await request(ca, 'POST', '/renew', undefined, bearer(await renewToken(ca, d)));
+  assert.equal(t.status, 401, t.body);
+  assert.match(t.json.message, /not issued by any issuer this CA has configured/);
 });
 
 // ---------------------------------------------------------------------------------------------
