@@ -1,7 +1,8 @@
 // The CA: sign, renew (over mTLS or with a renew token), rekey and revoke, each an orchestration
-// of named steps, plus the CRL, OCSP answers and its own serving certificate. It knows nothing of
-// HTTP or SQL: requests come in as plain values, decisions go to the ledger and the observer,
-// errors leave as CaError.
+// of named steps, plus the CRLs, OCSP answers and its own serving certificate. Its issuers
+// (issuers.ts) sign: a provisioner's for sign, the old certificate's for renew and rekey. It
+// knows nothing of HTTP or SQL: requests come in as plain values, decisions go to the ledger and
+// the observer, errors leave as CaError.
 import { signedBy } from '../pki/signed-by.js';
 import { viewCertificate, type CertificateView } from '../pki/certificate-view.js';
 import { generateKeyPairSync } from 'node:crypto';
@@ -26,7 +27,6 @@ import { GO_TYPE } from './go-template.js';
 import { createPublicKey } from 'node:crypto';
 import { authorizeExistingCertificate, type AuthorizedCertificate } from './existing-certificate.js';
 import { createRenewedCertificate, randomSerialHex, type Issuer } from './profiles.js';
-import type { x509 as X509 } from '../pki/x509.js';
 import { normalizeSerial, serialToDecimal } from '../pki/serial.js';
 import { LeafTemplate } from './fast-leaf.js';
 import { certificateTimes, factsOf, type IssuedFacts } from './issued-facts.js';
@@ -107,8 +107,8 @@ export class Authority {
   }
 
   /**
-   * Installs a reloaded configuration (reload.ts built and checked all of it). One synchronous
-   * step: a request sees either the old set or the new one at each of its await points, and
+   * Installs a reloaded configuration (reload.ts built and checked all of it; buildIssuers made
+   * the issuer set, when the issuers were read again). One synchronous step: a request sees either the old set or the new one at each of its await points, and
    * requests in flight finish with the provisioner they were verified against.
    */
   applyReload(live: LiveConfig, issuers?: IssuerSet): void {
@@ -312,7 +312,7 @@ export class Authority {
   }
 
   /** Every issuer's name and certificate, default first (the console, metrics). */
-  issuerCertificates(): { name: string; cert: X509.X509Certificate }[] {
+  issuerCertificates(): { name: string; cert: x509.X509Certificate }[] {
     return this.issuers.all.map((e) => ({ name: e.name, cert: e.issuer.cert }));
   }
 

@@ -57,7 +57,7 @@ export async function loadIssuers(
       label: `stepstone.issuers[${n}] "${i.name}"`, name: i.name, crt: i.crt, key: i.key, crlDistributionPoints: i.crlDistributionPoints,
       password: i.password ?? (i.passwordFile !== undefined ? readPasswordFile(resolvePath(i.passwordFile), i.name) : password),
     }))
-    : [{ label: 'the intermediate', name: DEFAULT_ISSUER_NAME, crt: config.crt, key: config.key, password, crlDistributionPoints: undefined }];
+    : [{ label: 'intermediate', name: DEFAULT_ISSUER_NAME, crt: config.crt, key: config.key, password, crlDistributionPoints: undefined }];
   const out: LoadedIssuer[] = [];
   for (const s of specs) {
     const certs = parseCertificates(readTextExplained(resolvePath(s.crt), `the ${s.label} certificate`));
@@ -66,14 +66,17 @@ export async function loadIssuers(
     const keyPath = resolvePath(s.key);
     checkKeyPermissions(keyPath, config.stepstone.keyPermissions, warn);
     const keyPem = readTextExplained(keyPath, `the ${s.label} key`);
+    // One line naming the issuer (a CA with one issuer keeps its messages as they always were).
+    const refuse = (msg: string) => new Error(listed ? `${s.label}: ${msg}` : msg);
     let issuer: Issuer;
     try {
       issuer = await makeIssuer(cert, loadPrivateKey(keyPem, s.password));
     } catch (e) {
-      throw new Error(listed ? `${s.label}: ${(e as Error).message}` : (e as Error).message);
+      throw refuse((e as Error).message);
     }
-    if (!isCa(cert)) throw new Error(`${s.label}: the certificate ${cert.subject} is not a CA certificate (basicConstraints CA:TRUE is missing)`);
-    if (!(await chainsToRoot(cert, roots))) throw new Error(listed ? `${s.label}: the certificate ${cert.subject} is not signed by any configured root` : `the intermediate ${cert.subject} is not signed by any configured root`);
+    const what = listed ? 'the certificate' : 'the intermediate';
+    if (!isCa(cert)) throw refuse(`${what} ${cert.subject} is not a CA certificate (basicConstraints CA:TRUE is missing)`);
+    if (!(await chainsToRoot(cert, roots))) throw refuse(`${what} ${cert.subject} is not signed by any configured root`);
     out.push({ name: s.name, issuer, identity: `${Buffer.from(await cert.getThumbprint('SHA-256')).toString('hex')}:${issuer.keyId}`, crlDistributionPoints: s.crlDistributionPoints });
   }
   return out;
