@@ -268,6 +268,11 @@ test('two roots: /roots lists both, each provisioner\'s certificates chain to it
   writeFileSync(two.configPath, JSON.stringify(base, null, 2));
   const add = stepstone('provisioner', 'add', 'ops', '--type', 'JWK', '--create', '--password-file', opsPw, '--issuer', 'other', '--home', two.home);
   assert.equal(add.status, 0, add.err);
+  // A provisioner with a certificate template (not the default leaf's shape: signed off the fast path), also on "other".
+  const tplFile = join(two.dir, 'server-only.tpl');
+  writeFileSync(tplFile, '{ "subject": {{ toJson .Subject }}, "sans": {{ toJson .SANs }}, "keyUsage": ["digitalSignature"], "extKeyUsage": ["serverAuth"] }');
+  const tpl = stepstone('provisioner', 'add', 'tpl', '--type', 'JWK', '--create', '--password-file', opsPw, '--issuer', 'other', '--x509-template', tplFile, '--home', two.home);
+  assert.equal(tpl.status, 0, tpl.err);
   const unknown = stepstone('provisioner', 'add', 'ops2', '--type', 'JWK', '--create', '--password-file', opsPw, '--issuer', 'elsewhere', '--home', two.home);
   assert.notEqual(unknown.status, 0);
   assert.match(unknown.err, /no issuer is named "elsewhere" \(configured: main, other\)/);
@@ -285,6 +290,9 @@ test('two roots: /roots lists both, each provisioner\'s certificates chain to it
   assert.ok(verifies(otherRoot.crt, otherInter.crt, opsCert.certFile), 'ops → other → the other root');
   assert.ok(!verifies(two.rootFile, otherInter.crt, opsCert.certFile), 'ops does not chain to the first root');
   assert.equal(opsCert.ca.trim(), readFileSync(otherInter.crt, 'utf8').trim());
+  const tplCert = await sign(two, await provisionerKey(two.configPath, 'ops-secret', 'tpl'), 'tpl.example', two.dir, 'tpl');
+  assert.ok(verifies(otherRoot.crt, otherInter.crt, tplCert.certFile), 'templated → other → the other root');
+  assert.match(run('openssl', ['x509', '-in', tplCert.certFile, '-noout', '-ext', 'extendedKeyUsage']).out, /TLS Web Server Authentication\s*$/);
   // An mTLS renewal of the other root's certificate: curl trusts the server by the first root, the server the client by the other.
   const r = curl(two, '/renew', { cert: opsCert.certFile, key: opsCert.keyFile, body: '' });
   assert.equal(r.status, 201, r.body);
