@@ -54,7 +54,24 @@ export async function prepareReload(configPath: string, running?: CaConfig, pass
     const { roots, federatedRoots } = loadRoots(loaded);
     live.issuers = { issuers: await loadIssuers(loaded, password, roots), config: config.stepstone.issuers ?? null, roots, federatedRoots };
   }
-  const comparable = (c: CaConfig, k: (typeof NEEDS_RESTART)[number]) => JSON.stringify((k === 'stepstone' ? { ...c.stepstone, issuers: undefined } : c[k]) ?? null);
+  const comparable = (c: CaConfig, k: (typeof NEEDS_RESTART)[number]) => JSON.stringify(unset(k === 'stepstone' ? { ...c.stepstone, issuers: undefined } : c[k]));
   const restartNeeded = running ? NEEDS_RESTART.filter((k) => comparable(config, k) !== comparable(running, k)) : [];
   return { live, restartNeeded };
+}
+
+/**
+ * `value` with every "" and null left out, recursively: step-ca's tools write ca.json back with
+ * empty defaults ("insecureAddress": "", "badgerFileLoadingMode": "") that mean the same as the
+ * key being absent, and a reload after `step ca provisioner add` must not warn that they changed.
+ */
+function unset(value: unknown): unknown {
+  if (value === '' || value === null || value === undefined) return null;
+  if (Array.isArray(value)) return value.map(unset);
+  if (typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const u = unset(v);
+    if (u !== null) out[k] = u;
+  }
+  return out;
 }

@@ -208,3 +208,24 @@ test('reloads under a steady /sign load: zero failed requests, connections kept'
   const page = await request(ca, 'GET', '/provisioners');
   assert.deepEqual(page.json.provisioners.map((p: any) => p.name), list, 'the running CA serves the reloaded list');
 });
+
+test('a reload names settings that need a restart, but not empty values step writes back ("" = absent)', async () => {
+  const original = readFileSync(ca.configPath);
+  const lastReload = () => ca.logs.filter((l) => /"msg":"configuration reloaded"/.test(l)).at(-1)!;
+  try {
+    // What `step ca provisioner add` leaves in a ca.json it rewrites (step-cli.test.ts runs it).
+    const cfg = JSON.parse(original.toString('utf8'));
+    cfg.insecureAddress = '';
+    cfg.db.badgerFileLoadingMode = '';
+    writeFileSync(ca.configPath, JSON.stringify(cfg, null, 2));
+    await reloaded(reloads(), 'signal');
+    assert.match(lastReload(), /"restartNeeded":\[\]/);
+    cfg.stepstone.logLevel = 'debug';
+    writeFileSync(ca.configPath, JSON.stringify(cfg, null, 2));
+    await reloaded(reloads(), 'signal');
+    assert.match(lastReload(), /"restartNeeded":\["stepstone"\]/);
+  } finally {
+    writeFileSync(ca.configPath, original);
+    await reloaded(reloads(), 'signal');
+  }
+});
