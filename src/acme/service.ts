@@ -62,6 +62,7 @@ export class AcmeService {
   private readonly orderMs: number;
   private readonly inflight = new Set<Promise<void>>();
   private pruneTimer: NodeJS.Timeout | null = null;
+  private started = false;
 
   constructor(private readonly authority: Authority, readonly cfg: AcmeConfig, private readonly warn: (msg: string, err?: unknown) => void = () => undefined) {
     this.store = authority.acmeStore;
@@ -83,6 +84,8 @@ export class AcmeService {
    * process left 'processing' (with several replicas each may resume one; the first result wins).
    */
   start(): void {
+    if (this.started) return;
+    this.started = true;
     this.resume().catch((err: unknown) => this.warn('acme: resuming unfinished validations failed', err));
     const every = parseDuration(this.cfg.pruneInterval)!;
     this.pruneTimer = setInterval(() => {
@@ -112,6 +115,7 @@ export class AcmeService {
   provisioner(name: string): AcmeProvisioner {
     const p = this.authority.acmeProvisioner(name);
     if (!p) throw new AcmeProblem('malformed', `no ACME provisioner named ${JSON.stringify(name)}`, 404);
+    this.start(); // the first ACME provisioner may have come with a reload
     return p;
   }
 

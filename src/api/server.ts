@@ -142,11 +142,14 @@ export async function buildApp(authority: Authority, o: AppOptions): Promise<Fas
   });
 
   const full = (o.surface ?? 'full') === 'full';
-  // One ACME service for both prefixes; only when ca.json has an ACME provisioner.
+  // One ACME service for both prefixes. Its routes are always mounted (a name that is not an ACME
+  // provisioner is a 404 problem), so the first ACME provisioner added by a reload is served at
+  // once; its background work (pruning, resuming validations) starts with the first ACME
+  // provisioner, at start-up or when a request first finds one.
   const hasAcme = authority.config.authority.provisioners.some((p) => p.type.toUpperCase() === 'ACME');
-  const acme = full && hasAcme ? new AcmeService(authority, authority.config.stepstone.acme, (msg, err) => app.log.warn({ err }, msg)) : null;
+  const acme = full ? new AcmeService(authority, authority.config.stepstone.acme, (msg, err) => app.log.warn({ err }, msg)) : null;
   if (acme) {
-    acme.start();
+    if (hasAcme) acme.start();
     app.addHook('onClose', () => acme.close());
   }
   const port = /:(\d+)$/.exec(authority.config.address)?.[1];

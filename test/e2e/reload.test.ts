@@ -229,3 +229,28 @@ test('a reload names settings that need a restart, but not empty values step wri
     await reloaded(reloads(), 'signal');
   }
 });
+
+test('the first ACME provisioner, added by a reload, is served at once; removed, it is gone', async () => {
+  const original = readFileSync(ca.configPath);
+  assert.equal((await request(ca, 'GET', '/acme/edge/directory')).status, 404);
+  try {
+    const cfg = JSON.parse(original.toString('utf8'));
+    cfg.authority.provisioners.push({ type: 'ACME', name: 'edge', challenges: ['http-01'] });
+    writeFileSync(ca.configPath, JSON.stringify(cfg, null, 2));
+    await reloaded(reloads(), 'signal');
+    for (const prefix of ['', '/1.0']) {
+      const dir = await request(ca, 'GET', `${prefix}/acme/edge/directory`);
+      assert.equal(dir.status, 200, dir.body);
+      assert.equal(dir.json.newOrder, `${ca.url}${prefix}/acme/edge/new-order`);
+      const nonce = await request(ca, 'HEAD', `${prefix}/acme/edge/new-nonce`);
+      assert.equal(nonce.status, 200);
+      assert.match(String(nonce.headers['replay-nonce']), /^[\w-]{16,}$/);
+    }
+  } finally {
+    writeFileSync(ca.configPath, original);
+    await reloaded(reloads(), 'signal');
+  }
+  const gone = await request(ca, 'GET', '/acme/edge/directory');
+  assert.equal(gone.status, 404);
+  assert.match(gone.headers['content-type'] as string, /application\/problem\+json/);
+});
