@@ -270,3 +270,23 @@ test('`step ca provisioner remove NAME --all --ca-config` then a reload: the pro
   assert.equal(admin.status, 0, admin.stderr);
   verifyChain(join(ca.dir, 'after.crt'));
 });
+
+test('`step ca provisioner add NAME --type ACME` then a reload serves its ACME directory; `remove --type ACME` takes it away', async (t) => {
+  if (!have(t)) return;
+  const add = await stepAsync(['ca', 'provisioner', 'add', 'acme', '--type', 'ACME', '--ca-config', ca.configPath]);
+  assert.equal(add.status, 0, add.stderr);
+  assert.deepEqual(JSON.parse(readFileSync(ca.configPath, 'utf8')).authority.provisioners.map((p: any) => [p.type, p.name]), [['JWK', 'admin'], ['ACME', 'acme']]);
+  assert.equal((await request(ca, 'GET', '/acme/acme/directory')).status, 404, 'unknown before the reload');
+  assert.match(await reload(), /"provisioners":2/);
+  const dir = await request(ca, 'GET', '/acme/acme/directory');
+  assert.equal(dir.status, 200, dir.body);
+  assert.equal(dir.json.newNonce, `${ca.url}/acme/acme/new-nonce`);
+  assert.equal(dir.json.newOrder, `${ca.url}/acme/acme/new-order`);
+  const list = await stepAsync(['ca', 'provisioner', 'list']);
+  assert.deepEqual(JSON.parse(list.stdout).map((p: any) => [p.type, p.name]), [['JWK', 'admin'], ['ACME', 'acme']]);
+
+  const rm = await stepAsync(['ca', 'provisioner', 'remove', 'acme', '--type', 'ACME', '--ca-config', ca.configPath]);
+  assert.equal(rm.status, 0, rm.stderr);
+  assert.match(await reload(), /"provisioners":1/);
+  assert.equal((await request(ca, 'GET', '/acme/acme/directory')).status, 404);
+});

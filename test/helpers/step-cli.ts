@@ -116,7 +116,7 @@ function goBinary(): string {
 }
 
 /**
- * The step binary: $STEP_CLI, or test/.cache/step-cli/step, built on first use (a minute or two).
+ * The step binary: $STEP_CLI, or test/.cache/step-cli/step, built on first use (2–3 minutes).
  * Test files running at once share one build: the first takes a lock file, the others wait.
  */
 export async function stepCli(log: (msg: string) => void = () => {}): Promise<StepCli> {
@@ -193,7 +193,7 @@ function build(bin: string, log: (msg: string) => void): void {
   mkdirSync(join(gopath, 'src/stepcli'), { recursive: true });
   writeFileSync(join(gopath, 'src/stepcli/main.go'), MAIN_GO(upstream));
 
-  log(`building step ${upstream} from Debian's ${SOURCE_PACKAGE} ${debVersion} (once per machine; a minute or two)`);
+  log(`building step ${upstream} from Debian's ${SOURCE_PACKAGE} ${debVersion} (once per machine; 2–3 minutes on a busy 2-core machine)`);
   // GOPATH mode: the Debian packages are a GOPATH tree; module mode would want the network. The
   // cache's tree comes first, so it shadows the -dev package's partial copy of the same import path.
   const tmp = `${bin}.${process.pid}.tmp`;
