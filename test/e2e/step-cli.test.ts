@@ -212,6 +212,18 @@ test('the real step CLI as a client: token + certificate, certificate with a pas
   assert.ok(certDer(f('two.crt')).includes(opsKid));
   verifyChain(f('two.crt'));
 
+  // --not-after reaches the CA: an hour from issuance, not the 24 h default. (notBefore is the
+  // backdate, clamped to the young intermediate's own notBefore.)
+  const t0 = Date.now();
+  const short = await stepAsync(['ca', 'certificate', 'short.internal', f('short.crt'), f('short.key'), '--provisioner', 'ops', '--provisioner-password-file', opsPw, '--not-after', '1h']);
+  const t1 = Date.now();
+  assert.equal(short.status, 0, short.stderr);
+  const notAfter = Date.parse(/notAfter=(.*)/.exec(openssl(['x509', '-in', f('short.crt'), '-noout', '-enddate']))![1]!);
+  assert.ok(notAfter >= t0 + 3600_000 - 1000 && notAfter <= t1 + 3600_000 + 1000, `notAfter ${new Date(notAfter).toISOString()}, issued ${new Date(t0).toISOString()}`);
+  const tooLong = await stepAsync(['ca', 'certificate', 'long.internal', f('long.crt'), f('long.key'), '--provisioner', 'ops', '--provisioner-password-file', opsPw, '--not-after', '48h']);
+  assert.notEqual(tooLong.status, 0);
+  assert.match(tooLong.stderr, /maximum certificate duration/);
+
   // step ca sign: our CSR, step's token.
   const { csrPem } = opensslCsr('csr.internal', ['csr.internal']);
   writeFileSync(f('csr.pem'), csrPem);
