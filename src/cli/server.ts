@@ -70,20 +70,34 @@ export function registerServerCommands(program: Command): void {
     .option('--address <host:port>', 'override the listen address')
     .option('--replica <name>', 'this replica\'s name in audit records (default stepstone.replica, else the host name); replicas sharing a ca.json set it here')
     .option('--pid-file <file>', 'where to write this process\'s id, for `stepstone reload` (default HOME/stepstone.pid)')
-    .action(async (config: string | undefined, o: { home?: string; passwordFile?: string; address?: string; replica?: string; pidFile?: string }) => {
+    .option('--workers <n>', 'processes accepting connections on the port, sharing the ledger (default stepstone.workers, else 1: one process)')
+    .action(async (config: string | undefined, o: { home?: string; passwordFile?: string; address?: string; replica?: string; pidFile?: string; workers?: string }) => {
       const configPath = config ? resolve(config) : layout(resolveHome(o.home)).caConfig;
       if (o.replica !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(o.replica)) throw new CliError('--replica: letters, digits, . _ : - (at most 64)', 2);
-      const password = await obtainPassword({ file: o.passwordFile, flag: '--password-file', purpose: 'to decrypt the intermediate CA key' });
-      const ca = await startCa({ configPath, password, address: o.address, replica: o.replica });
-      let pidFile: string | undefined = o.pidFile ? resolve(o.pidFile) : defaultPidFile(configPath);
-      try {
-        writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o644 });
-      } catch (e) {
-        // A read-only home still serves; only an explicit --pid-file must be written.
-        if (o.pidFile) throw new CliError(`cannot write --pid-file ${pidFile}: ${(e as Error).message}`);
-        say(`note: cannot write ${pidFile} (${(e as NodeJS.ErrnoException).code}); \`stepstone reload\` needs --pid-file, or send SIGHUP yourself`);
-        pidFile = undefined;
+      if (o.workers !== undefined && !/^([1-9]|[1-5][0-9]|6[0-4])$/.test(o.workers)) throw new CliError('--workers: a number from 1 to 64', 2);
+      const cluster = await import('../runtime/cluster.js');
+      if (cluster.isWorkerProcess()) {
+        // Forked by the primary below: it sends the password, and owns the pid file and the signals.
+        cluster.runWorker((worker, password) => startCa({ configPath, password, address: o.address, replica: o.replica, worker }), (ca) => drainOnSignal(ca));
+        return;
       }
+      const workers = o.workers !== undefined ? Number(o.workers) : (await import('../config/load.js')).loadConfig(configPath).config.stepstone.workers;
+      const password = await obtainPassword({ file: o.passwordFile, flag: '--password-file', purpose: 'to decrypt the intermediate CA key' });
+      if (workers > 1) {
+        const { config: c } = (await import('../config/load.js')).loadConfig(configPath);
+        const { default: pino } = await import('pino');
+        const { splitAddress } = await import('../util/address.js');
+        const pidFile = writePidFile(configPath, o.pidFile);
+        try {
+          await cluster.runPrimary({ workers, password, log: pino({ level: c.stepstone.logLevel }).child({ primary: true }), host: splitAddress(o.address ?? c.address).host, pidFile });
+        } catch (e) {
+          if (pidFile) rmSync(pidFile, { force: true });
+          throw new CliError(`serve --workers ${workers}: ${(e as Error).message}`);
+        }
+        return;
+      }
+      const ca = await startCa({ configPath, password, address: o.address, replica: o.replica });
+      const pidFile = writePidFile(configPath, o.pidFile);
       // SIGHUP re-reads ca.json; the outcome (and a refusal's reason) goes to the log.
       process.on('SIGHUP', () => { void ca.reload(); });
       drainOnSignal(ca, pidFile);
@@ -160,6 +174,20 @@ function drainOnSignal(ca: RunningCa, pidFile?: string): void {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/** Writes this process's id for `stepstone reload`; a default location that cannot be written is only noted. */
+function writePidFile(configPath: string, explicit?: string): string | undefined {
+  const pidFile = explicit ? resolve(explicit) : defaultPidFile(configPath);
+  try {
+    writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o644 });
+    return pidFile;
+  } catch (e) {
+    // A read-only home still serves; only an explicit --pid-file must be written.
+    if (explicit) throw new CliError(`cannot write --pid-file ${pidFile}: ${(e as Error).message}`);
+    say(`note: cannot write ${pidFile} (${(e as NodeJS.ErrnoException).code}); \`stepstone reload\` needs --pid-file, or send SIGHUP yourself`);
+    return undefined;
+  }
 }
 
 /** HOME/stepstone.pid, HOME being the CA home of the config (step's layout). */

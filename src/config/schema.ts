@@ -152,6 +152,11 @@ export const stepstoneSchema = z.object({
     /** Served under / and /1.0, and on insecureAddress. */
     path: z.string().regex(/^\/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$/, 'a path such as /ocsp').default('/ocsp'),
   }).default({ enabled: true, path: '/ocsp' }),
+  /**
+   * Processes serving the API on one port (`serve --workers N` overrides): 1 is a single process;
+   * more forks that many node:cluster workers sharing the ledger (see README "Workers").
+   */
+  workers: z.number().int().min(1).max(64).default(1),
   /** This replica's name in audit records and webhook leases (default: the host name). */
   replica: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'letters, digits, . _ : - (at most 64)').optional(),
   metrics: metricsSchema.default(metricsSchema.parse({})),

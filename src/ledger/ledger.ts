@@ -106,6 +106,15 @@ export interface RevocationFeed {
   onRevocation(listener: (serial: string | null) => void): () => void;
 }
 
+/**
+ * A feed this process also speaks on: SQLite shared by `serve --workers` processes, which tell
+ * each other of revocations through the cluster's primary (runtime/cluster.ts).
+ */
+export interface SharedRevocationFeed extends RevocationFeed {
+  /** Tells the other processes that `serial` was revoked here (after its commit). */
+  announce(serial: string): void;
+}
+
 export interface Ledger {
   /** Present when other processes can revoke in this ledger (PostgreSQL); absent for SQLite. */
   readonly revocations?: RevocationFeed;

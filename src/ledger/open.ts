@@ -3,7 +3,7 @@
 // Backends load lazily: a SQLite CA never loads pg, a PostgreSQL one never opens a file.
 import { existsSync } from 'node:fs';
 import type { DbConfig } from '../config/schema.js';
-import type { Ledger } from './ledger.js';
+import type { Ledger, SharedRevocationFeed } from './ledger.js';
 import { isPostgresType, pgSource, type PgSource } from './pg-source.js';
 
 export type LedgerTarget = { kind: 'sqlite'; file: string } | { kind: 'postgresql'; source: PgSource };
@@ -17,6 +17,8 @@ export interface OpenOptions {
   role: 'server' | 'tool';
   /** Pool and listener trouble (PostgreSQL), never with the password. */
   warn?: (msg: string, err?: unknown) => void;
+  /** SQLite server only: the other `serve --workers` processes on the same file. */
+  feed?: SharedRevocationFeed;
 }
 
 /** Where the ledger of this `db` block lives. Throws an Error naming the field when it cannot say. */
@@ -43,7 +45,7 @@ export async function openLedger(t: LedgerTarget, o: OpenOptions): Promise<Ledge
     return openPostgresLedger(t.source, { role: o.role, warn: o.warn });
   }
   const { openSqliteLedger } = await import('./sqlite.js');
-  if (o.role === 'server') return openSqliteLedger(t.file);
+  if (o.role === 'server') return openSqliteLedger(t.file, { feed: o.feed });
   return openSqliteForReading(t.file);
 }
 

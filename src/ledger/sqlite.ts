@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { tokenUsed } from '../errors.js';
 import type {
   AuditEventInput, CertificateFilter, CertificateRecord, CommitObserver, CrlSnapshot, IssuerScope, Ledger, LedgerStats, Revocation, RevokedEntry, RevokeOutcome,
-  StoredCertificate, TokenClaim,
+  RevocationFeed, SharedRevocationFeed, StoredCertificate, TokenClaim,
 } from './ledger.js';
 import { toAuditRow } from './audit-chain.js';
 import { chainWriter } from './sqlite-chain.js';
@@ -32,7 +32,7 @@ import { sqliteDialect } from './sqlite-dialect.js';
  * Opens (creating when missing) the ledger at `path`, applies pending migrations and returns it.
  * Rejects when the file's schema is newer than this build knows.
  */
-export async function openSqliteLedger(file: string, opts: { migrationsDir?: string; writer?: WriterMode } = {}): Promise<SqliteLedger> {
+export async function openSqliteLedger(file: string, opts: { migrationsDir?: string; writer?: WriterMode; feed?: SharedRevocationFeed } = {}): Promise<SqliteLedger> {
   const writer = opts.writer ?? DEFAULT_WRITER;
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   // Create the file ourselves so it is never world-readable, whatever the umask; SQLite gives the
@@ -56,7 +56,7 @@ export async function openSqliteLedger(file: string, opts: { migrationsDir?: str
     // refuse (newer schema) must be left exactly as we found it.
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`ledger could not enable WAL (journal_mode is ${String(mode)})`);
-    return new SqliteLedger(db, { writer });
+    return new SqliteLedger(db, { writer, feed: opts.feed });
   } catch (err) {
     db.close();
     throw err;
@@ -92,7 +92,8 @@ export class SqliteLedger implements Ledger {
    * @param db an open connection, already migrated; the ledger owns it from here on. Exposed so
    * maintenance code and tests can reach the connection — do not write through it.
    */
-  constructor(readonly db: Database.Database, opts: { writer: WriterMode }) {
+  constructor(readonly db: Database.Database, opts: { writer: WriterMode; feed?: SharedRevocationFeed }) {
+    this.feed = opts.feed;
     this.insertToken = spendTokenStatement(db);
     this.selectCert = db.prepare<[string], StoredRow>(SELECT_CERTIFICATE_SQL);
     // Up the `replaces` chain to the first issuance, down through every renewal of it.
@@ -150,8 +151,15 @@ export class SqliteLedger implements Ledger {
     this.statistics = new SqliteStats(db, threaded);
   }
 
-  /** One process per file: no other replica's revocations to hear about. */
-  readonly revocations = undefined;
+  /**
+   * Other processes on this file (`serve --workers`) and their revocations, when there are some;
+   * else none to hear about.
+   */
+  private readonly feed: SharedRevocationFeed | undefined;
+
+  get revocations(): RevocationFeed | undefined {
+    return this.feed;
+  }
 
   /** Resolves once the row is committed and durable: only then may the certificate leave. */
   async recordIssuance(cert: CertificateRecord, token?: TokenClaim, event?: AuditEventInput): Promise<void> {
@@ -175,7 +183,9 @@ export class SqliteLedger implements Ledger {
   }
 
   async revoke(r: Revocation, token?: TokenClaim, event?: AuditEventInput | AuditEventInput[]): Promise<RevokeOutcome> {
-    return guarded('write', () => this.revokeTx(r, token, event));
+    const outcome = guarded('write', () => this.revokeTx(r, token, event));
+    if (outcome === 'revoked') this.feed?.announce(r.serial);
+    return outcome;
   }
 
   stats(now: Date): Promise<LedgerStats> {

@@ -2,6 +2,7 @@
 // both the ledger and the HTTP layer, so neither has to know the other. Read `startCa` and
 // `listen` top to bottom; each step below them (listeners, TLS, timers) is one named piece.
 import type { Server as HttpsServer } from 'node:https';
+import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { buildApp } from '../api/server.js';
 import { nodeTlsOptions } from '../api/tls-options.js';
@@ -9,7 +10,7 @@ import type { Authority, ServingCertificate } from '../authority/authority.js';
 import { loadAuthority } from '../authority/load.js';
 import { CrlWorker } from '../authority/crl-publisher.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
-import type { Ledger } from '../ledger/ledger.js';
+import type { Ledger, SharedRevocationFeed } from '../ledger/ledger.js';
 import { ledgerTarget, openLedger } from '../ledger/open.js';
 import { LEEWAY_SEC } from '../provisioners/jwk.js';
 import { parseDuration } from '../util/duration.js';
@@ -33,6 +34,23 @@ export interface ServeOptions {
   /** Overrides stepstone.replica: this process's name in audit records. */
   replica?: string;
   logger?: Logger;
+  /** Set in a `serve --workers N` worker process (runtime/cluster.ts). */
+  worker?: WorkerRole;
+}
+
+/**
+ * One of N worker processes sharing the port and the ledger. Each serves the whole API and keeps
+ * its own CRL (regenerated when another worker revokes, through `feed`); the jobs that must run
+ * once (metrics listener, web console, webhook delivery and expiry notices, token pruning) run in
+ * the leader, worker 1, only.
+ */
+export interface WorkerRole {
+  index: number;
+  leader: boolean;
+  /** SQLite: the other workers' revocations, through the primary. PostgreSQL has its own feed. */
+  feed: SharedRevocationFeed;
+  /** TLS session ticket keys shared by every worker, so a ticket resumes on whichever one accepts. */
+  ticketKeys: Buffer;
 }
 
 export interface RunningCa {
@@ -45,6 +63,8 @@ export interface RunningCa {
   /** Port of the web console, when it is on. */
   consolePort?: number;
   authority: Authority;
+  /** Replaces the TLS session ticket keys (workers: the primary rotates them for all). */
+  setTicketKeys(keys: Buffer): void;
   /**
    * Re-reads ca.json (SIGHUP, `stepstone reload`): provisioners, claims, policies and templates
    * change without dropping a connection; a broken file is refused with its reason logged and the
@@ -63,18 +83,27 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 export async function startCa(o: ServeOptions): Promise<RunningCa> {
   const loaded = loadConfig(o.configPath);
   const { config } = loaded;
-  const log = o.logger ?? pino({ level: config.stepstone.logLevel }, stdoutLogDestination());
-  const ledger = await openServerLedger(loaded, log);
+  const base = o.logger ?? pino({ level: config.stepstone.logLevel }, stdoutLogDestination());
+  const w = o.worker;
+  // Every line a worker logs names it (pino adds the pid), so an operator can tell them apart.
+  const log = w ? base.child({ worker: w.index }) : base;
+  const ledger = await openServerLedger(loaded, log, w?.feed);
   const crlWorker = new CrlWorker();
   let watch: Observability | undefined;
   try {
-    watch = await Observability.open(config, ledger, log, loaded.resolvePath, o.replica);
+    // A worker is a replica on this host: its audit records and webhook leases say which one.
+    const replica = w ? `${(o.replica ?? config.stepstone.replica ?? hostname()).slice(0, 60)}-w${w.index}` : o.replica;
+    // Metrics and webhooks run in the leader only: N listeners on one metrics port would each
+    // count a share, and one delivery loop is enough (leases would keep N correct, not cheaper).
+    const watched = w && !w.leader ? { ...config, metricsAddress: undefined, stepstone: { ...config.stepstone, webhooks: [] } } : config;
+    watch = await Observability.open(watched, ledger, log, loaded.resolvePath, replica);
     const authority = await loadAuthority(loaded, o.password, ledger, {
       crlBuilder: crlWorker.build, warn: (msg) => log.warn(msg), observer: watch.observer, replica: watch.replica,
     });
     const running = await listen(authority, ledger, crlWorker, watch, log, {
-      address: o.address ?? config.address, insecureAddress: o.insecureAddress ?? config.insecureAddress, metricsAddress: o.metricsAddress,
-    });
+      address: o.address ?? config.address, insecureAddress: o.insecureAddress ?? config.insecureAddress,
+      metricsAddress: w && !w.leader ? undefined : o.metricsAddress,
+    }, w);
     return { ...running, reload: reloader(o.configPath, o.password, authority, log, running.trustChanged) };
   } catch (e) {
     await watch?.close();
@@ -84,14 +113,14 @@ export async function startCa(o: ServeOptions): Promise<RunningCa> {
   }
 }
 
-async function openServerLedger(loaded: LoadedConfig, log: Logger): Promise<Ledger> {
+async function openServerLedger(loaded: LoadedConfig, log: Logger, feed?: SharedRevocationFeed): Promise<Ledger> {
   let target;
   try {
     target = ledgerTarget(loaded.config.db, loaded.resolvePath);
   } catch (e) {
     throw new Error(`config ${loaded.path}: ${(e as Error).message}`);
   }
-  return openLedger(target, { role: 'server', warn: (msg, err) => log.warn({ err }, msg) });
+  return openLedger(target, { role: 'server', warn: (msg, err) => log.warn({ err }, msg), feed });
 }
 
 interface Addresses { address: string; insecureAddress?: string; metricsAddress?: string }
@@ -107,11 +136,16 @@ interface Serving {
   timers: Timer[];
 }
 
-async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker, watch: Observability, log: Logger, a: Addresses): Promise<Omit<RunningCa, 'reload'> & { trustChanged: () => void }> {
+async function listen(
+  authority: Authority, ledger: Ledger, crlWorker: CrlWorker, watch: Observability, log: Logger, a: Addresses, w?: WorkerRole,
+): Promise<Omit<RunningCa, 'reload'> & { trustChanged: () => void }> {
   // Not awaited: the first CRLs build in their worker while the port opens; GET /crl waits for them.
   authority.startCrls((err, issuer) => log.error({ err, issuer }, 'first CRL generation failed'));
   const first = await authority.issueServingCertificate();
-  const tls = servingTls(authority);
+  // Rotated by the primary (setTicketKeys); a renewed serving certificate keeps the current ones.
+  let ticketKeys = w?.ticketKeys;
+  const tls = servingTls(authority, () => ticketKeys);
+  const leader = !w || w.leader;
   const s: Serving = { app: await buildHttpsApp(authority, ledger, watch, log, tls(first)), plain: null, console: null, servingNotAfter: first.notAfter, timers: [] };
   let serving = first;
   // The client-certificate trust (every root and intermediate) is read from the authority each
@@ -125,11 +159,11 @@ async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker
   };
   s.timers.push(
     renewServingCertificate(authority, log, first, install),
-    pruneSpentTokens(ledger, log),
+    ...(leader ? [pruneSpentTokens(ledger, log)] : []),
   );
   try {
     await openListeners(s, authority, watch, log, a, first, tls(first));
-    const consoleAt = consoleAddress(authority.config.stepstone.console);
+    const consoleAt = leader ? consoleAddress(authority.config.stepstone.console) : undefined;
     if (consoleAt) {
       s.console = await listenConsole(authority, ledger, log, consoleAt, { ...consoleTls(authority), key: first.keyPem, cert: first.chainPem }, () => s.servingNotAfter);
     }
@@ -140,7 +174,9 @@ async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker
   const { host } = splitAddress(a.address);
   const bound = (s.app.server.address() as { port: number }).port;
   const url = publicUrl(authority, bound);
-  log.info({ address: `${host}:${bound}`, url }, 'Stepstone CA serving');
+  // A worker does not announce the address: the primary does, once every worker listens.
+  if (w) log.info({ port: bound, leader: w.leader }, 'worker serving');
+  else log.info({ address: `${host}:${bound}`, url }, 'Stepstone CA serving');
   let closed = false;
   return {
     url,
@@ -150,6 +186,10 @@ async function listen(authority: Authority, ledger: Ledger, crlWorker: CrlWorker
     consolePort: s.console?.port,
     authority,
     trustChanged: () => install(serving),
+    setTicketKeys(keys) {
+      ticketKeys = keys;
+      (s.app.server as HttpsServer).setTicketKeys(keys);
+    },
     async close() {
       if (closed) return;
       closed = true;
@@ -189,8 +229,11 @@ function publicUrl(authority: Authority, port: number): string {
 type TlsOptions = ReturnType<typeof clientCertificateTls> & { key: string; cert: string };
 
 /** The HTTPS server's TLS options for a serving certificate (the same for the first one and each renewal). */
-function servingTls(authority: Authority): (serving: ServingCertificate) => TlsOptions {
-  return (serving) => ({ ...clientCertificateTls(authority), key: serving.keyPem, cert: serving.chainPem });
+function servingTls(authority: Authority, ticketKeys: () => Buffer | undefined): (serving: ServingCertificate) => TlsOptions {
+  return (serving) => {
+    const keys = ticketKeys();
+    return { ...clientCertificateTls(authority), ...(keys ? { ticketKeys: keys } : {}), key: serving.keyPem, cert: serving.chainPem };
+  };
 }
 
 function reloader(configPath: string, password: string, authority: Authority, log: Logger, trustChanged: () => void): () => Promise<ReloadOutcome> {
