@@ -1,7 +1,7 @@
 // A throwaway local CA: `stepstone init` into a temp dir and `stepstone serve` as a child.
 // Kept apart from the driver so a run against another server needs none of this.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -104,8 +104,15 @@ export async function startServer(ca: LocalCa, timeoutMs = 30_000): Promise<Runn
   const port = await freePort();
   // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server alone.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  return spawnServer(ca, 'stepstone serve', process.execPath,
-    [...nodeArgs, BIN, 'serve', '--home', ca.home, '--password-file', ca.passwordFile, '--address', `127.0.0.1:${port}`], port, { timeoutMs });
+  // BENCH_SERVE_ARGS, e.g. "--workers 2", adds flags to `serve` itself.
+  const serveArgs = (process.env.BENCH_SERVE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const announced = () => (existsSync(ca.logFile) ? readFileSync(ca.logFile, 'utf8').split('"msg":"Stepstone CA serving"').length : 0);
+  const before = serveArgs.includes('--workers') ? announced() : 0;
+  const server = await spawnServer(ca, 'stepstone serve', process.execPath,
+    [...nodeArgs, BIN, 'serve', '--home', ca.home, '--password-file', ca.passwordFile, '--address', `127.0.0.1:${port}`, ...serveArgs], port, { timeoutMs });
+  // With workers, /health answers once worker 1 listens; the primary announces when all do.
+  while (serveArgs.includes('--workers') && announced() === before) await new Promise((r) => setTimeout(r, 20));
+  return server;
 }
 
 /** Any CA server of `ca`'s PKI on 127.0.0.1:`port`, stopped by ca.cleanup() like our own. */

@@ -3,16 +3,17 @@
 // on a fresh CA, N requests each on a new TCP + TLS connection (renew: C hosts over mTLS), then the
 // profile summed by self time: per function (top K) and per origin (Node's own lib, fastify, ours,
 // other node_modules, native/GC/idle). Server CPU per request from /proc is printed beside it.
-// STEPSTONE_SERVE_ARGS adds flags to `serve` (e.g. "--workers 2"); the profile is then the primary's.
+// BENCH_SERVE_ARGS adds flags to `serve` (e.g. "--workers 2"); the V8 profile is then the primary's,
+// the per-process CPU line splits the tree.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, mkdtempSync } from 'node:fs';
+import { readdirSync, readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { provisionerKey } from '../test/helpers/tokens.ts';
 import { initLocalCa, startServer } from './ca.ts';
 import { createClient, drive } from './driver.ts';
-import { treeCpuMs } from './procstat.ts';
+import { CLK_TCK, processTree, treeCpuMs } from './procstat.ts';
 import { issueIdentities, makeCsrs, signBodies } from './requests.ts';
 
 const { values: f } = parseArgs({ options: {
@@ -26,6 +27,10 @@ const c = Number(f.concurrency);
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }
 interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
 
+function perProcess(root: number): Map<number, number> {
+  return new Map([...processTree(root)].map(([pid, st]) => [pid, (st.ticks * 1000) / CLK_TCK]));
+}
+
 function origin(url: string, name: string): string {
   if (!url) return name.startsWith('(') ? name : '(native)';
   if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
@@ -37,14 +42,22 @@ function origin(url: string, name: string): string {
 
 const profDir = mkdtempSync(join(tmpdir(), 'stepstone-prof-'));
 // With PERF_OUT, perf alone samples (V8's sampler would add its own signals); JS frames named by --perf-basic-prof.
-process.env.BENCH_SERVER_NODE_ARGS = process.env.PERF_OUT ? '--perf-basic-prof' : `--cpu-prof --cpu-prof-dir=${profDir}`;
+// PROFILE=0: no profiler at all (CPU from /proc only), e.g. to compare --workers 1 and 2.
+const profiling = process.env.PROFILE !== '0';
+process.env.BENCH_SERVER_NODE_ARGS = !profiling ? '' : process.env.PERF_OUT ? '--perf-basic-prof' : `--cpu-prof --cpu-prof-dir=${profDir}`;
 const ca = initLocalCa();
+// CA_JSON_PATCH='{"tls":{"maxVersion":1.2}}': merged into ca.json's top level before serving.
+if (process.env.CA_JSON_PATCH) {
+  const config = JSON.parse(readFileSync(ca.configPath, 'utf8'));
+  writeFileSync(ca.configPath, JSON.stringify({ ...config, ...JSON.parse(process.env.CA_JSON_PATCH) }, null, 2));
+}
 try {
   const server = await startServer(ca);
   const target = { name: 'stepstone', url: server.url, rootPem: ca.rootPem };
   const issuer = { key: await provisionerKey(ca.configPath, ca.password), iss: 'admin' };
   let result;
   let cpu0: number;
+  let perProc0 = new Map<number, number>();
   let window: [number, number];
   // PERF_OUT=file: also `perf record -g` the server's process over the measured window (native
   // frames: OpenSSL's handshake, which the V8 profile cannot see).
@@ -60,6 +73,7 @@ try {
     const clients = ids.map((id) => createClient(target, 1, id, { fresh: true }));
     await drive(clients, path, Array.from({ length: 4 * c }, () => Buffer.alloc(0)), c);
     cpu0 = treeCpuMs(server.pid);
+    perProc0 = perProcess(server.pid);
     const t0 = now();
     const stopPerf = perf();
     result = await drive(clients, path, Array.from({ length: n }, () => Buffer.alloc(0)), c);
@@ -73,6 +87,7 @@ try {
     const path = f.path === 'sign' ? '/1.0/sign' : '/health';
     await drive(client, path, bodies.slice(0, 4 * c), c);
     cpu0 = treeCpuMs(server.pid);
+    perProc0 = perProcess(server.pid);
     const t0 = now();
     const stopPerf = perf();
     result = await drive(client, path, bodies.slice(4 * c), c);
@@ -81,10 +96,14 @@ try {
     client.close();
   }
   const cpuMs = treeCpuMs(server.pid) - cpu0;
+  // Per process of the tree (the primary and each worker with --workers), CPU ms per request of the phase.
+  const perProc1 = perProcess(server.pid);
+  const share = [...perProc1].map(([pid, ms]) => `${pid}: ${((ms - (perProc0.get(pid) ?? 0)) / n).toFixed(2)}`).join(', ');
+  process.stdout.write(`per process, CPU ms/request: ${share}; ${(n / ((window[1] - window[0]) / 1e6)).toFixed(1)} req/s\n`);
   process.stdout.write(`${f.path}: ${JSON.stringify(result.statuses)}; server CPU ${(cpuMs / n).toFixed(2)} ms/request (whole tree, /proc)\n`);
   await server.stop();
   if (process.env.PERF_OUT) process.stdout.write(`perf data: ${process.env.PERF_OUT} (perf report -i ${process.env.PERF_OUT} --children --sort symbol)\n`);
-  else summarise(window, profDir);
+  else if (profiling) summarise(window, profDir);
 } finally {
   await ca.cleanup();
 }
