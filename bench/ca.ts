@@ -50,7 +50,9 @@ export function initLocalCa(provisioner = 'admin'): LocalCa {
   const configPath = join(home, 'config', 'ca.json');
   const config = JSON.parse(readFileSync(configPath, 'utf8'));
   config.stepstone = { ...config.stepstone, rateLimit: { enabled: false } };
-  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  // BENCH_CA_JSON_PATCH='{"tls":{"maxVersion":1.2}}': merged into ca.json's top level (a setting under test).
+  const patch = process.env.BENCH_CA_JSON_PATCH ? JSON.parse(process.env.BENCH_CA_JSON_PATCH) as Record<string, unknown> : {};
+  writeFileSync(configPath, JSON.stringify({ ...config, ...patch }, null, 2));
   return {
     dir, home, passwordFile, password,
     configPath,
