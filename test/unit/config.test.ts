@@ -50,7 +50,7 @@ test('a minimal ca.json loads with the stepstone defaults', () => {
   assert.deepEqual(config.stepstone, {
     maxTokenLifetime: '1h', servingCertDuration: '24h', bodyLimit: 65536, logLevel: 'info',
     crlDistributionPoints: [], ocspServers: [], ocsp: { enabled: true, path: '/ocsp' },
-    keyPermissions: 'refuse', requestTimeout: '30s',
+    keyPermissions: 'refuse', requestTimeout: '30s', workers: 1,
     connections: { max: 4096, perAddress: 256, healthReserve: 16, keepAliveTimeout: '5s' },
     rateLimit: { enabled: true, perIp: { max: 6000, window: '1m' }, perProvisioner: { max: 60000, window: '1m' } },
     metrics: { mtls: false, statsInterval: '60s' }, audit: { enabled: true, refusalWindow: '1m', refusalClients: 1000 },
@@ -200,4 +200,16 @@ test('stepstone.issuers: names unique and URL-safe, a provisioner\'s issuer must
   assert.equal(loadConfig(write(legacy)).config.authority.provisioners[0]!.issuer, 'default');
   legacy.authority.provisioners[0].issuer = 'other';
   failsWith(write(legacy), 'no issuer is named "other" (configured: default)');
+});
+
+test('stepstone.workers: 1 (one process) unless set; a whole number from 1 to 64', () => {
+  assert.equal(loadConfig(write(minimal())).config.stepstone.workers, 1);
+  const four = minimal();
+  four.stepstone = { workers: 4 };
+  assert.equal(loadConfig(write(four)).config.stepstone.workers, 4);
+  for (const bad of [0, 65, 1.5, '2']) {
+    const c = minimal();
+    c.stepstone = { workers: bad };
+    assert.throws(() => loadConfig(write(c)), /workers/);
+  }
 });
