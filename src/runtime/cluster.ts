@@ -107,24 +107,14 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
     await Promise.all(exits);
   };
 
-  let first: { port: number; url: string };
-  try {
-    first = await fork(1);
-    await Promise.all(Array.from({ length: o.workers - 1 }, (_, i) => fork(i + 2)));
-  } catch (e) {
-    await stopAll();
-    throw e;
-  }
-  started = true;
-  log.info({ address: `${o.host}:${first.port}`, url: first.url, workers: o.workers, workerPids: [...slots.values()].map((s) => s.worker.process.pid) }, 'Stepstone CA serving');
-
   const rotation = setInterval(() => {
     ticketKeys = randomBytes(48);
     for (const { worker } of slots.values()) send(worker, { t: 'ticketKeys', keys: ticketKeys.toString('hex') });
   }, TICKET_KEY_ROTATION_MS);
   rotation.unref();
-
-  // SIGHUP (and `stepstone reload`, which sends it): every worker re-reads ca.json and logs the outcome.
+  // Before the first fork: a signal during start-up must not take the primary's default action
+  // (SIGHUP would end it). SIGHUP (and `stepstone reload`, which sends it): every worker re-reads
+  // ca.json and logs the outcome.
   process.on('SIGHUP', () => {
     log.info({ workers: slots.size }, 'reloading every worker');
     for (const { worker } of slots.values()) send(worker, { t: 'reload' });
@@ -137,6 +127,18 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+
+  let first: { port: number; url: string };
+  try {
+    first = await fork(1);
+    await Promise.all(Array.from({ length: o.workers - 1 }, (_, i) => fork(i + 2)));
+  } catch (e) {
+    clearInterval(rotation);
+    await stopAll();
+    throw e;
+  }
+  started = true;
+  log.info({ address: `${o.host}:${first.port}`, url: first.url, workers: o.workers, workerPids: [...slots.values()].map((s) => s.worker.process.pid) }, 'Stepstone CA serving');
 }
 
 /** Revocations of the other workers, relayed by the primary; ours go out the same way. */

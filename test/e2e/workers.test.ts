@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { BIN, cli, request, serve, stopProc } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
 import { markerId, pollUntil, waitForLog } from '../helpers/logs.ts';
+import { x509 } from '../../src/pki/x509.ts';
 
 let dir: string;
 let home: string;
@@ -127,6 +128,22 @@ test('SIGHUP through `stepstone reload` reaches every worker: a provisioner adde
   const ops = await provisionerKey(configPath, 'ops-secret', 'ops');
   const answered = await signMany(ops, 'ops', 12, 4, 'ops');
   assert.deepEqual([...new Set(answered.map((a) => a.worker))].sort(), [1, 2]);
+});
+
+test('a revocation on one worker reaches every worker: both CRLs list it', async () => {
+  const serial = issued[0]!;
+  const ott = await mintToken(admin, { aud: `${ca.url}/1.0/revoke`, sub: serial, sans: undefined });
+  const r = await request(ca, 'POST', '/1.0/revoke', { serial, ott, reasonCode: 1, passive: true });
+  assert.equal(r.status, 200, r.body);
+  const listedBy = new Set<number>();
+  await pollUntil('both workers serve a CRL listing the serial', 60_000, async () => {
+    const id = markerId('crl');
+    const crl = await request(ca, 'GET', '/1.0/crl?pem', undefined, { headers: { 'x-request-id': id } });
+    assert.equal(crl.status, 200);
+    const serials = new x509.X509Crl(crl.body).entries.map((e) => BigInt(`0x${e.serialNumber}`).toString());
+    if (serials.includes(serial)) listedBy.add((await answeredBy(id)).worker);
+    return listedBy.size === 2;
+  });
 });
 
 test('a killed worker is restarted with a log line, and the CA keeps answering meanwhile', async () => {
