@@ -87,11 +87,12 @@ export function registerServerCommands(program: Command): void {
         const { config: c } = (await import('../config/load.js')).loadConfig(configPath);
         const { default: pino } = await import('pino');
         const { splitAddress } = await import('../util/address.js');
-        const pidFile = writePidFile(configPath, o.pidFile);
         try {
-          await cluster.runPrimary({ workers, password, log: pino({ level: c.stepstone.logLevel }).child({ primary: true }), host: splitAddress(o.address ?? c.address).host, pidFile });
+          await cluster.runPrimary({
+            workers, password, log: pino({ level: c.stepstone.logLevel }).child({ primary: true }), host: splitAddress(o.address ?? c.address).host,
+            writePidFile: () => writePidFile(configPath, o.pidFile),
+          });
         } catch (e) {
-          if (pidFile) rmSync(pidFile, { force: true });
           throw new CliError(`serve --workers ${workers}: ${(e as Error).message}`);
         }
         return;

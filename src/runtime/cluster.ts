@@ -42,7 +42,8 @@ export interface PrimaryOptions {
   log: Logger;
   /** Host of the listen address, for the announcement line. */
   host: string;
-  pidFile?: string;
+  /** Called once every worker serves (as the single process writes it only once it serves); returns the file written, if any. */
+  writePidFile?: () => string | undefined;
 }
 
 interface Slot { worker: Worker; ready: boolean; startedAt: number }
@@ -119,9 +120,10 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
     log.info({ workers: slots.size }, 'reloading every worker');
     for (const { worker } of slots.values()) send(worker, { t: 'reload' });
   });
+  let pidFile: string | undefined;
   const stop = () => {
     if (stopping) return;
-    if (o.pidFile) rmSync(o.pidFile, { force: true });
+    if (pidFile) rmSync(pidFile, { force: true });
     clearInterval(rotation);
     stopAll().then(() => process.exit(0));
   };
@@ -132,6 +134,13 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
   try {
     first = await fork(1);
     await Promise.all(Array.from({ length: o.workers - 1 }, (_, i) => fork(i + 2)));
+  } catch (e) {
+    clearInterval(rotation);
+    await stopAll();
+    throw e;
+  }
+  try {
+    pidFile = o.writePidFile?.();
   } catch (e) {
     clearInterval(rotation);
     await stopAll();

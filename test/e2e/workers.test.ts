@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
@@ -159,6 +159,19 @@ test('a killed worker is restarted with a log line, and the CA keeps answering m
   workerPids.add(newPid);
   const answered = await signMany(admin, 'admin', 16, 4, 'after');
   assert.ok(answered.some((a) => a.pid === newPid), 'the new worker answers');
+});
+
+test('a worker that cannot start: serve --workers exits 1 with the reason, leaves nothing running, and keeps the running CA\'s pid file', async () => {
+  const bad = join(dir, 'wrong-password.txt');
+  writeFileSync(bad, 'not-the-password\n', { mode: 0o600 });
+  const r = spawnSync(process.execPath, [BIN, 'serve', '--home', home, '--password-file', bad, '--address', '127.0.0.1:0', '--workers', '2'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /serve --workers 2: cannot decrypt the private key/);
+  assert.equal(readFileSync(join(home, 'stepstone.pid'), 'utf8').trim(), String(proc.pid));
+  const left = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(bad); } catch { return false; }
+  });
+  assert.deepEqual(left, []);
 });
 
 test('the ledger holds every issued certificate exactly once; SIGTERM stops the primary and every worker', async () => {
