@@ -50,9 +50,13 @@ export function initLocalCa(provisioner = 'admin'): LocalCa {
   const configPath = join(home, 'config', 'ca.json');
   const config = JSON.parse(readFileSync(configPath, 'utf8'));
   config.stepstone = { ...config.stepstone, rateLimit: { enabled: false } };
-  // BENCH_CA_JSON_PATCH='{"tls":{"maxVersion":1.2}}': merged into ca.json's top level (a setting under test).
+  // BENCH_CA_JSON_PATCH='{"tls":{"maxVersion":1.2}}' or '{"stepstone":{"sessionTickets":false}}': a
+  // setting under test, merged into ca.json one level deep (the bench's own stepstone settings stay).
   const patch = process.env.BENCH_CA_JSON_PATCH ? JSON.parse(process.env.BENCH_CA_JSON_PATCH) as Record<string, unknown> : {};
-  writeFileSync(configPath, JSON.stringify({ ...config, ...patch }, null, 2));
+  for (const [k, v] of Object.entries(patch)) {
+    config[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof config[k] === 'object' ? { ...config[k], ...v } : v;
+  }
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
   return {
     dir, home, passwordFile, password,
     configPath,

@@ -6,7 +6,7 @@
 // BENCH_SERVE_ARGS adds flags to `serve` (e.g. "--workers 2"); the V8 profile is then the primary's,
 // the per-process CPU line splits the tree.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -46,11 +46,6 @@ const profDir = mkdtempSync(join(tmpdir(), 'stepstone-prof-'));
 const profiling = process.env.PROFILE !== '0';
 process.env.BENCH_SERVER_NODE_ARGS = !profiling ? '' : process.env.PERF_OUT ? '--perf-basic-prof' : `--cpu-prof --cpu-prof-dir=${profDir}`;
 const ca = initLocalCa();
-// CA_JSON_PATCH='{"tls":{"maxVersion":1.2}}': merged into ca.json's top level before serving.
-if (process.env.CA_JSON_PATCH) {
-  const config = JSON.parse(readFileSync(ca.configPath, 'utf8'));
-  writeFileSync(ca.configPath, JSON.stringify({ ...config, ...JSON.parse(process.env.CA_JSON_PATCH) }, null, 2));
-}
 try {
   const server = await startServer(ca);
   const target = { name: 'stepstone', url: server.url, rootPem: ca.rootPem };

@@ -26,13 +26,21 @@ function version(v: number | undefined, fallback: SecureVersion, field: string):
   throw new Error(`config: tls.${field}: ${v} is not supported (1.2 or 1.3)`);
 }
 
-export function nodeTlsOptions(tls: TlsConfig | undefined): NodeTlsOptions {
+/**
+ * `sessionTickets: false` (stepstone.sessionTickets): no stateless TLS session tickets. OpenSSL 3.0
+ * builds two per TLS 1.3 handshake, each a copy of the session with the client certificate in it;
+ * for clients that never resume (`ca renew` under a timer, curl) that is 0.6–1.1 ms of server CPU
+ * per mTLS connection (bench/README.md). Node keeps no server session cache, so without tickets
+ * nothing resumes.
+ */
+export function nodeTlsOptions(tls: TlsConfig | undefined, o: { sessionTickets?: boolean } = {}): NodeTlsOptions {
   const minVersion = version(tls?.minVersion, 'TLSv1.2', 'minVersion');
   const maxVersion = version(tls?.maxVersion, 'TLSv1.3', 'maxVersion');
   if (minVersion === 'TLSv1.3' && maxVersion === 'TLSv1.2') throw new Error('config: tls.minVersion is above tls.maxVersion');
   // Node lets a TLS 1.2 client renegotiate (3 times per 10 minutes): each one a full handshake
   // the server pays for. Refused unless ca.json asks for it (TLS 1.3 has no renegotiation).
-  const secureOptions = tls?.renegotiation === true ? undefined : constants.SSL_OP_NO_RENEGOTIATION;
+  const flags = (tls?.renegotiation === true ? 0 : constants.SSL_OP_NO_RENEGOTIATION) | (o.sessionTickets === false ? constants.SSL_OP_NO_TICKET : 0);
+  const secureOptions = flags === 0 ? undefined : flags;
   const base = secureOptions === undefined ? { minVersion, maxVersion } : { minVersion, maxVersion, secureOptions };
   if (!tls?.cipherSuites?.length) return base;
   const mapped = tls.cipherSuites.map((s) => {

@@ -157,6 +157,11 @@ export const stepstoneSchema = z.object({
    * more forks that many node:cluster workers sharing the ledger (see README "Workers").
    */
   workers: z.number().int().min(1).max(64).default(1),
+  /**
+   * TLS session tickets on the API port, so clients that keep sessions resume without a full
+   * handshake. `false` saves their cost where clients never resume (api/tls-options.ts).
+   */
+  sessionTickets: z.boolean().default(true),
   /** This replica's name in audit records and webhook leases (default: the host name). */
   replica: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'letters, digits, . _ : - (at most 64)').optional(),
   metrics: metricsSchema.default(metricsSchema.parse({})),

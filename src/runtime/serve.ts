@@ -265,7 +265,7 @@ function reloader(configPath: string, password: string, authority: Authority, lo
 /** TLS that asks for a client certificate (renew and revoke use it) but never requires one. */
 function clientCertificateTls(authority: Authority) {
   const trust = [...authority.trust.rootPems(), ...authority.trust.intermediatePems()].join('');
-  return { ...nodeTlsOptions(authority.config.tls), requestCert: true, rejectUnauthorized: false, ca: trust };
+  return { ...nodeTlsOptions(authority.config.tls, { sessionTickets: authority.config.stepstone.sessionTickets }), requestCert: true, rejectUnauthorized: false, ca: trust };
 }
 
 function buildHttpsApp(authority: Authority, ledger: Ledger, watch: Observability, log: Logger, https: import('node:https').ServerOptions): Promise<App> {
