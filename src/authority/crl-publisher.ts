@@ -105,9 +105,23 @@ export class CrlPublisher {
   }
 }
 
-/** A CrlBuilder that runs in one long-lived worker thread. */
+/**
+ * A CrlBuilder that runs in a worker thread of its own. CRLs are built at start-up, every
+ * renewPeriod and after revocations: between those the thread is stopped after `idleMs`, so a
+ * serving CA does not keep a second isolate (and the X.509 library loaded in it) resident for
+ * nothing. Starting it again costs ~100 ms once per CRL run, off the event loop.
+ */
 export class CrlWorker {
-  private readonly thread = new JobThread<CrlJobResult>('./crl-worker', import.meta.url, (why) => new Error(`CRL worker ${why}`));
+  private readonly thread: JobThread<CrlJobResult>;
+
+  constructor(idleMs = 10_000) {
+    this.thread = new JobThread<CrlJobResult>('./crl-worker', import.meta.url, (why) => new Error(`CRL worker ${why}`), { idleMs });
+  }
+
+  /** Whether the worker thread is running now. */
+  get running(): boolean {
+    return this.thread.running;
+  }
 
   build: CrlBuilder = async (params) => {
     const { issuer, ...rest } = params;

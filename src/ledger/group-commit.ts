@@ -64,6 +64,8 @@ export class GroupCommit {
   }
 }
 
+const WRITER_YOUNG_MB = 4;
+
 /** Commits on a thread of its own, through its own connection to the same file. */
 export class WriterThread {
   // A thread that dies takes its in-flight batch with it; whether that batch committed is
@@ -72,7 +74,11 @@ export class WriterThread {
   private readonly thread: JobThread<BatchResult>;
 
   constructor(file: string) {
-    this.thread = new JobThread<BatchResult>('./writer-worker', import.meta.url, (why) => new BatchFailed(`ledger writer ${why}`), { file });
+    // Its heap holds one batch at a time (a few KiB per issuance): V8's default young generation
+    // (allowed to grow to 2 × 16 MiB, resident once used) is more than it needs.
+    this.thread = new JobThread<BatchResult>('./writer-worker', import.meta.url, (why) => new BatchFailed(`ledger writer ${why}`), {
+      workerData: { file }, resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_MB },
+    });
   }
 
   commit: Committer = async (items) => {

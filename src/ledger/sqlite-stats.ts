@@ -68,7 +68,7 @@ export class SqliteStats {
   private inlineSeries: ((now: number) => InventorySeries) | null = null;
 
   constructor(private readonly db: Database.Database, threaded: boolean) {
-    this.thread = threaded ? new JobThread<StatsResult>('./stats-worker', import.meta.url, (why) => new Error(`ledger stats worker ${why}`), { file: db.name }) : null;
+    this.thread = threaded ? new JobThread<StatsResult>('./stats-worker', import.meta.url, (why) => new Error(`ledger stats worker ${why}`), { workerData: { file: db.name }, idleMs: 60_000 }) : null;
   }
 
   async compute(now: Date): Promise<LedgerStats> {

@@ -1,63 +1,100 @@
 // Starts one of our worker_threads modules from where this build runs: the compiled dist/ (the
 // CLI), or the TypeScript source under tsx (tests, bench).
-import { parentPort, Worker } from 'node:worker_threads';
+import { parentPort, Worker, type ResourceLimits } from 'node:worker_threads';
 
 /** `base` is the module's URL without extension, relative to `from` (a caller's import.meta.url). */
-export function startWorker(base: string, from: string, workerData?: unknown): Worker {
-  if (!from.endsWith('.ts')) return new Worker(new URL(`${base}.js`, from), { workerData });
+export function startWorker(base: string, from: string, workerData?: unknown, resourceLimits?: ResourceLimits): Worker {
+  if (!from.endsWith('.ts')) return new Worker(new URL(`${base}.js`, from), { workerData, resourceLimits });
   // Node 20 does not carry `--import tsx` into a worker's module loader, so the worker registers
   // tsx itself before it imports the source.
   const target = JSON.stringify(new URL(`${base}.ts`, from).href);
   const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${target}); })`;
-  return new Worker(boot, { eval: true, workerData });
+  return new Worker(boot, { eval: true, workerData, resourceLimits });
 }
 
 /**
  * One long-lived worker thread answering numbered jobs: each job posted with an `id`, each reply
  * carrying it back. Started on first use; if the thread dies, every job in flight fails with
- * `onDeath(why)` and the next job starts a new thread.
+ * `onDeath(why)` and the next job starts a new thread. With `idleMs`, a thread that has had no
+ * job for that long is stopped (and started again by the next job): a worker is a V8 isolate of
+ * its own, 10–20 MiB resident, which a rarely used one (the CRL's) should not hold between runs.
  */
+export interface JobThreadOptions {
+  workerData?: unknown;
+  /** Stop the thread after this long without a job (unset: it lives until close()). */
+  idleMs?: number;
+  /** The worker's own heap limits (its young generation, say: V8's default grows to 32 MiB). */
+  resourceLimits?: ResourceLimits;
+}
+
 export class JobThread<Reply extends { id: number }> {
   private worker: Worker | null = null;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: unknown) => void }>();
+  // Each job remembers its thread: a thread stopped by close() (or after idling) exits later, and
+  // its exit must fail only its own jobs, never those already sent to the thread that replaced it.
+  private readonly pending = new Map<number, { worker: Worker; resolve: (r: Reply) => void; reject: (e: unknown) => void }>();
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly base: string,
     private readonly from: string,
     private readonly onDeath: (why: string) => Error,
-    private readonly workerData?: unknown,
+    private readonly o: JobThreadOptions = {},
   ) {}
 
+  /** Whether a thread is running now (tests; idle threads are stopped after `idleMs`). */
+  get running(): boolean {
+    return this.worker !== null;
+  }
+
   call(job: object): Promise<Reply> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     const w = this.spawn();
     const id = this.nextId++;
     return new Promise<Reply>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { worker: w, resolve, reject });
       w.postMessage({ ...job, id });
     });
   }
 
   async close(): Promise<void> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     const w = this.worker;
     this.worker = null;
     if (w) await w.terminate();
   }
 
+  /** After a reply: with nothing else pending, stop the thread once it has idled `idleMs`. */
+  private armIdle(): void {
+    if (this.o.idleMs === undefined || this.pending.size > 0 || !this.worker) return;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.pending.size === 0) void this.close();
+    }, this.o.idleMs);
+    this.idleTimer.unref();
+  }
+
   private spawn(): Worker {
     if (this.worker) return this.worker;
-    const w = startWorker(this.base, this.from, this.workerData);
+    const w = startWorker(this.base, this.from, this.o.workerData, this.o.resourceLimits);
     w.unref();
     w.on('message', (m: Reply) => {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
       p.resolve(m);
+      this.armIdle();
     });
     const fail = (why: string) => {
       if (this.worker === w) this.worker = null;
-      for (const p of this.pending.values()) p.reject(this.onDeath(why));
-      this.pending.clear();
+      for (const [id, p] of this.pending) {
+        if (p.worker !== w) continue;
+        this.pending.delete(id);
+        p.reject(this.onDeath(why));
+      }
     };
     w.on('error', (e) => fail(`failed: ${e.message}`));
     w.on('exit', () => fail('stopped'));
