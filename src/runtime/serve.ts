@@ -16,7 +16,7 @@ import { LEEWAY_SEC } from '../provisioners/jwk.js';
 import { parseDuration } from '../util/duration.js';
 import { splitAddress } from '../util/address.js';
 import { Observability } from '../observe/observability.js';
-import { startConsole, type ConsoleServer } from '../console/server.js';
+import type { ConsoleServer } from '../console/server.js';
 import { consoleAddress } from '../config/console-schema.js';
 import { resolveClaims } from '../authority/claims.js';
 import { prepareReload } from '../authority/reload.js';
@@ -352,6 +352,8 @@ async function listenConsole(
 ): Promise<ConsoleServer> {
   const { host, port } = splitAddress(address);
   const config = authority.config;
+  // Loaded only when the console is on: its pages, charts and admin checks stay out of a CA without it.
+  const { startConsole } = await import('../console/server.js');
   const server = await startConsole({
     host, port, tls, admins: config.stepstone.console.admins,
     deps: {
