@@ -102,14 +102,23 @@ function stopProc(proc: ChildProcess): Promise<void> {
   });
 }
 
+/** The node flags on bin/stepstone's `#!/usr/bin/env -S node …` line. */
+export function shebangNodeArgs(): string[] {
+  const first = readFileSync(BIN, 'utf8').split('\n', 1)[0]!;
+  const m = /^#!\S*env -S node((?:\s+--\S+)*)\s*$/.exec(first);
+  return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [];
+}
+
 /**
  * Spawns `stepstone serve` on a known port and polls /health every 5 ms. The port is picked
  * up front so the clock measures what an operator waits for, not when a log line appears.
  */
 export async function startServer(ca: LocalCa, timeoutMs = 30_000): Promise<RunningServer> {
   const port = await freePort();
-  // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server alone.
-  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server alone;
+  // it comes after the node flags bin/stepstone's own #! line gives, so the server runs as
+  // `stepstone serve` does, and a flag given here again wins.
+  const nodeArgs = [...shebangNodeArgs(), ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)];
   // BENCH_SERVE_ARGS, e.g. "--workers 2", adds flags to `serve` itself.
   const serveArgs = (process.env.BENCH_SERVE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const announced = () => (existsSync(ca.logFile) ? readFileSync(ca.logFile, 'utf8').split('"msg":"Stepstone CA serving"').length : 0);
