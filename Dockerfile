@@ -29,5 +29,5 @@ EXPOSE 9000
 # Liveness only: the answer's certificate is the CA's own, checked by real clients against the root.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
   CMD node -e "require('https').get({host:'127.0.0.1',port:9000,path:'/health',rejectUnauthorized:false},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
-ENTRYPOINT ["node", "/app/bin/stepstone"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/bin/stepstone"]
 CMD ["serve", "--password-file", "/run/secrets/password"]
