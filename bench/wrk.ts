@@ -20,6 +20,8 @@ const { values: f } = parseArgs({ options: {
   duration: { type: 'string', default: '8' }, connections: { type: 'string', default: '16' }, threads: { type: 'string', default: '2' },
   bodies: { type: 'string', default: '36000' },
   'step-ca': { type: 'boolean', default: false },
+  // `--no-cfssl` leaves cfssl out (a Stepstone vs step-ca run only).
+  'no-cfssl': { type: 'boolean', default: false },
 } });
 const duration = Number(f.duration);
 const connections = Number(f.connections);
@@ -96,7 +98,7 @@ async function cfssl(dir: string): Promise<WrkResult> {
 const dir = mkdtempSync(join(tmpdir(), 'stepstone-wrk-'));
 try {
   const m = machine();
-  const results = [await signTarget(dir), await cfssl(dir), ...(f['step-ca'] ? [await signTarget(dir, 'step-ca')] : [])];
+  const results = [await signTarget(dir), ...(f['no-cfssl'] ? [] : [await cfssl(dir)]), ...(f['step-ca'] ? [await signTarget(dir, 'step-ca')] : [])];
   const cfsslVersion = /Version: (\S+)/.exec(spawnSync('cfssl', ['version'], { encoding: 'utf8' }).stdout)?.[1] ?? '?';
   console.log(`wrk ${threads} threads, ${connections} connections, ${duration} s each; ${m.cpuModel}, ${m.nproc} cores shared with wrk; node ${m.node}; cfssl ${cfsslVersion}; ${m.date}; load ${m.loadAvg1.toFixed(2)} at start\n`);
   console.log('target                      requests  non-2xx   req/s   p50      p99      server CPU ms/req  RSS max MiB');
