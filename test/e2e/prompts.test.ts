@@ -5,7 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from '../helpers/ca.ts';
@@ -67,12 +67,17 @@ test('offline verbs at a terminal: create and p12 ask twice, change-pass asks fo
 });
 
 test('without a terminal: the same verbs name the flag they need, exit 2, nothing written', () => {
+  // serve reads ca.json before it asks (it may name issuers with their own password files), so it
+  // needs a CA that exists.
+  writeFileSync(f('serve-pw.txt'), 'serve-Secret-1\n', { mode: 0o600 });
+  const made = cli(['init', '--name', 'S', '--dns', 'localhost', '--address', '127.0.0.1:0', '--home', f('no-tty-serve'), '--password-file', f('serve-pw.txt')]);
+  assert.equal(made.status, 0, made.stderr);
   const cases: [string[], RegExp][] = [
     [['certificate', 'create', 'X', f('x.crt'), f('x.key'), '--profile', 'root-ca'], /^error: --password-file is required to encrypt the new key \(or --no-password --insecure to leave it unencrypted\); stdin is not a terminal to prompt on\n$/],
     [['certificate', 'p12', f('x.p12'), f('leaf.crt'), f('leaf.key')], /^error: --password-file is required to encrypt the bundle/],
     [['crypto', 'change-pass', f('leaf.key')], /^error: --new-password-file is required to encrypt the key/],
     [['init', '--name', 'T', '--dns', 'localhost', '--home', f('no-tty-ca')], /^error: --password-file is required to encrypt the CA keys and the provisioner key; stdin is not a terminal/],
-    [['serve', '--home', f('no-tty-ca')], /^error: --password-file is required to decrypt the intermediate CA key; stdin is not a terminal/],
+    [['serve', '--home', f('no-tty-serve')], /^error: --password-file is required to decrypt the intermediate CA key; stdin is not a terminal/],
     [['ca', 'token', 'x', '--ca-url', 'https://127.0.0.1:1', '--root', f('root.crt')], /^error: --password-file is required to decrypt the provisioner key; stdin is not a terminal/],
     [['ca', 'certificate', 'x', f('x.crt'), f('x.key'), '--ca-url', 'https://127.0.0.1:1', '--root', f('root.crt')], /^error: --password-file is required to decrypt the provisioner key/],
     [['ca', 'revoke', '123', '--ca-url', 'https://127.0.0.1:1', '--root', f('root.crt')], /^error: say how to authenticate: --cert and --key, --token, or --provisioner with --password-file\n$/],
