@@ -4,31 +4,19 @@
 // Each variant runs 5 × 2 s, interleaved; the median is reported. Not part of npm test.
 //
 //   node --import tsx bench/fast-leaf.ts [--seconds 2] [--runs 5]
-import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { arch, cpus, release } from 'node:os';
 import { x509 } from '../src/pki/x509.ts';
-import {
-  createIntermediateCertificate, createLeafCertificate, createRootCertificate, makeIssuer, randomSerialHex, type LeafRequest,
-} from '../src/authority/profiles.ts';
+import { createLeafCertificate, randomSerialHex, type LeafRequest } from '../src/authority/profiles.ts';
 import { LeafTemplate } from '../src/authority/fast-leaf.ts';
+import { benchIssuer, DAY, flag } from './issuer.ts';
 
-function flag(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-}
 const SECONDS = flag('seconds', 2);
 const RUNS = flag('runs', 5);
-const DAY = 86_400_000;
 
-const now = new Date();
-const rk = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const root = await createRootCertificate({ name: 'Bench Root', key: rk.privateKey, notBefore: now, notAfter: new Date(now.getTime() + 3650 * DAY) });
-const ik = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const interCert = await createIntermediateCertificate({ name: 'Bench Intermediate', publicKey: ik.publicKey, issuer: await makeIssuer(root, rk.privateKey), notBefore: now, notAfter: new Date(now.getTime() + 3650 * DAY) });
-const issuer = await makeIssuer(interCert, ik.privateKey);
+const { issuer, spki } = await benchIssuer();
 const template = await LeafTemplate.create(issuer);
-const spki = new Uint8Array(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' })).buffer as ArrayBuffer;
 
 function request(): LeafRequest {
   const t = Date.now();

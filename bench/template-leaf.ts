@@ -5,43 +5,23 @@
 // interleaved runs, median reported. Not part of npm test.
 //
 //   node --import tsx bench/template-leaf.ts [--seconds 2] [--runs 5]
-import { generateKeyPairSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { createIntermediateCertificate, createRootCertificate, makeIssuer, randomSerialHex } from '../src/authority/profiles.ts';
+import { randomSerialHex } from '../src/authority/profiles.ts';
 import { LeafTemplate } from '../src/authority/fast-leaf.ts';
 import { CertTemplate, GoCertificateRequest, GoSubject, sanOf } from '../src/authority/cert-template.ts';
 import { createTemplatedLeaf } from '../src/authority/templated-leaf.ts';
 import { GO_TYPE } from '../src/authority/go-template.ts';
 import type { ProvisionerConfig } from '../src/config/schema.ts';
+import { DEFAULT_LEAF } from '../test/helpers/step-templates.ts';
+import { benchIssuer, DAY, flag } from './issuer.ts';
 
-const flag = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const SECONDS = flag('seconds', 2);
 const RUNS = flag('runs', 5);
-const DAY = 86_400_000;
 
-const DEFAULT_LEAF = `{
-	"subject": {{ toJson .Subject }},
-	"sans": {{ toJson .SANs }},
-{{- if typeIs "*rsa.PublicKey" .Insecure.CR.PublicKey }}
-	"keyUsage": ["keyEncipherment", "digitalSignature"],
-{{- else }}
-	"keyUsage": ["digitalSignature"],
-{{- end }}
-	"extKeyUsage": ["serverAuth", "clientAuth"]
-}`;
 
-const now = new Date();
-const rk = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const root = await createRootCertificate({ name: 'Bench Root', key: rk.privateKey, notBefore: now, notAfter: new Date(now.getTime() + 3650 * DAY) });
-const ik = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const interCert = await createIntermediateCertificate({ name: 'Bench Intermediate', publicKey: ik.publicKey, issuer: await makeIssuer(root, rk.privateKey), notBefore: now, notAfter: new Date(now.getTime() + 3650 * DAY) });
-const issuer = await makeIssuer(interCert, ik.privateKey);
+const { issuer, spki } = await benchIssuer();
 const fast = await LeafTemplate.create(issuer);
 const tpl = CertTemplate.load({ type: 'JWK', name: 'bench', options: { x509: { template: DEFAULT_LEAF } } } as ProvisionerConfig, 0, (p) => p)!;
-const spki = new Uint8Array(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' })).buffer as ArrayBuffer;
 const name = 'host-1.bench.internal';
 const sans = [{ type: 'dns' as const, value: name }];
 const provisioner = { type: 1, name: 'admin@bench.internal', credentialId: 'x8Zb0Wn3c4T0CqAyKJq0nJbL1Z2pGZ9X3V0wqgQz7Zk' };

@@ -12,7 +12,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSig
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
-import Database from 'better-sqlite3';
+import { certificateCount } from '../helpers/ledger-rows.ts';
 import * as jose from 'jose';
 import { x509 } from '../../src/pki/x509.ts';
 import { cli, request, startTestCa, type HttpResult, type TestCa } from '../helpers/ca.ts';
@@ -29,14 +29,7 @@ before(async () => {
 });
 after(() => ca.cleanup());
 
-function ledgerCount(): number {
-  const db = new Database(ca.dbPath, { readonly: true });
-  try {
-    return (db.prepare('SELECT count(*) AS n FROM certificates').get() as { n: number }).n;
-  } finally {
-    db.close();
-  }
-}
+const ledgerCount = () => certificateCount(ca.dbPath);
 
 const sign = (body: unknown) => request(ca, 'POST', '/1.0/sign', body);
 

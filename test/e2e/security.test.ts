@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import * as jose from 'jose';
-import Database from 'better-sqlite3';
+import { certificateCount } from '../helpers/ledger-rows.ts';
 import { request, startTestCa, type HttpResult, type TestCa } from '../helpers/ca.ts';
 import { markerId, pollUntil, waitForRequestLog } from '../helpers/logs.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
@@ -40,14 +40,7 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-function ledgerCount(): number {
-  const db = new Database(ca.dbPath, { readonly: true });
-  try {
-    return (db.prepare('SELECT count(*) AS n FROM certificates').get() as { n: number }).n;
-  } finally {
-    db.close();
-  }
-}
+const ledgerCount = () => certificateCount(ca.dbPath);
 
 async function token(p: ProvisionerKey, claims: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
   const t = await mintToken(p, { aud, ...claims }, header);

@@ -11,17 +11,7 @@ import { join } from 'node:path';
 import { createProvisionerKey } from '../../src/pki/provisioner-key.ts';
 import { cli, request, startTestCa, type TestCa } from '../helpers/ca.ts';
 import { mintToken, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
-
-const DEFAULT_LEAF = `{
-	"subject": {{ toJson .Subject }},
-	"sans": {{ toJson .SANs }},
-{{- if typeIs "*rsa.PublicKey" .Insecure.CR.PublicKey }}
-	"keyUsage": ["keyEncipherment", "digitalSignature"],
-{{- else }}
-	"keyUsage": ["digitalSignature"],
-{{- end }}
-	"extKeyUsage": ["serverAuth", "clientAuth"]
-}`;
+import { DEFAULT_LEAF } from '../helpers/step-templates.ts';
 
 const TEMPLATES: Record<string, { template?: string; templateFile?: string; templateData?: Record<string, unknown> }> = {
   'default-leaf': { templateFile: 'templates/x509/leaf.tpl' },

@@ -1,6 +1,7 @@
 // Made-up ledger records for the ledger tests: unique serials, every field filled.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import Database from 'better-sqlite3';
 import { CaError } from '../../src/errors.ts';
 import type { CertificateRecord, TokenClaim } from '../../src/ledger/ledger.ts';
 
@@ -35,4 +36,14 @@ export function rejectsWith(code: string) {
     assert.equal(err.code, code);
     return true;
   };
+}
+
+/** How many certificates a CA's SQLite ledger holds, read on a connection of its own. */
+export function certificateCount(dbPath: string): number {
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM certificates').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
 }
