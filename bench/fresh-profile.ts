@@ -1,4 +1,4 @@
-// `node --import tsx bench/fresh-profile.ts [--requests N] [--concurrency C] [--path renew|sign|health] [--top K]`:
+// `node --import tsx bench/fresh-profile.ts [--requests N] [--concurrency C] [--path renew|sign|health] [--top K] [--warmup N]`:
 // where a fresh-connection request's server CPU goes. One `stepstone serve` under `node --cpu-prof`
 // on a fresh CA, N requests each on a new TCP + TLS connection (renew: C hosts over mTLS), then the
 // profile summed by self time: per function (top K) and per origin (Node's own lib, fastify, ours,
@@ -13,16 +13,19 @@ import { parseArgs } from 'node:util';
 import { provisionerKey } from '../test/helpers/tokens.ts';
 import { initLocalCa, startServer } from './ca.ts';
 import { createClient, drive } from './driver.ts';
-import { CLK_TCK, processTree, treeCpuMs } from './procstat.ts';
+import { CLK_TCK, processTree, threadCpuMs, treeCpuMs } from './procstat.ts';
 import { issueIdentities, makeCsrs, signBodies } from './requests.ts';
 
 const { values: f } = parseArgs({ options: {
   requests: { type: 'string', default: '600' }, concurrency: { type: 'string', default: '8' },
   path: { type: 'string', default: 'renew' }, top: { type: 'string', default: '30' },
+  // Unmeasured connections first: the measured window is V8's steady state, as a long-running CA's is.
+  warmup: { type: 'string', default: '2000' },
   // health-mtls: POST /health (a 404) over a connection that presents a client certificate.
 } });
 const n = Number(f.requests);
 const c = Number(f.concurrency);
+const warmup = Math.max(Number(f.warmup), c);
 
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }
 interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
@@ -44,7 +47,8 @@ const profDir = mkdtempSync(join(tmpdir(), 'stepstone-prof-'));
 // With PERF_OUT, perf alone samples (V8's sampler would add its own signals); JS frames named by --perf-basic-prof.
 // PROFILE=0: no profiler at all (CPU from /proc only), e.g. to compare --workers 1 and 2.
 const profiling = process.env.PROFILE !== '0';
-process.env.BENCH_SERVER_NODE_ARGS = !profiling ? '' : process.env.PERF_OUT ? '--perf-basic-prof' : `--cpu-prof --cpu-prof-dir=${profDir}`;
+// Flags already in BENCH_SERVER_NODE_ARGS (e.g. V8's GC settings) are kept, the profiler's added.
+process.env.BENCH_SERVER_NODE_ARGS = `${process.env.BENCH_SERVER_NODE_ARGS ?? ''} ${!profiling ? '' : process.env.PERF_OUT ? '--perf-basic-prof' : `--cpu-prof --cpu-prof-dir=${profDir}`}`;
 const ca = initLocalCa();
 try {
   const server = await startServer(ca);
@@ -53,6 +57,7 @@ try {
   let result;
   let cpu0: number;
   let perProc0 = new Map<number, number>();
+  let threads0 = new Map<string, number>();
   let window: [number, number];
   // PERF_OUT=file: also `perf record -g` the server's process over the measured window (native
   // frames: OpenSSL's handshake, which the V8 profile cannot see).
@@ -66,9 +71,10 @@ try {
     const path = f.path === 'renew' ? '/1.0/renew' : '/health';
     const ids = await issueIdentities(issuer, target, c);
     const clients = ids.map((id) => createClient(target, 1, id, { fresh: true }));
-    await drive(clients, path, Array.from({ length: 4 * c }, () => Buffer.alloc(0)), c);
+    await drive(clients, path, Array.from({ length: warmup }, () => Buffer.alloc(0)), c);
     cpu0 = treeCpuMs(server.pid);
     perProc0 = perProcess(server.pid);
+    threads0 = threadCpuMs(server.pid);
     const t0 = now();
     const stopPerf = perf();
     result = await drive(clients, path, Array.from({ length: n }, () => Buffer.alloc(0)), c);
@@ -76,16 +82,17 @@ try {
     await stopPerf();
     clients.forEach((x) => x.close());
   } else {
-    const csrs = await makeCsrs(n + 4 * c);
+    const csrs = await makeCsrs(n + warmup);
     const bodies = await signBodies(issuer, server.url, csrs);
     const client = createClient(target, c, undefined, { fresh: true });
     const path = f.path === 'sign' ? '/1.0/sign' : '/health';
-    await drive(client, path, bodies.slice(0, 4 * c), c);
+    await drive(client, path, bodies.slice(0, warmup), c);
     cpu0 = treeCpuMs(server.pid);
     perProc0 = perProcess(server.pid);
+    threads0 = threadCpuMs(server.pid);
     const t0 = now();
     const stopPerf = perf();
-    result = await drive(client, path, bodies.slice(4 * c), c);
+    result = await drive(client, path, bodies.slice(warmup), c);
     window = [t0, now()];
     await stopPerf();
     client.close();
@@ -95,6 +102,9 @@ try {
   const perProc1 = perProcess(server.pid);
   const share = [...perProc1].map(([pid, ms]) => `${pid}: ${((ms - (perProc0.get(pid) ?? 0)) / n).toFixed(2)}`).join(', ');
   process.stdout.write(`per process, CPU ms/request: ${share}; ${(n / ((window[1] - window[0]) / 1e6)).toFixed(1)} req/s\n`);
+  // The server process's threads (main, the ledger's writer, libuv's pool, V8's helpers) apart.
+  const threads = [...threadCpuMs(server.pid)].map(([k, v]) => [k, (v - (threads0.get(k) ?? 0)) / n] as const).filter(([, v]) => v >= 0.005);
+  process.stdout.write(`per thread, CPU ms/request: ${threads.sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}\n`);
   process.stdout.write(`${f.path}: ${JSON.stringify(result.statuses)}; server CPU ${(cpuMs / n).toFixed(2)} ms/request (whole tree, /proc)\n`);
   await server.stop();
   if (process.env.PERF_OUT) process.stdout.write(`perf data: ${process.env.PERF_OUT} (perf report -i ${process.env.PERF_OUT} --children --sort symbol)\n`);

@@ -86,3 +86,17 @@ export function startRssSampler(root: number, everyMs = 100): { stop(): { startM
     },
   };
 }
+
+/** CPU milliseconds (user + system) of each thread of one process, keyed `comm#tid`. */
+export function threadCpuMs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      const comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
+      const x = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      out.set(`${comm}#${t}`, (Number(x[11]) + Number(x[12])) * 1000 / CLK_TCK);
+    } catch { /* gone */ }
+  }
+  return out;
+}

@@ -2,7 +2,7 @@
 // One Stepstone (and with --step-ca one step-ca) under wrk keep-alive /1.0/sign, with the server's
 // CPU split per thread (/proc/PID/task) and, when BENCH_SERVER_NODE_ARGS preloads a diagnostics
 // module, its own report. For finding where the time goes, not for the results table.
-import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,7 +12,7 @@ import { startStepCa, stepCaBinary } from './step-ca.ts';
 import { wrkRun } from './wrk-run.ts';
 import { makeCsrs, signBodies } from './requests.ts';
 import { prefillLedger } from './prefill.ts';
-import { CLK_TCK } from './procstat.ts';
+import { threadCpuMs } from './procstat.ts';
 
 const { values: f } = parseArgs({ options: {
   duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '16' },
@@ -22,19 +22,6 @@ const { values: f } = parseArgs({ options: {
   // Turn metrics on and print the ledger's group commits (batch size, queue-to-durable time).
   metrics: { type: 'boolean', default: false },
 } });
-
-function threads(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const s = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
-      const comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
-      const x = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      out.set(`${comm}#${t}`, (Number(x[11]) + Number(x[12])) * 1000 / CLK_TCK);
-    } catch { /* gone */ }
-  }
-  return out;
-}
 
 async function post(url: string, body: Buffer): Promise<void> {
   const https = await import('node:https');
@@ -77,11 +64,11 @@ for (const which of ['stepstone', ...(f['step-ca'] ? ['step-ca'] : [])]) {
       const bodies = await signBodies(issuer, server.url, csrs.slice(300 + r * n, 300 + (r + 1) * n));
       const file = join(dir, 'bodies.txt');
       writeFileSync(file, `${bodies.map((b) => b.toString()).join('\n')}\n`);
-      const t0 = threads(server.pid);
+      const t0 = threadCpuMs(server.pid);
       if (process.env.DIAG_OUT) process.kill(server.pid, 'SIGUSR2'); // reset the server's own counters
       await new Promise((res) => setTimeout(res, 300));
       const res = wrkRun({ target: which, url: `${server.url}/1.0/sign`, bodiesFile: file, bodyCount: n, pid: server.pid, threads: 2, connections: Number(f.connections), duration: Number(f.duration) });
-      const t1 = threads(server.pid);
+      const t1 = threadCpuMs(server.pid);
       const split = [...t1].map(([k, v]) => [k, (v - (t0.get(k) ?? 0)) / res.requests] as const).filter(([, v]) => v > 0.005).sort((a, b) => b[1] - a[1]);
       let diag = '';
       if (process.env.DIAG_OUT && which === 'stepstone') {
