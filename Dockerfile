@@ -21,6 +21,7 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
 COPY migrations ./migrations
+COPY config/openssl.cnf ./config/openssl.cnf
 RUN useradd --system --uid 10001 --create-home --home-dir /home/step step
 USER step
 ENV STEPPATH=/home/step NODE_ENV=production
@@ -29,5 +30,6 @@ EXPOSE 9000
 # Liveness only: the answer's certificate is the CA's own, checked by real clients against the root.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
   CMD node -e "require('https').get({host:'127.0.0.1',port:9000,path:'/health',rejectUnauthorized:false},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
-ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/bin/stepstone"]
+# Run as a program, bin/stepstone starts node with its settings (see its first lines).
+ENTRYPOINT ["/app/bin/stepstone"]
 CMD ["serve", "--password-file", "/run/secrets/password"]

@@ -5,7 +5,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import https from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { BIN, cli } from '../test/helpers/ca.ts';
 
@@ -102,11 +102,21 @@ function stopProc(proc: ChildProcess): Promise<void> {
   });
 }
 
-/** The node flags on bin/stepstone's `#!/usr/bin/env -S node …` line. */
-export function shebangNodeArgs(): string[] {
-  const first = readFileSync(BIN, 'utf8').split('\n', 1)[0]!;
-  const m = /^#!\S*env -S node((?:\s+--\S+)*)\s*$/.exec(first);
-  return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [];
+/**
+ * What bin/stepstone's launcher line gives node when it runs as a program: its node flags (the
+ * OpenSSL config resolved as the shell would) and its environment defaults. The bench starts
+ * `node <these> <profiling flags> bin/stepstone` itself, because node refuses --cpu-prof in
+ * NODE_OPTIONS; reading them from the file keeps the server measured as `stepstone serve` runs.
+ */
+export function launcherSettings(): { nodeArgs: string[]; env: Record<string, string> } {
+  const line = readFileSync(BIN, 'utf8').split('\n')[1] ?? '';
+  const m = /exec node (.*?) "\$0" "\$@"/.exec(line);
+  if (!m) throw new Error('bench: bin/stepstone has no `exec node … "$0" "$@"` launcher line');
+  const expand = (word: string) => word.replace(/^"|"$/g, '')
+    .replace(/\$\{(\w+):-([^}]*)\}/g, (_all, name: string, fallback: string) => process.env[name] || fallback)
+    .replace(/\$here/g, dirname(BIN));
+  const env = Object.fromEntries([...line.matchAll(/(\w+)=\$\{\1:-(\w+)\}/g)].map((x) => [x[1]!, process.env[x[1]!] || x[2]!]));
+  return { nodeArgs: m[1]!.split(/\s+/).filter(Boolean).map(expand), env };
 }
 
 /**
@@ -116,15 +126,16 @@ export function shebangNodeArgs(): string[] {
 export async function startServer(ca: LocalCa, timeoutMs = 30_000): Promise<RunningServer> {
   const port = await freePort();
   // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server alone;
-  // it comes after the node flags bin/stepstone's own #! line gives, so the server runs as
+  // it comes after the node flags bin/stepstone's launcher line gives, so the server runs as
   // `stepstone serve` does, and a flag given here again wins.
-  const nodeArgs = [...shebangNodeArgs(), ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)];
+  const launcher = launcherSettings();
+  const nodeArgs = [...launcher.nodeArgs, ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)];
   // BENCH_SERVE_ARGS, e.g. "--workers 2", adds flags to `serve` itself.
   const serveArgs = (process.env.BENCH_SERVE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const announced = () => (existsSync(ca.logFile) ? readFileSync(ca.logFile, 'utf8').split('"msg":"Stepstone CA serving"').length : 0);
   const before = serveArgs.includes('--workers') ? announced() : 0;
   const server = await spawnServer(ca, 'stepstone serve', process.execPath,
-    [...nodeArgs, BIN, 'serve', '--home', ca.home, '--password-file', ca.passwordFile, '--address', `127.0.0.1:${port}`, ...serveArgs], port, { timeoutMs });
+    [...nodeArgs, BIN, 'serve', '--home', ca.home, '--password-file', ca.passwordFile, '--address', `127.0.0.1:${port}`, ...serveArgs], port, { timeoutMs, env: { ...launcher.env, ...process.env } });
   // With workers, /health answers once worker 1 listens; the primary announces when all do.
   while (serveArgs.includes('--workers') && announced() === before) await new Promise((r) => setTimeout(r, 20));
   return server;

@@ -37,6 +37,10 @@ export interface TestCaOptions {
   configure?: (config: Record<string, any>) => void;
   /** Write files into the CA home between init and serve. */
   beforeServe?: (home: string) => void;
+  /** Start serve as an operator does, bin/stepstone run as a program (its launcher line), not `node bin/stepstone`. */
+  asProgram?: boolean;
+  /** The server's environment, added to this process's. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Runs the stepstone CLI to completion; never throws on a non-zero exit. */
@@ -69,7 +73,7 @@ export async function startTestCa(o: TestCaOptions = {}): Promise<TestCa> {
   // A loaded machine (several test files at once) may take many seconds to start a CA.
   let started: Awaited<ReturnType<typeof serve>>;
   try {
-    started = await serve(home, passwordFile, [], 60_000);
+    started = await serve(home, passwordFile, [], 60_000, { asProgram: o.asProgram, env: o.env });
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw e;
@@ -92,8 +96,11 @@ export async function startTestCa(o: TestCaOptions = {}): Promise<TestCa> {
  * Starts `stepstone serve` and resolves once it logs its bound address. A server that does not
  * start within `timeoutMs` is killed, never left running.
  */
-export function serve(home: string, passwordFile: string, extra: string[] = [], timeoutMs = 60_000): Promise<{ proc: ChildProcess; port: number; logs: string[] }> {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--home', home, '--password-file', passwordFile, '--address', '127.0.0.1:0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function serve(
+  home: string, passwordFile: string, extra: string[] = [], timeoutMs = 60_000, o: { asProgram?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ proc: ChildProcess; port: number; logs: string[] }> {
+  const args = ['serve', '--home', home, '--password-file', passwordFile, '--address', '127.0.0.1:0', ...extra];
+  const proc = spawn(o.asProgram ? BIN : process.execPath, o.asProgram ? args : [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
   const logs: string[] = [];
   return new Promise((resolvePromise, reject) => {
     const timer = setTimeout(() => {
