@@ -29,6 +29,17 @@ let admin: ProvisionerKey;
 const children: ChildProcess[] = [];
 const SECRET = 'Pg-S3cret-Walrus';
 
+/** A new database on this file's own PostgreSQL cluster (the one started in before()). */
+async function createDatabase(name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: `postgresql://postgres@127.0.0.1:${port}/postgres` });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+}
+
 function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const s = createServer().once('error', rej).listen(0, '127.0.0.1', () => {
@@ -103,10 +114,7 @@ test('unreachable at start: one line naming host and database, never the passwor
 
 test('PostgreSQL restarted under load: 503s and /health 503, then recovery by itself; every certificate received is in the ledger', async (t) => {
   if (!requireCapability(t, !skip, skip)) return;
-  const admin0 = new pg.Client({ connectionString: `postgresql://postgres@127.0.0.1:${port}/postgres` });
-  await admin0.connect();
-  await admin0.query('CREATE DATABASE ledger');
-  await admin0.end();
+  await createDatabase('ledger');
   const url = `postgresql://postgres@127.0.0.1:${port}/ledger`;
   setDb({ type: 'postgresql', dataSource: url });
   const { proc, port: caPort } = await serve(home, passwordFile, [], 90_000);
@@ -160,10 +168,7 @@ test('PostgreSQL restarted under load: 503s and /health 503, then recovery by it
 
 test('a connection PostgreSQL ends between two statements of a transaction: that request gets 503, the CA keeps serving', async (t) => {
   if (!requireCapability(t, !skip, skip)) return;
-  const admin0 = new pg.Client({ connectionString: `postgresql://postgres@127.0.0.1:${port}/postgres` });
-  await admin0.connect();
-  await admin0.query('CREATE DATABASE ledger_cut');
-  await admin0.end();
+  await createDatabase('ledger_cut');
   const relay = await pgRelay(port);
   setDb({ type: 'postgresql', dataSource: `postgresql://postgres@127.0.0.1:${relay.port}/ledger_cut` });
   const { proc, port: caPort, logs } = await serve(home, passwordFile, [], 90_000);
