@@ -48,15 +48,15 @@ export class AuditTrail {
   private window = new Map<string, Tally>();
   private windowStart: number;
   private clients = new Set<string>();
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
   private readonly now: () => Date;
   private pending = new Set<Promise<void>>();
 
   constructor(private readonly store: EventStore, private readonly o: AuditOptions) {
     this.now = o.now ?? (() => new Date());
     this.windowStart = this.now().getTime();
-    this.timer = setInterval(() => this.rollWindow(), o.windowMs);
-    this.timer.unref();
+    this.schedule();
   }
 
   /**
@@ -116,8 +116,18 @@ export class AuditTrail {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.timer);
+    this.closed = true;
+    clearTimeout(this.timer);
     await this.flush();
+  }
+
+  // One timer, set afresh by every roll: a window rolled early by a refusal (the loop was too
+  // busy for the timer) must not be cut short again by a timer still on the old phase.
+  private schedule(): void {
+    clearTimeout(this.timer);
+    if (this.closed) return;
+    this.timer = setTimeout(() => this.rollWindow(), this.o.windowMs);
+    this.timer.unref();
   }
 
   private rollWindow(): void {
@@ -125,6 +135,7 @@ export class AuditTrail {
     this.window = new Map();
     this.clients = new Set();
     this.windowStart = this.now().getTime();
+    this.schedule();
     const t = this.now();
     for (const s of ended.values()) {
       if (s.folded === 0) continue;

@@ -84,6 +84,34 @@ for (const backend of [sqliteBackend(), pgBackend]) {
       assert.equal((await ledger.events.verify()).problem, null);
     });
 
+    test('a window rolled late by a busy event loop lasts a whole window: the overdue timer does not cut it short', async (t) => {
+      const ledger = await open(t);
+      if (!ledger) return;
+      const windowMs = 1000;
+      const trail = new AuditTrail(ledger.events, { replica: 'r1', windowMs, maxClients: 3 });
+      t.after(() => trail.close());
+      const bad = unauthorized('bad signature');
+      const refuse = (requestId: string) => trail.refused({ op: 'sign', credential: 'token', clientAddress: '10.0.0.1', requestId }, bad);
+      refuse('first');
+      // Hold the loop past the window's end, so the refusal below rolls the window itself while
+      // the timer is overdue.
+      const until = Date.now() + windowMs + 50;
+      while (Date.now() < until);
+      refuse('second');
+      refuse('folded-1');
+      // Timers run in order of when they were due: the overdue one first, then this one.
+      await new Promise((r) => setTimeout(r, 1));
+      // Well inside the window that 'second' opened.
+      refuse('folded-2');
+      await trail.close();
+      const rows = (await ledger.events.list({ limit: 100 })).map((e) => ({ count: e.count, requestId: e.requestId }));
+      assert.deepEqual(rows, [
+        { count: 1, requestId: 'first' },
+        { count: 1, requestId: 'second' },
+        { count: 2, requestId: null },
+      ]);
+    });
+
     test('admin actions append at once and read back newest first, page by page', async (t) => {
       const ledger = await open(t);
       if (!ledger) return;
