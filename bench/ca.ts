@@ -120,6 +120,22 @@ export function launcherSettings(): { nodeArgs: string[]; env: Record<string, st
 }
 
 /**
+ * Which node runs the servers we start (ours and the floor), and from which checkout. By default
+ * this node and this checkout. `BENCH_SERVER_NODE=/path/to/node BENCH_SERVER_CHECKOUT=/path/to/repo`
+ * runs them on another Node release, from a checkout installed (`npm ci`, `npm run build`) with
+ * that node, since better-sqlite3's addon is built for one Node ABI; the client, step-ca and
+ * the CA's files stay as they are, so one run compares runtimes under the same load.
+ */
+export function serverRuntime(): { node: string; bin: string; checkout: string } {
+  const node = process.env.BENCH_SERVER_NODE || process.execPath;
+  const checkout = process.env.BENCH_SERVER_CHECKOUT || dirname(dirname(BIN));
+  if (process.env.BENCH_SERVER_NODE && !process.env.BENCH_SERVER_CHECKOUT) {
+    throw new Error('bench: BENCH_SERVER_NODE needs BENCH_SERVER_CHECKOUT, a checkout installed and built with that node');
+  }
+  return { node, bin: join(checkout, 'bin', 'stepstone'), checkout };
+}
+
+/**
  * Spawns `stepstone serve` on a known port and polls /health every 5 ms. The port is picked
  * up front so the clock measures what an operator waits for, not when a log line appears.
  */
@@ -134,8 +150,9 @@ export async function startServer(ca: LocalCa, timeoutMs = 30_000): Promise<Runn
   const serveArgs = (process.env.BENCH_SERVE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const announced = () => (existsSync(ca.logFile) ? readFileSync(ca.logFile, 'utf8').split('"msg":"Stepstone CA serving"').length : 0);
   const before = serveArgs.includes('--workers') ? announced() : 0;
-  const server = await spawnServer(ca, 'stepstone serve', process.execPath,
-    [...nodeArgs, BIN, 'serve', '--home', ca.home, '--password-file', ca.passwordFile, '--address', `127.0.0.1:${port}`, ...serveArgs], port, { timeoutMs, env: { ...launcher.env, ...process.env } });
+  const runtime = serverRuntime();
+  const server = await spawnServer(ca, 'stepstone serve', runtime.node,
+    [...nodeArgs, runtime.bin, 'serve', '--home', ca.home, '--password-file', ca.passwordFile, '--address', `127.0.0.1:${port}`, ...serveArgs], port, { timeoutMs, env: { ...launcher.env, ...process.env } });
   // With workers, /health answers once worker 1 listens; the primary announces when all do.
   while (serveArgs.includes('--workers') && announced() === before) await new Promise((r) => setTimeout(r, 20));
   return server;

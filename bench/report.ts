@@ -82,7 +82,12 @@ export function machine(): Machine {
   try {
     commit = execFileSync('git', ['describe', '--always', '--dirty'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch { /* not a git checkout */ }
-  return { nproc: availableParallelism(), cpuModel: model.trim(), node: process.version, kernel: release(), commit, date: new Date().toISOString(), loadAvg1: loadavg()[0]! };
+  // The server's node when BENCH_SERVER_NODE runs it on another release than the client's.
+  const serverNode = process.env.BENCH_SERVER_NODE
+    ? execFileSync(process.env.BENCH_SERVER_NODE, ['-p', 'process.version'], { encoding: 'utf8' }).trim()
+    : process.version;
+  const node = serverNode === process.version ? process.version : `${process.version} (server ${serverNode})`;
+  return { nproc: availableParallelism(), cpuModel: model.trim(), node, kernel: release(), commit, date: new Date().toISOString(), loadAvg1: loadavg()[0]! };
 }
 
 const f1 = (x: number | null | undefined) => (x === null || x === undefined || Number.isNaN(x) ? '-' : x.toFixed(1));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { provisionerKey } from '../test/helpers/tokens.ts';
 import { spawnSync } from 'node:child_process';
-import { freePort, initLocalCa, spawnServer, startServer, type LocalCa } from './ca.ts';
+import { freePort, initLocalCa, serverRuntime, spawnServer, startServer, type LocalCa } from './ca.ts';
 import { prefillLedger } from './prefill.ts';
 import { createClient, drive, type Client, type Target } from './driver.ts';
 import { provisionerKeyFromFile, type CompareSpec } from './compare.ts';
@@ -148,8 +148,10 @@ async function floorSubject(ca: LocalCa, issuer: TokenIssuer): Promise<Subject> 
   if (ssl.status !== 0) throw new Error(`openssl: ${ssl.stderr}`);
   const pem = readFileSync(cert, 'utf8');
   const port = await freePort();
-  const server = await spawnServer(ca, 'floor-server (http)', process.execPath,
-    ['--import', 'tsx', join(import.meta.dirname, 'floor-server.ts'), String(port), ca.configPath, cert, key],
+  // On the same node as our server (BENCH_SERVER_NODE), so the floor stays the floor.
+  const runtime = serverRuntime();
+  const server = await spawnServer(ca, 'floor-server (http)', runtime.node,
+    ['--import', 'tsx', join(runtime.checkout, 'bench', 'floor-server.ts'), String(port), ca.configPath, cert, key],
     port, { trustPem: pem, env: { ...process.env, FLOOR_MODE: 'http' } });
   return { target: { name: 'floor', url: server.url, rootPem: pem }, issuer, pid: server.pid, signOnly: true };
 }

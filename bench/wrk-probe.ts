@@ -76,7 +76,9 @@ for (const which of ['stepstone', ...(f['step-ca'] ? ['step-ca'] : [])]) {
         await new Promise((res) => setTimeout(res, 500));
         diag = readFileSync(process.env.DIAG_OUT, 'utf8');
       }
-      console.log(JSON.stringify({ which, round: r, load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0], reqPerSec: Math.round(res.reqPerSec), p50: res.p50, p99: res.p99, cpuMsPerReq: +res.serverCpuMsPerReq.toFixed(3), rssMaxMiB: Math.round(res.rssMaxMiB), non2xx: res.non2xx, threadsMsPerReq: Object.fromEntries(split.map(([k, v]) => [k, +v.toFixed(3)])) }));
+      console.log(JSON.stringify({ which, round: r, load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0], reqPerSec: Math.round(res.reqPerSec), exhausted: res.exhausted, p50: res.p50, p99: res.p99, cpuMsPerReq: +res.serverCpuMsPerReq.toFixed(3), rssMaxMiB: Math.round(res.rssMaxMiB), non2xx: res.non2xx, threadsMsPerReq: Object.fromEntries(split.map(([k, v]) => [k, +v.toFixed(3)])) }));
+      // Out of bodies before the clock ran out: the rate is only a lower bound (raise --bodies).
+      if (res.exhausted) console.error(`[wrk-probe] ${which} used all ${n} bodies: ${Math.round(res.reqPerSec)} req/s is a lower bound; raise --bodies`);
       if (diag) console.log(diag);
       if (metricsPort) console.log(JSON.stringify({ commits: await commitStats(metricsPort) }));
     }
