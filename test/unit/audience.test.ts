@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { allowedAudiences, audienceMatches } from '../../src/provisioners/audience.ts';
 
 const DNS = ['ca.example.com', '127.0.0.1', '::1'];
-const sorted = (a: string[]) => [...a].sort();
+const sorted = (a: readonly string[]) => [...a].sort();
 
 test('allowedAudiences for sign: four paths per name, IPv6 bracketed, plus the legacy literal', () => {
   assert.deepEqual(sorted(allowedAudiences(DNS, 'sign')), sorted([
