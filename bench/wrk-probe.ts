@@ -2,7 +2,7 @@
 // One Stepstone (and with --step-ca one step-ca) under wrk keep-alive /1.0/sign, with the server's
 // CPU split per thread (/proc/PID/task) and, when BENCH_SERVER_NODE_ARGS preloads a diagnostics
 // module, its own report. For finding where the time goes, not for the results table.
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -72,8 +72,10 @@ for (const which of ['stepstone', ...(f['step-ca'] ? ['step-ca'] : [])]) {
       const split = [...t1].map(([k, v]) => [k, (v - (t0.get(k) ?? 0)) / res.requests] as const).filter(([, v]) => v > 0.005).sort((a, b) => b[1] - a[1]);
       let diag = '';
       if (process.env.DIAG_OUT && which === 'stepstone') {
+        rmSync(process.env.DIAG_OUT, { force: true });
         process.kill(server.pid, 'SIGUSR2');
-        await new Promise((res) => setTimeout(res, 500));
+        // The preload writes when it is done, which for a heap profile can take seconds.
+        for (let i = 0; i < 300 && !existsSync(process.env.DIAG_OUT); i++) await new Promise((res) => setTimeout(res, 100));
         diag = readFileSync(process.env.DIAG_OUT, 'utf8');
       }
       console.log(JSON.stringify({ which, round: r, load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0], reqPerSec: Math.round(res.reqPerSec), exhausted: res.exhausted, p50: res.p50, p99: res.p99, cpuMsPerReq: +res.serverCpuMsPerReq.toFixed(3), rssMaxMiB: Math.round(res.rssMaxMiB), non2xx: res.non2xx, threadsMsPerReq: Object.fromEntries(split.map(([k, v]) => [k, +v.toFixed(3)])) }));
