@@ -58,9 +58,12 @@ test('run as a program, serve sends one TLS 1.3 ticket per handshake, as step-ca
   assert.equal(ticketsPerHandshake(ca), 1);
   assert.equal(secondConnection(ca, '-tls1_3'), 'Reused');
   assert.equal(secondConnection(ca, '-tls1_2'), 'Reused');
-  // The rest of what the launcher line gives: V8's young generation cap and glibc's arena cap.
+  // The rest of what the launcher line gives: V8's young generation cap and old generation growth,
+  // and glibc's arena cap.
   const pid = ca.proc.pid!;
-  assert.ok(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--max-semi-space-size=4'));
+  const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  assert.ok(cmdline.includes('--max-semi-space-size=4'), cmdline.join(' '));
+  assert.ok(cmdline.includes('--heap-growing-percent=50'), cmdline.join(' '));
   assert.ok(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes('MALLOC_ARENA_MAX=2'));
 });
 
