@@ -108,13 +108,13 @@ function stopProc(proc: ChildProcess): Promise<void> {
  * `node <these> <profiling flags> bin/stepstone` itself, because node refuses --cpu-prof in
  * NODE_OPTIONS; reading them from the file keeps the server measured as `stepstone serve` runs.
  */
-export function launcherSettings(): { nodeArgs: string[]; env: Record<string, string> } {
-  const line = readFileSync(BIN, 'utf8').split('\n')[1] ?? '';
+export function launcherSettings(bin = BIN): { nodeArgs: string[]; env: Record<string, string> } {
+  const line = readFileSync(bin, 'utf8').split('\n')[1] ?? '';
   const m = /exec node (.*?) "\$0" "\$@"/.exec(line);
   if (!m) throw new Error('bench: bin/stepstone has no `exec node … "$0" "$@"` launcher line');
   const expand = (word: string) => word.replace(/^"|"$/g, '')
     .replace(/\$\{(\w+):-([^}]*)\}/g, (_all, name: string, fallback: string) => process.env[name] || fallback)
-    .replace(/\$here/g, dirname(BIN));
+    .replace(/\$here/g, dirname(bin));
   const env = Object.fromEntries([...line.matchAll(/(\w+)=\$\{\1:-(\w+)\}/g)].map((x) => [x[1]!, process.env[x[1]!] || x[2]!]));
   return { nodeArgs: m[1]!.split(/\s+/).filter(Boolean).map(expand), env };
 }
@@ -144,13 +144,14 @@ export async function startServer(ca: LocalCa, timeoutMs = 30_000): Promise<Runn
   // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server alone;
   // it comes after the node flags bin/stepstone's launcher line gives, so the server runs as
   // `stepstone serve` does, and a flag given here again wins.
-  const launcher = launcherSettings();
+  // The launcher of the checkout that serves (BENCH_SERVER_CHECKOUT), its config/openssl.cnf included.
+  const runtime = serverRuntime();
+  const launcher = launcherSettings(runtime.bin);
   const nodeArgs = [...launcher.nodeArgs, ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)];
   // BENCH_SERVE_ARGS, e.g. "--workers 2", adds flags to `serve` itself.
   const serveArgs = (process.env.BENCH_SERVE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const announced = () => (existsSync(ca.logFile) ? readFileSync(ca.logFile, 'utf8').split('"msg":"Stepstone CA serving"').length : 0);
   const before = serveArgs.includes('--workers') ? announced() : 0;
-  const runtime = serverRuntime();
   const server = await spawnServer(ca, 'stepstone serve', runtime.node,
     [...nodeArgs, runtime.bin, 'serve', '--home', ca.home, '--password-file', ca.passwordFile, '--address', `127.0.0.1:${port}`, ...serveArgs], port, { timeoutMs, env: { ...launcher.env, ...process.env } });
   // With workers, /health answers once worker 1 listens; the primary announces when all do.

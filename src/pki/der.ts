@@ -20,7 +20,7 @@ export function tlv(tag: number, ...parts: Uint8Array[]): Buffer<ArrayBuffer> {
   if (lengthBytes === 0) out[at++] = n;
   else {
     out[at++] = 0x80 | lengthBytes;
-    for (let i = lengthBytes - 1; i >= 0; i--) out[at++] = Math.floor(n / 2 ** (8 * i)) & 0xff;
+    for (let i = lengthBytes - 1; i >= 0; i--) out[at++] = (n >>> (8 * i)) & 0xff;
   }
   for (const p of parts) {
     out.set(p, at);
