@@ -38,7 +38,7 @@ import { computeValidity, notBeforeIssuer } from './validity.js';
 import { TrustStore } from './trust.js';
 import { IssuerSet, entryPem, issuerCdp, nativeCertificate, type IssuerEntry, type LoadedIssuer } from './issuers.js';
 import type { IssuerScope } from '../ledger/ledger.js';
-import { DEFAULT_ISSUER_NAME } from '../config/schema.js';
+import { DEFAULT_ISSUER_NAME } from '../config/defaults.js';
 import { buildCrl } from './crl.js';
 import { CrlPublisher, type CrlBuilder, type PublishedCrl } from './crl-publisher.js';
 import { checkReasonCode, parseSerial } from './revocation.js';

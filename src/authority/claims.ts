@@ -1,5 +1,6 @@
 // Effective claims: step-ca's defaults, overridden by authority.claims, overridden per provisioner.
-import { DEFAULT_BACKDATE, DEFAULT_CLAIMS, type ClaimsConfig } from '../config/schema.js';
+import type { ClaimsConfig } from '../config/schema.js';
+import { DEFAULT_BACKDATE, DEFAULT_CLAIMS } from '../config/defaults.js';
 import { parseDuration } from '../util/duration.js';
 
 export interface Claims {

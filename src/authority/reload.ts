@@ -4,7 +4,8 @@
 // complete set replaces the running one, in one synchronous step. Anything wrong and nothing
 // changes. Settings a running server cannot change (keys, addresses, the ledger) are named so the
 // operator knows a restart is needed for those.
-import { loadConfig, type LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
+import { loadConfigOffThread } from '../config/load-off-thread.js';
 import type { CaConfig } from '../config/schema.js';
 import { ProvisionerRegistry } from '../provisioners/registry.js';
 import { resolveClaims, type Claims } from './claims.js';
@@ -41,7 +42,7 @@ const NEEDS_RESTART = ['address', 'insecureAddress', 'metricsAddress', 'dnsNames
 
 /** Reads and builds everything a reload would install; throws, naming the problem, if any part is wrong. */
 export async function prepareReload(configPath: string, running?: CaConfig, password?: string): Promise<PreparedReload> {
-  const loaded: LoadedConfig = loadConfig(configPath);
+  const loaded: LoadedConfig = await loadConfigOffThread(configPath);
   const { config } = loaded;
   const live: LiveConfig = {
     provisioners: await ProvisionerRegistry.create(config),

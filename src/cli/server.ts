@@ -81,10 +81,11 @@ export function registerServerCommands(program: Command): void {
         cluster.runWorker((worker, password) => startCa({ configPath, password, address: o.address, replica: o.replica, worker }), (ca) => drainOnSignal(ca));
         return;
       }
-      const workers = o.workers !== undefined ? Number(o.workers) : (await import('../config/load.js')).loadConfig(configPath).config.stepstone.workers;
+      const loaded = o.workers !== undefined ? undefined : await loadOffThread(configPath);
+      const workers = o.workers !== undefined ? Number(o.workers) : loaded!.config.stepstone.workers;
       const password = await obtainPassword({ file: o.passwordFile, flag: '--password-file', purpose: 'to decrypt the intermediate CA key' });
       if (workers > 1) {
-        const { config: c } = (await import('../config/load.js')).loadConfig(configPath);
+        const { config: c } = loaded ?? await loadOffThread(configPath);
         const { default: pino } = await import('pino');
         const { splitAddress } = await import('../util/address.js');
         try {
@@ -199,4 +200,9 @@ function defaultPidFile(configPath: string): string {
 
 function repoRoot(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
+
+/** `serve` stays a long-lived process: it reads ca.json the way the server does, off its thread (config/load-off-thread.ts). */
+async function loadOffThread(configPath: string) {
+  return (await import('../config/load-off-thread.js')).loadConfigOffThread(configPath);
 }

@@ -7,7 +7,9 @@ import { ADDRESS } from './observe-schema.js';
 
 const duration = z.string().refine((s) => (parseDuration(s) ?? 0) > 0, { message: 'a duration longer than 0s, such as "10s" or "24h"' });
 
-export const CHALLENGE_TYPES = ['http-01', 'dns-01', 'tls-alpn-01'] as const;
+import { CHALLENGE_TYPES } from './defaults.js';
+
+export { CHALLENGE_TYPES };
 
 /** The ACME-only fields of a provisioner entry (the common ones are in schema.ts). */
 export const acmeProvisionerSchema = z.object({

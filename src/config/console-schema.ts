@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { ADDRESS } from './observe-schema.js';
 
-export const DEFAULT_CONSOLE_ADDRESS = '127.0.0.1:9443';
+export { consoleAddress, DEFAULT_CONSOLE_ADDRESS } from './defaults.js';
 
 export const consoleSchema = z.object({
   enabled: z.boolean().optional(),
@@ -19,9 +19,3 @@ export const consoleSchema = z.object({
   if (on && c.admins.length === 0) ctx.addIssue({ code: 'custom', path: ['admins'], message: 'the console is on but lists no administrator: nobody could use it' });
 });
 export type ConsoleConfig = z.infer<typeof consoleSchema>;
-
-/** The address to listen on, or null when the console is off. */
-export function consoleAddress(c: ConsoleConfig): string | null {
-  const on = c.enabled ?? c.address !== undefined;
-  return on ? (c.address ?? DEFAULT_CONSOLE_ADDRESS) : null;
-}

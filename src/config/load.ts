@@ -1,20 +1,8 @@
 import { readTextExplained } from '../util/read-file.js';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { caConfigSchema, type CaConfig } from './schema.js';
+import { caConfigSchema } from './schema.js';
+import { loadedConfig, type LoadedConfig } from './loaded.js';
 
-export interface LoadedConfig {
-  config: CaConfig;
-  /** The file it came from. */
-  path: string;
-  /** Resolves a path from the config: relative paths are relative to the CA home. */
-  resolvePath(p: string): string;
-}
-
-/** The CA home for a config path: step lays ca.json out as HOME/config/ca.json. */
-export function homeOfConfig(configPath: string): string {
-  const dir = dirname(resolve(configPath));
-  return dir.endsWith('/config') ? dirname(dir) : dir;
-}
+export { homeOfConfig, type LoadedConfig } from './loaded.js';
 
 /** Reads and validates ca.json; every problem names the field and why. */
 export function loadConfig(configPath: string): LoadedConfig {
@@ -31,6 +19,5 @@ export function loadConfig(configPath: string): LoadedConfig {
     const field = issue.path.length ? issue.path.join('.') : '(top level)';
     throw new Error(`config ${configPath}: ${field}: ${issue.message}`);
   }
-  const home = homeOfConfig(configPath);
-  return { config: parsed.data, path: configPath, resolvePath: (p) => (isAbsolute(p) ? p : resolve(home, p)) };
+  return loadedConfig(parsed.data, configPath);
 }

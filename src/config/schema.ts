@@ -1,5 +1,6 @@
 // ca.json in step-ca's format (extra keys allowed), validated once at start-up. Everything
-// downstream receives the typed, defaulted `CaConfig`; defaults live here and nowhere else.
+// downstream receives the typed, defaulted `CaConfig`; defaults live here and in defaults.ts (the
+// values modules of the long-lived server need without loading zod).
 import { z } from 'zod';
 import { parseDuration } from '../util/duration.js';
 import { sanProblem } from '../authority/name-rules.js';
@@ -9,6 +10,7 @@ import { policySchema } from './policy-schema.js';
 import { acmeProvisionerSchema, acmeSchema } from './acme-schema.js';
 import { ADDRESS, auditSchema, metricsSchema, noticesSchema, webhooksSchema } from './observe-schema.js';
 import { consoleSchema } from './console-schema.js';
+import { DEFAULT_ISSUER_NAME } from './defaults.js';
 
 const goDuration = z.string().refine((s) => parseDuration(s) !== null, { message: 'not a duration such as "5m" or "24h"' });
 
@@ -75,8 +77,6 @@ export const crlSchema = z.object({
 }).passthrough();
 export type CrlConfig = z.infer<typeof crlSchema>;
 
-/** The name the one issuer of a CA without stepstone.issuers goes by (the ledger's NULL issuer too). */
-export const DEFAULT_ISSUER_NAME = 'default';
 
 /**
  * One intermediate of several (stepstone.issuers). Its key is decrypted with `password`, the
@@ -232,20 +232,4 @@ export const caConfigSchema = z.object({
 
 export type CaConfig = z.infer<typeof caConfigSchema>;
 
-/** step-ca's defaults for the TLS block `step ca init` writes. */
-export const DEFAULT_TLS = {
-  cipherSuites: ['TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256', 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256'],
-  minVersion: 1.2,
-  maxVersion: 1.3,
-  renegotiation: false,
-};
-
-export const DEFAULT_CLAIMS = {
-  minTLSCertDuration: '5m',
-  maxTLSCertDuration: '24h',
-  defaultTLSCertDuration: '24h',
-  disableRenewal: false,
-  allowRenewalAfterExpiry: false,
-  disableSmallstepExtensions: false,
-};
-export const DEFAULT_BACKDATE = '1m';
+export { DEFAULT_BACKDATE, DEFAULT_CLAIMS, DEFAULT_ISSUER_NAME, DEFAULT_TLS } from './defaults.js';

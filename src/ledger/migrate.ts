@@ -8,17 +8,11 @@
 // anything, and we wrap the whole run in one IMMEDIATE transaction so a failed migration (or two
 // processes opening the same fresh file) never leaves a half-built schema behind.
 
-import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type Database from 'better-sqlite3';
 import Postgrator from 'postgrator';
 
-/**
- * The repository's `migrations/` directory. This module sits two levels below the repo root both
- * as source (src/ledger/migrate.ts) and compiled (dist/ledger/migrate.js).
- */
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+export { knownVersion, MIGRATIONS_DIR } from './migrations-dir.js';
 
 /**
  * Brings the database to the newest schema found in `migrationsDir` (files named
@@ -87,11 +81,6 @@ export async function checkVersions(postgrator: Postgrator, migrationsDir: strin
     );
   }
   return from;
-}
-
-/** The highest version among the migration files in `dir` (0 when there are none). */
-export function knownVersion(dir: string): number {
-  return Math.max(0, ...readdirSync(dir).map((f) => Number(/^(\d+)\.do\./.exec(f)?.[1] ?? 0)));
 }
 
 /** postgrator's pattern for every `.sql` file directly in `dir`. */

@@ -45,7 +45,7 @@ export async function openLedger(t: LedgerTarget, o: OpenOptions): Promise<Ledge
     return openPostgresLedger(t.source, { role: o.role, warn: o.warn });
   }
   const { openSqliteLedger } = await import('./sqlite.js');
-  if (o.role === 'server') return openSqliteLedger(t.file, { feed: o.feed });
+  if (o.role === 'server') return openSqliteLedger(t.file, { feed: o.feed, migrateOn: 'thread' });
   return openSqliteForReading(t.file);
 }
 

@@ -19,7 +19,8 @@ import { SqliteEventStore } from './sqlite-events.js';
 import { SqliteStats } from './sqlite-stats.js';
 import { SqliteAcmeStore } from './sqlite-acme.js';
 import { guarded, ledgerUnavailable, mapError } from './sqlite-errors.js';
-import { migrate, MIGRATIONS_DIR } from './migrate.js';
+import { MIGRATIONS_DIR } from './migrations-dir.js';
+import { runOnce } from '../util/worker.js';
 import { configureConnection } from './connection.js';
 import { issuanceBatch, isUnavailableCode, spendTokenStatement, type IssuanceItem, type ItemOutcome } from './issuance-batch.js';
 import { checkLimit, fromRow, millis, STORED_COLUMNS, toRow, type StoredRow } from './rows.js';
@@ -32,19 +33,23 @@ import { sqliteDialect } from './sqlite-dialect.js';
  * Opens (creating when missing) the ledger at `path`, applies pending migrations and returns it.
  * Rejects when the file's schema is newer than this build knows.
  */
-export async function openSqliteLedger(file: string, opts: { migrationsDir?: string; writer?: WriterMode; feed?: SharedRevocationFeed } = {}): Promise<SqliteLedger> {
+export async function openSqliteLedger(file: string, opts: { migrationsDir?: string; writer?: WriterMode; feed?: SharedRevocationFeed; migrateOn?: 'thread' | 'here' } = {}): Promise<SqliteLedger> {
   const writer = opts.writer ?? DEFAULT_WRITER;
+  const dir = opts.migrationsDir ?? MIGRATIONS_DIR;
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   // Create the file ourselves so it is never world-readable, whatever the umask; SQLite gives the
   // -wal and -shm files the main file's permissions.
   fs.closeSync(fs.openSync(file, 'a', 0o600));
   // Inline, this connection also writes; else the writer thread does, through its own.
   const role = writer === 'inline' ? 'writer' : 'reader';
+  // 'thread' (the server): the migrator runs on a thread that ends with it, through a connection of
+  // its own closed before ours opens, so its modules never stay resident (migrate-worker.ts).
+  if (opts.migrateOn === 'thread') await runOnce<{ from: number; to: number }>('./migrate-worker', import.meta.url, { file, dir });
   let db = new Database(file);
   try {
     configureConnection(db, role);
-    const { from, to } = await migrate(db, opts.migrationsDir ?? MIGRATIONS_DIR);
-    if (from !== to) {
+    const moved = opts.migrateOn === 'thread' ? null : await (await import('./migrate.js')).migrate(db, dir);
+    if (moved && moved.from !== moved.to) {
       // A fresh connection after a schema change: postgrator's statements outlive the migration
       // until garbage collection, and one of them holding a read open made every checkpoint on
       // this connection fail with SQLITE_LOCKED after migration 4 rebuilt a table.

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { ProvisionerConfig, CaConfig } from '../config/schema.js';
 import { resolveClaims, type Claims } from '../authority/claims.js';
 import { loadJwkProvisioner, type JwkProvisioner } from './jwk.js';
-import { acmeProvisionerSchema, type AcmeProvisionerSettings } from '../config/acme-schema.js';
+import { acmeProvisionerSettings, type AcmeProvisionerSettings } from '../config/defaults.js';
 
 /** An ACME provisioner: who its accounts' certificates name, what it allows. */
 export interface AcmeProvisioner { name: string; settings: AcmeProvisionerSettings; claims: Claims }
@@ -38,7 +38,7 @@ export class ProvisionerRegistry {
       if (seen.has(id)) throw new Error(`config: authority.provisioners[${i}]: duplicate provisioner ${id}`);
       seen.add(id);
       const jwk = p.type.toUpperCase() === 'JWK' ? await loadJwkProvisioner(p, claims) : undefined;
-      const acme = p.type.toUpperCase() === 'ACME' ? { name: p.name, settings: acmeProvisionerSchema.parse(p), claims } : undefined;
+      const acme = p.type.toUpperCase() === 'ACME' ? { name: p.name, settings: acmeProvisionerSettings(p), claims } : undefined;
       entries.push({ uid: uid(i, id), config: p, jwk, acme });
     }
     return new ProvisionerRegistry(entries);

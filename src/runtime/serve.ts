@@ -9,7 +9,8 @@ import { nodeTlsOptions } from '../api/tls-options.js';
 import type { Authority, ServingCertificate } from '../authority/authority.js';
 import { loadAuthority } from '../authority/load.js';
 import { CrlWorker } from '../authority/crl-publisher.js';
-import { loadConfig, type LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
+import { loadConfigOffThread } from '../config/load-off-thread.js';
 import type { Ledger, SharedRevocationFeed } from '../ledger/ledger.js';
 import { ledgerTarget, openLedger } from '../ledger/open.js';
 import { LEEWAY_SEC } from '../provisioners/jwk.js';
@@ -17,7 +18,7 @@ import { parseDuration } from '../util/duration.js';
 import { splitAddress } from '../util/address.js';
 import { Observability } from '../observe/observability.js';
 import type { ConsoleServer } from '../console/server.js';
-import { consoleAddress } from '../config/console-schema.js';
+import { consoleAddress } from '../config/defaults.js';
 import { resolveClaims } from '../authority/claims.js';
 import { prepareReload } from '../authority/reload.js';
 import { stdoutLogDestination } from './log-destination.js';
@@ -81,7 +82,7 @@ type App = Awaited<ReturnType<typeof buildApp>>;
 const PRUNE_EVERY_MS = 10 * 60_000;
 
 export async function startCa(o: ServeOptions): Promise<RunningCa> {
-  const loaded = loadConfig(o.configPath);
+  const loaded = await loadConfigOffThread(o.configPath);
   const { config } = loaded;
   const base = o.logger ?? pino({ level: config.stepstone.logLevel }, stdoutLogDestination());
   const w = o.worker;

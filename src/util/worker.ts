@@ -122,3 +122,33 @@ export function answerJobs<J extends { id: number }>(handle: (job: J) => object)
     parentPort!.postMessage(result);
   });
 }
+
+/**
+ * Runs one of our worker modules for a single answer and lets the thread end: for work whose
+ * libraries the long-lived process should not keep loaded (a worker is an isolate of its own, and
+ * its modules go when it exits). The module posts `{ ok: value }` or `{ failed }` (see
+ * answerOnce); a thread that dies without posting rejects.
+ */
+export function runOnce<T>(base: string, from: string, workerData: unknown): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const w = startWorker(base, from, workerData);
+    let settled = false;
+    w.once('message', (m: { ok: T } | { failed: JobFailure }) => {
+      settled = true;
+      if ('ok' in m) resolve(m.ok);
+      else reject(Object.assign(new Error(m.failed.message), m.failed.code ? { code: m.failed.code } : {}));
+    });
+    w.once('error', (e) => { if (!settled) { settled = true; reject(e); } });
+    w.once('exit', (code) => { if (!settled) { settled = true; reject(new Error(`${base} stopped (exit ${code}) without an answer`)); } });
+  });
+}
+
+/** In a worker started by runOnce: posts what `work` returns, or why it threw. */
+export async function answerOnce(work: () => unknown): Promise<void> {
+  try {
+    parentPort!.postMessage({ ok: await work() });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    parentPort!.postMessage({ failed: { code: typeof code === 'string' ? code : undefined, message: (err as Error).message } satisfies JobFailure });
+  }
+}

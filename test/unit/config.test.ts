@@ -5,6 +5,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.ts';
+import { loadConfigOffThread } from '../../src/config/load-off-thread.ts';
+import { acmeProvisionerSettings, consoleAddress, DEFAULT_CONSOLE_ADDRESS } from '../../src/config/defaults.ts';
+import { acmeProvisionerSchema } from '../../src/config/acme-schema.ts';
 import { resolveClaims } from '../../src/authority/claims.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'stepstone-config-'));
@@ -212,4 +215,43 @@ test('stepstone.workers: 1 (one process) unless set; a whole number from 1 to 64
     c.stepstone = { workers: bad };
     assert.throws(() => loadConfig(write(c)), /workers/);
   }
+});
+
+// The server reads ca.json on a short-lived thread (zod never stays loaded in it): it must see
+// exactly what loadConfig sees, and be refused with exactly the same words.
+test('loadConfigOffThread: the same config and the same refusals as loadConfig', async () => {
+  const acme = minimal();
+  acme.authority.provisioners.push({ type: 'ACME', name: 'acme', challenges: ['dns-01'], requireEAB: true, claims: { defaultTLSCertDuration: '12h' } });
+  acme.stepstone = { console: { enabled: true, admins: ['ops@example.com'] }, issuers: undefined };
+  const example = join(import.meta.dirname, '..', '..', 'config', 'ca.example.json');
+  for (const path of [write(minimal()), write(acme), example]) {
+    const here = loadConfig(path);
+    const there = await loadConfigOffThread(path);
+    assert.deepEqual(there.config, here.config);
+    assert.equal(there.path, here.path);
+    assert.equal(there.resolvePath('db/x'), here.resolvePath('db/x'));
+    assert.equal(there.resolvePath('/abs/x'), '/abs/x');
+  }
+  const noDns = minimal();
+  delete noDns.dnsNames;
+  for (const path of [write('{ not json'), join(root, 'missing', 'ca.json'), write(noDns)]) {
+    const expected = (() => { try { loadConfig(path); } catch (e) { return (e as Error).message; } return 'loaded'; })();
+    assert.notEqual(expected, 'loaded');
+    await assert.rejects(loadConfigOffThread(path), (e: unknown) => e instanceof Error && e.message === expected);
+  }
+});
+
+// The registry fills in an ACME provisioner's defaults without zod; the schema is the reference.
+test('acmeProvisionerSettings gives what acmeProvisionerSchema.parse gives for a valid entry', () => {
+  const entries: Record<string, unknown>[] = [
+    { type: 'ACME', name: 'a' },
+    { type: 'ACME', name: 'b', challenges: ['dns-01'] },
+    { type: 'ACME', name: 'c', forceCN: true, requireEAB: true, termsOfService: 'https://example.com/tos', claims: { defaultTLSCertDuration: '12h' } },
+    { type: 'ACME', name: 'd', challenges: ['tls-alpn-01', 'http-01'], forceCN: false, options: { x509: {} } },
+  ];
+  for (const p of entries) assert.deepEqual(acmeProvisionerSettings(p), acmeProvisionerSchema.parse(p));
+  assert.deepEqual(consoleAddress({}), null);
+  assert.deepEqual(consoleAddress({ enabled: true }), DEFAULT_CONSOLE_ADDRESS);
+  assert.deepEqual(consoleAddress({ address: '0.0.0.0:1' }), '0.0.0.0:1');
+  assert.deepEqual(consoleAddress({ enabled: false, address: '0.0.0.0:1' }), null);
 });

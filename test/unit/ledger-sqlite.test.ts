@@ -163,6 +163,33 @@ test('a database with a newer schema version is refused and left untouched', asy
   assert.ok(!fs.existsSync(`${file}-wal`));
 });
 
+// The server migrates on a short-lived thread (migrateOn: 'thread', so postgrator never stays
+// loaded in it): the same schema, the same refusals, nothing left behind.
+test('migrating on a thread of its own: the same schema, and a refused database left untouched', async (t) => {
+  const file = dbPath();
+  const ledger = await opened(t, file, { migrateOn: 'thread' });
+  const versions = ledger.db.prepare('SELECT version, name FROM schema_version ORDER BY version').all();
+  assert.deepEqual(versions, [{ version: 0, name: null }, ...SHIPPED]);
+  assert.equal(ledger.db.pragma('journal_mode', { simple: true }), 'wal');
+  await ledger.recordIssuance(cert(), token('jti-thread'));
+  assert.equal(await ledger.countCertificates(), 1);
+
+  const newer = dbPath();
+  await (await openSqliteLedger(newer)).close();
+  const raw = new Database(newer);
+  raw.prepare("INSERT INTO schema_version (version, name) VALUES (?, 'future')").run(LATEST + 100);
+  raw.pragma('journal_mode = DELETE');
+  raw.close();
+  const before = fs.readFileSync(newer);
+  await assert.rejects(openSqliteLedger(newer, { migrateOn: 'thread' }),
+    (err: Error) => err.message.includes(`ledger schema version ${LATEST + 100} is newer than this Stepstone knows (max ${LATEST})`));
+  assert.ok(fs.readFileSync(newer).equals(before), 'database file changed');
+  assert.ok(!fs.existsSync(`${newer}-wal`));
+
+  const empty = fs.mkdtempSync(path.join(root, 'empty-thread-'));
+  await assert.rejects(openSqliteLedger(dbPath(), { migrationsDir: empty, migrateOn: 'thread' }), /no ledger migrations found/);
+});
+
 test('the database file is created 0600 in a 0700 directory', async (t) => {
   const file = dbPath();
   const ledger = await opened(t, file);
