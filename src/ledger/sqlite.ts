@@ -40,14 +40,12 @@ export async function openSqliteLedger(file: string, opts: { migrationsDir?: str
   // Create the file ourselves so it is never world-readable, whatever the umask; SQLite gives the
   // -wal and -shm files the main file's permissions.
   fs.closeSync(fs.openSync(file, 'a', 0o600));
-  // Inline, this connection also writes; else the writer thread does, through its own.
-  const role = writer === 'inline' ? 'writer' : 'reader';
   // 'thread' (the server): the migrator runs on a thread that ends with it, through a connection of
   // its own closed before ours opens, so its modules never stay resident (migrate-worker.ts).
   if (opts.migrateOn === 'thread') await runOnce<{ from: number; to: number }>('./migrate-worker', import.meta.url, { file, dir });
   let db = new Database(file);
   try {
-    configureConnection(db, role);
+    configureConnection(db);
     const moved = opts.migrateOn === 'thread' ? null : await (await import('./migrate.js')).migrate(db, dir);
     if (moved && moved.from !== moved.to) {
       // A fresh connection after a schema change: postgrator's statements outlive the migration
@@ -55,7 +53,7 @@ export async function openSqliteLedger(file: string, opts: { migrationsDir?: str
       // this connection fail with SQLITE_LOCKED after migration 4 rebuilt a table.
       db.close();
       db = new Database(file);
-      configureConnection(db, role);
+      configureConnection(db);
     }
     // After migrate, not before: switching to WAL rewrites the file header, and a database we
     // refuse (newer schema) must be left exactly as we found it.

@@ -40,6 +40,8 @@ test('migrate creates the schema and records every version', async (t) => {
   assert.equal(ledger.db.pragma('journal_mode', { simple: true }), 'wal');
   assert.equal(ledger.db.pragma('foreign_keys', { simple: true }), 1);
   assert.equal(ledger.db.pragma('synchronous', { simple: true }), 2); // FULL
+  // 4 MiB: the page cache is resident memory (issue 18, bench/README.md's fifth round).
+  assert.equal(ledger.db.pragma('cache_size', { simple: true }), -4096);
 });
 
 test('reopening does not re-apply migrations', async (t) => {
