@@ -98,7 +98,7 @@ export function registerServerCommands(program: Command): void {
         }
         return;
       }
-      const ca = await startCa({ configPath, password, address: o.address, replica: o.replica });
+      const ca = await startCa({ configPath, password, address: o.address, replica: o.replica, loaded });
       const pidFile = writePidFile(configPath, o.pidFile);
       // SIGHUP re-reads ca.json; the outcome (and a refusal's reason) goes to the log.
       process.on('SIGHUP', () => { void ca.reload(); });

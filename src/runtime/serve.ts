@@ -37,6 +37,8 @@ export interface ServeOptions {
   logger?: Logger;
   /** Set in a `serve --workers N` worker process (runtime/cluster.ts). */
   worker?: WorkerRole;
+  /** configPath as the caller already read it (`serve` does, to count its workers): not read again. */
+  loaded?: LoadedConfig;
 }
 
 /**
@@ -82,7 +84,7 @@ type App = Awaited<ReturnType<typeof buildApp>>;
 const PRUNE_EVERY_MS = 10 * 60_000;
 
 export async function startCa(o: ServeOptions): Promise<RunningCa> {
-  const loaded = await loadConfigOffThread(o.configPath);
+  const loaded = o.loaded ?? await loadConfigOffThread(o.configPath);
   const { config } = loaded;
   const base = o.logger ?? pino({ level: config.stepstone.logLevel }, stdoutLogDestination());
   const w = o.worker;
