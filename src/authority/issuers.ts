@@ -11,7 +11,7 @@ import { certToPem, parseCertificates } from '../pki/pem.js';
 import { x509 } from '../pki/x509.js';
 import type { CaConfig } from '../config/schema.js';
 import { DEFAULT_ISSUER_NAME } from '../config/defaults.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import type { IssuerScope, StoredCertificate } from '../ledger/ledger.js';
 import { makeIssuer, type Issuer } from './profiles.js';
 import type { LeafTemplate } from './fast-leaf.js';

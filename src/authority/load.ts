@@ -1,7 +1,7 @@
 // Builds a running Authority from a validated config: reads the certificates, decrypts the
 // issuers' keys, checks that they belong together, loads the provisioners.
 import { readTextExplained } from '../util/read-file.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/loaded.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { parseCertificates } from '../pki/pem.js';
 import type { x509 } from '../pki/x509.js';

@@ -81,8 +81,8 @@ export function registerServerCommands(program: Command): void {
         cluster.runWorker((worker, password) => startCa({ configPath, password, address: o.address, replica: o.replica, worker }), (ca) => drainOnSignal(ca));
         return;
       }
-      const loaded = o.workers !== undefined ? undefined : await loadOffThread(configPath);
-      const workers = o.workers !== undefined ? Number(o.workers) : loaded!.config.stepstone.workers;
+      const loaded = o.workers === undefined ? await loadOffThread(configPath) : undefined;
+      const workers = loaded ? loaded.config.stepstone.workers : Number(o.workers);
       const password = await obtainPassword({ file: o.passwordFile, flag: '--password-file', purpose: 'to decrypt the intermediate CA key' });
       if (workers > 1) {
         const { config: c } = loaded ?? await loadOffThread(configPath);

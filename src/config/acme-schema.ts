@@ -4,10 +4,9 @@
 import { z } from 'zod';
 import { parseDuration } from '../util/duration.js';
 import { ADDRESS } from './observe-schema.js';
+import { CHALLENGE_TYPES } from './defaults.js';
 
 const duration = z.string().refine((s) => (parseDuration(s) ?? 0) > 0, { message: 'a duration longer than 0s, such as "10s" or "24h"' });
-
-import { CHALLENGE_TYPES } from './defaults.js';
 
 export { CHALLENGE_TYPES };
 

@@ -46,8 +46,8 @@ export interface AcmeProvisionerSettings {
 
 /**
  * The settings of an ACME provisioner entry that has passed the config schema: what
- * `acmeProvisionerSchema.parse` returns for it, without zod (test/unit/config-defaults.test.ts
- * holds the two to the same output).
+ * `acmeProvisionerSchema.parse` returns for it, without zod (test/unit/config.test.ts holds the
+ * two to the same output).
  */
 export function acmeProvisionerSettings(p: Record<string, unknown>): AcmeProvisionerSettings {
   return {

@@ -77,7 +77,6 @@ export const crlSchema = z.object({
 }).passthrough();
 export type CrlConfig = z.infer<typeof crlSchema>;
 
-
 /**
  * One intermediate of several (stepstone.issuers). Its key is decrypted with `password`, the
  * contents of `passwordFile`, or else the password `serve` was given.

@@ -116,8 +116,7 @@ export function answerJobs<J extends { id: number }>(handle: (job: J) => object)
     try {
       result = { id: job.id, ...handle(job) };
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      result = { id: job.id, failed: { code: typeof code === 'string' ? code : undefined, message: (err as Error).message } satisfies JobFailure };
+      result = { id: job.id, failed: jobFailure(err) };
     }
     parentPort!.postMessage(result);
   });
@@ -148,7 +147,11 @@ export async function answerOnce(work: () => unknown): Promise<void> {
   try {
     parentPort!.postMessage({ ok: await work() });
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    parentPort!.postMessage({ failed: { code: typeof code === 'string' ? code : undefined, message: (err as Error).message } satisfies JobFailure });
+    parentPort!.postMessage({ failed: jobFailure(err) });
   }
+}
+
+function jobFailure(err: unknown): JobFailure {
+  const code = (err as { code?: unknown }).code;
+  return { code: typeof code === 'string' ? code : undefined, message: (err as Error).message };
 }
