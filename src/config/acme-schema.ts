@@ -19,7 +19,6 @@ export const acmeProvisionerSchema = z.object({
   requireEAB: z.boolean().default(false),
   termsOfService: z.string().url().optional(),
 }).passthrough();
-export type AcmeProvisionerSettings = z.infer<typeof acmeProvisionerSchema>;
 
 const window = (max: number, w: string) => z.object({ max: z.number().int().positive().default(max), window: duration.default(w) }).default({ max, window: w });
 

@@ -9,7 +9,8 @@
 import path from 'node:path';
 import type { ClientBase, Pool } from 'pg';
 import Postgrator from 'postgrator';
-import { checkVersions, migrationGlob, MIGRATIONS_DIR } from './migrate.js';
+import { checkVersions, migrationGlob } from './migrate.js';
+import { MIGRATIONS_DIR } from './migrations-dir.js';
 
 export const PG_MIGRATIONS_DIR = path.join(MIGRATIONS_DIR, 'postgresql');
 

@@ -12,8 +12,6 @@ import path from 'node:path';
 import type Database from 'better-sqlite3';
 import Postgrator from 'postgrator';
 
-export { knownVersion, MIGRATIONS_DIR } from './migrations-dir.js';
-
 /**
  * Brings the database to the newest schema found in `migrationsDir` (files named
  * `<version>.do.<name>.sql`). Throws, leaving the database untouched, when the database records a

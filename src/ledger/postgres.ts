@@ -18,7 +18,7 @@ import { toAuditRow } from './audit-chain.js';
 import { appendChain } from './pg-chain.js';
 import { PgEventStore, pgStats } from './pg-events.js';
 import { PgAcmeStore } from './pg-acme.js';
-import { knownVersion } from './migrate.js';
+import { knownVersion } from './migrations-dir.js';
 import { migratePostgres, PG_MIGRATIONS_DIR, postgresSchemaVersion } from './migrate-postgres.js';
 import { PgRevocationFeed, REVOCATION_CHANNEL } from './notify.js';
 import { isConnectionLoss, mapPgError, pgUnavailable } from './pg-errors.js';

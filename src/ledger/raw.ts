@@ -4,7 +4,7 @@
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { PG_MIGRATIONS_DIR } from './migrate-postgres.js';
-import { knownVersion, MIGRATIONS_DIR } from './migrate.js';
+import { knownVersion, MIGRATIONS_DIR } from './migrations-dir.js';
 import type { LedgerTarget } from './open.js';
 import { STORED_COLUMNS, type StoredRow } from './rows.js';
 import { AUDIT_COLUMNS, type ChainHead, type StoredAuditRow } from './audit-chain.js';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { CaError } from '../../src/errors.ts';
-import { MIGRATIONS_DIR } from '../../src/ledger/migrate.ts';
+import { MIGRATIONS_DIR } from '../../src/ledger/migrations-dir.ts';
 import { PG_MIGRATIONS_DIR } from '../../src/ledger/migrate-postgres.ts';
 import { openPostgresLedger, type PostgresLedger } from '../../src/ledger/postgres.ts';
 import type { AuditEventInput } from '../../src/ledger/ledger.ts';

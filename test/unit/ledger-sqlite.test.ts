@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { CaError } from '../../src/errors.ts';
-import { migrate, MIGRATIONS_DIR } from '../../src/ledger/migrate.ts';
+import { migrate } from '../../src/ledger/migrate.ts';
+import { MIGRATIONS_DIR } from '../../src/ledger/migrations-dir.ts';
 import { openSqliteLedger, SqliteLedger } from '../../src/ledger/sqlite.ts';
 import { cert, rejectsWith, token } from '../helpers/ledger-rows.ts';
 
