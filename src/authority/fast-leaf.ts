@@ -20,6 +20,7 @@ import type { San } from '../pki/names.js';
 import { oid, readTlv, seq, smallUint, tlv, uint } from '../pki/der.js';
 import { readSpki, serialMagnitude, validityTime } from './leaf-fields.js';
 import { renewedTbs, type RenewRequest } from './fast-renew.js';
+import { signBytes } from '../pki/signature-work.js';
 import { createLeafCertificate, issuerDigest, type Issuer, type LeafRequest } from './profiles.js';
 import { PROVISIONER_EXTENSION_OID, type ProvisionerInfo } from './provisioner-extension.js';
 
@@ -113,10 +114,10 @@ export class LeafTemplate {
     return { der: this.wrap(tbs, nodeSign(this.hash, tbs, this.signer)), serialHex };
   }
 
-  /** The same, with the signature computed on libuv's thread pool. */
+  /** The same, with the signature made where `stepstone.signatures` puts it (signature-work.ts). */
   buildAsync(req: LeafRequest): Promise<FastLeaf> {
     const { tbs, serialHex } = this.tbs(req);
-    return this.signOffLoop(tbs, serialHex);
+    return this.signPlaced(tbs, serialHex);
   }
 
   /** createRenewedCertificate's output for our own leaf `old`, or null when the library must build it. */
@@ -125,10 +126,10 @@ export class LeafTemplate {
     return built && { der: this.wrap(built.tbs, nodeSign(this.hash, built.tbs, this.signer)), serialHex: built.serialHex };
   }
 
-  /** renew's output with the signature computed on libuv's thread pool; null as renew. */
+  /** renew's output with the signature made as buildAsync's; null as renew. */
   renewAsync(old: Uint8Array, o: RenewRequest): Promise<FastLeaf> | null {
     const built = this.renewedTbs(old, o);
-    return built && this.signOffLoop(built.tbs, built.serialHex);
+    return built && this.signPlaced(built.tbs, built.serialHex);
   }
 
   private renewedTbs(old: Uint8Array, o: RenewRequest): ReturnType<typeof renewedTbs> {
@@ -136,10 +137,8 @@ export class LeafTemplate {
     return renewedTbs(old, o, { version, sigAlg, issuerName, authorityKeyId });
   }
 
-  private signOffLoop(tbs: Buffer, serialHex: string): Promise<FastLeaf> {
-    return new Promise((resolve, reject) => {
-      nodeSign(this.hash, tbs, this.signer, (err, sig) => (err ? reject(err) : resolve({ der: this.wrap(tbs, sig), serialHex })));
-    });
+  private async signPlaced(tbs: Buffer, serialHex: string): Promise<FastLeaf> {
+    return { der: this.wrap(tbs, await signBytes(this.hash, tbs, this.signer)), serialHex };
   }
 
   private wrap(tbs: Buffer, sig: Buffer): Buffer<ArrayBuffer> {

@@ -161,6 +161,12 @@ export const stepstoneSchema = z.object({
    * handshake. `false` saves their cost where clients never resume (api/tls-options.ts).
    */
   sessionTickets: z.boolean().default(true),
+  /**
+   * Where a request's signature checks and the new certificate's signature run: "loop" (the event
+   * loop), "pool" (libuv's threads) or "auto": the pool only where each serving process has three
+   * cores or more (pki/signature-work.ts).
+   */
+  signatures: z.enum(['auto', 'loop', 'pool']).default('auto'),
   /** This replica's name in audit records and webhook leases (default: the host name). */
   replica: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'letters, digits, . _ : - (at most 64)').optional(),
   metrics: metricsSchema.default(metricsSchema.parse({})),

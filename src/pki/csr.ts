@@ -5,7 +5,7 @@ import { x509 } from './x509.js';
 import { pemBlocks } from './pem.js';
 import type { SanType } from './names.js';
 import { readCsrFast, type FastCsr } from './csr-fast.js';
-import { verifyOffLoop } from './verify-off-loop.js';
+import { verifySignature } from './signature-work.js';
 import { readTlv } from './der-reader.js';
 import { notCanonicalAs, spkiProblem } from './spki-policy.js';
 
@@ -65,13 +65,13 @@ async function acceptFast(der: ArrayBuffer, csr: FastCsr): Promise<ParsedCsr | n
   return { der, commonName: csr.commonName, sans: csr.sans, spki, keyType: found.keyType };
 }
 
-/** The self-signature, checked on libuv's thread pool so the event loop goes on meanwhile. */
+/** The self-signature, checked where `stepstone.signatures` puts it (signature-work.ts). */
 function verifiesFast(csr: FastCsr, key: KeyObject): Promise<boolean> {
   const t = key.asymmetricKeyType;
   const a = csr.algorithm;
   const fits = (a.kind === 'ecdsa' && t === 'ec') || (a.kind === 'rsa' && t === 'rsa') || (a.kind === 'ed25519' && t === 'ed25519');
   if (!fits) return Promise.resolve(false);
-  return verifyOffLoop(a.hash, csr.tbs, key, csr.signature);
+  return verifySignature(a.hash, csr.tbs, key, csr.signature);
 }
 
 async function parseCsrDer(der: ArrayBuffer): Promise<ParsedCsr> {

@@ -1,7 +1,7 @@
 import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
 import type { x509 } from './x509.js';
 import { readCertificateParts } from './certificate-parts.js';
-import { verifyOffLoop } from './verify-off-loop.js';
+import { verifySignature } from './signature-work.js';
 
 // The issuer's key, imported once: renew and revoke check every presented certificate against
 // the same intermediate (an import costs more than the verification under OpenSSL 3).
@@ -37,7 +37,7 @@ export async function signedBy(cert: Pick<x509.X509Certificate, 'rawData'>, issu
 export interface SignedParts { tbs: Uint8Array; signatureAlgorithm: Uint8Array; innerAlgorithm: Uint8Array; signature: Uint8Array }
 
 /**
- * Whether `key` made the signature, on libuv's pool; null when the algorithm is not one of ours
+ * Whether `key` made the signature (where signature-work.ts puts it); null when the algorithm is not one of ours
  * or not one `key` can make (the caller then asks a full implementation).
  */
 export function verifySignedParts(parts: SignedParts, key: KeyObject): Promise<boolean> | null {
@@ -45,7 +45,7 @@ export function verifySignedParts(parts: SignedParts, key: KeyObject): Promise<b
   if (!alg || alg.keyType !== key.asymmetricKeyType) return null;
   // X509_verify (and X509_CRL_verify) refuse a structure whose two algorithm fields differ; so does this.
   if (!Buffer.from(parts.innerAlgorithm).equals(parts.signatureAlgorithm)) return Promise.resolve(false);
-  return verifyOffLoop(alg.digest, parts.tbs, key, parts.signature);
+  return verifySignature(alg.digest, parts.tbs, key, parts.signature);
 }
 
 /** node's native check of the signature alone, as the library's signatureOnly was. */

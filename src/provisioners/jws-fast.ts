@@ -6,7 +6,7 @@
 // and the error text. test/unit/jws-fast.test.ts holds it to jose's verdicts.
 import { constants, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type * as jose from 'jose';
-import { verifyOffLoop } from '../pki/verify-off-loop.js';
+import { verifySignature } from '../pki/signature-work.js';
 
 export interface FastJwsKey { alg: string; key: KeyObject; hash: string | null; rsa: boolean }
 
@@ -36,9 +36,8 @@ export function fastJwsKey(jwk: jose.JWK, alg: string): FastJwsKey | null {
 }
 
 /**
- * True only when `token` is a plain compact JWS whose signature `k` verifies. The signature check
- * runs on libuv's thread pool: it is the costliest step of a /sign after the CSR's own check, and
- * off the event loop it overlaps with TLS and parsing of other requests on the second core.
+ * True only when `token` is a plain compact JWS whose signature `k` verifies. The check runs
+ * where `stepstone.signatures` puts it (pki/signature-work.ts).
  */
 export async function verifiedFast(token: string, k: FastJwsKey): Promise<boolean> {
   const parts = token.split('.');
@@ -58,5 +57,5 @@ export async function verifiedFast(token: string, k: FastJwsKey): Promise<boolea
   if (sig.toString('base64url') !== s) return false;
   const data = Buffer.from(`${h}.${p}`, 'latin1');
   const key = k.rsa ? { key: k.key, padding: constants.RSA_PKCS1_PADDING } : k.hash ? { key: k.key, dsaEncoding: 'ieee-p1363' as const } : k.key;
-  return verifyOffLoop(k.hash, data, key, sig);
+  return verifySignature(k.hash, data, key, sig);
 }

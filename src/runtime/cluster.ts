@@ -18,7 +18,7 @@ import type { RunningCa, WorkerRole } from './serve.js';
 export const WORKER_ENV = 'STEPSTONE_WORKER';
 
 type ToWorker =
-  | { t: 'start'; index: number; leader: boolean; password: string; ticketKeys: string }
+  | { t: 'start'; index: number; workers: number; leader: boolean; password: string; ticketKeys: string }
   | { t: 'reload' }
   | { t: 'revoked'; serial: string }
   | { t: 'ticketKeys'; keys: string };
@@ -71,7 +71,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
     return new Promise((resolve, reject) => {
       worker.on('message', (m: FromWorker) => {
         // Asked for once the worker listens on its channel (a message sent earlier could be lost).
-        if (m.t === 'hello') send(worker, { t: 'start', index, leader: index === 1, password: o.password, ticketKeys: ticketKeys.toString('hex') });
+        if (m.t === 'hello') send(worker, { t: 'start', index, workers: o.workers, leader: index === 1, password: o.password, ticketKeys: ticketKeys.toString('hex') });
         else if (m.t === 'ready') {
           slot.ready = true;
           resolve(m);
@@ -181,7 +181,7 @@ export function runWorker(start: (role: WorkerRole, password: string) => Promise
   process.once('message', (m: ToWorker) => {
     if (m.t !== 'start') return;
     const feed = new ClusterRevocationFeed();
-    start({ index: m.index, leader: m.leader, feed, ticketKeys: Buffer.from(m.ticketKeys, 'hex') }, m.password).then((ca) => {
+    start({ index: m.index, workers: m.workers, leader: m.leader, feed, ticketKeys: Buffer.from(m.ticketKeys, 'hex') }, m.password).then((ca) => {
       process.on('message', (msg: ToWorker) => {
         if (msg.t === 'reload') void ca.reload();
         else if (msg.t === 'revoked') feed.deliver(msg.serial);

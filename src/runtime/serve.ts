@@ -22,6 +22,7 @@ import { consoleAddress } from '../config/defaults.js';
 import { resolveClaims } from '../authority/claims.js';
 import { prepareReload } from '../authority/reload.js';
 import { stdoutLogDestination } from './log-destination.js';
+import { placeSignatures, resolveSignatures, signaturesThread } from '../pki/signature-work.js';
 
 export interface ServeOptions {
   configPath: string;
@@ -49,6 +50,8 @@ export interface ServeOptions {
  */
 export interface WorkerRole {
   index: number;
+  /** How many workers serve the port (the cores each has decide where signatures run). */
+  workers: number;
   leader: boolean;
   /** SQLite: the other workers' revocations, through the primary. PostgreSQL has its own feed. */
   feed: SharedRevocationFeed;
@@ -90,6 +93,7 @@ export async function startCa(o: ServeOptions): Promise<RunningCa> {
   const w = o.worker;
   // Every line a worker logs names it (pino adds the pid), so an operator can tell them apart.
   const log = w ? base.child({ worker: w.index }) : base;
+  placeSignatures(resolveSignatures(config.stepstone.signatures, w?.workers ?? 1));
   const ledger = await openServerLedger(loaded, log, w?.feed);
   const crlWorker = new CrlWorker();
   let watch: Observability | undefined;
@@ -178,8 +182,8 @@ async function listen(
   const bound = (s.app.server.address() as { port: number }).port;
   const url = publicUrl(authority, bound);
   // A worker does not announce the address: the primary does, once every worker listens.
-  if (w) log.info({ port: bound, leader: w.leader }, 'worker serving');
-  else log.info({ address: `${host}:${bound}`, url }, 'Stepstone CA serving');
+  if (w) log.info({ port: bound, leader: w.leader, signatures: signaturesThread() }, 'worker serving');
+  else log.info({ address: `${host}:${bound}`, url, signatures: signaturesThread() }, 'Stepstone CA serving');
   let closed = false;
   return {
     url,

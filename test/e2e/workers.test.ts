@@ -14,6 +14,7 @@ import { BIN, cli, request, serve, stopProc } from '../helpers/ca.ts';
 import { mintToken, opensslCsr, provisionerKey, type ProvisionerKey } from '../helpers/tokens.ts';
 import { markerId, pollUntil, waitForLog } from '../helpers/logs.ts';
 import { x509 } from '../../src/pki/x509.ts';
+import { resolveSignatures } from '../../src/pki/signature-work.ts';
 
 let dir: string;
 let home: string;
@@ -94,6 +95,12 @@ test('fresh-connection /sign requests all succeed, and both workers answer them'
   const pids = new Set(answered.map((a) => a.pid));
   assert.equal(pids.size, 2);
   for (const p of pids) assert.ok(workerPids.has(p), `pid ${p} is one of the announced workers`);
+});
+
+test("each worker places its signatures for its share of the cores ('auto' counts the workers)", () => {
+  const lines = logs.filter((l) => l.includes('"msg":"worker serving"')).map((l) => JSON.parse(l) as { worker: number; signatures: string });
+  assert.deepEqual(lines.map((l) => l.worker).sort(), [1, 2]);
+  for (const l of lines) assert.equal(l.signatures, resolveSignatures('auto', 2), `worker ${l.worker}`);
 });
 
 test('one token sent to both workers at once is accepted exactly once', async () => {

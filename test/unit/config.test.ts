@@ -53,7 +53,7 @@ test('a minimal ca.json loads with the stepstone defaults', () => {
   assert.deepEqual(config.stepstone, {
     maxTokenLifetime: '1h', servingCertDuration: '24h', bodyLimit: 65536, logLevel: 'info',
     crlDistributionPoints: [], ocspServers: [], ocsp: { enabled: true, path: '/ocsp' },
-    keyPermissions: 'refuse', requestTimeout: '30s', workers: 1, sessionTickets: true,
+    keyPermissions: 'refuse', requestTimeout: '30s', workers: 1, sessionTickets: true, signatures: 'auto',
     connections: { max: 4096, perAddress: 256, healthReserve: 16, keepAliveTimeout: '5s' },
     rateLimit: { enabled: true, perIp: { max: 6000, window: '1m' }, perProvisioner: { max: 60000, window: '1m' } },
     metrics: { mtls: false, statsInterval: '60s' }, audit: { enabled: true, refusalWindow: '1m', refusalClients: 1000 },

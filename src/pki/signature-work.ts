@@ -1,0 +1,69 @@
+// Where a request's signatures are worked: the ECDSA checks of its token and CSR (or renewal
+// token) and the new certificate's signature. On libuv's thread pool they overlap the event
+// loop, which pays where the pool's threads have cores of their own. Where they do not (two
+// cores for the loop, the ledger writer, V8's helpers and the TLS clients), every hand-off wakes
+// a pool thread that preempts the loop, then wakes the loop again: on the 2-core benchmark
+// machine the loop was preempted ~5,000 times a second, and the same calls made on the loop cut
+// CPU per /sign by 7 % and p99 by 15–20 % at the same rate (bench/README.md, issue 18's sixth round).
+import { availableParallelism } from 'node:os';
+import { sign, verify } from 'node:crypto';
+
+export type SignatureThread = 'loop' | 'pool';
+/** `stepstone.signatures` in ca.json. */
+export type SignaturesSetting = 'auto' | SignatureThread;
+
+// CLI tools and in-process authorities keep the pool; `serve` decides at start (placeSignatures).
+let where: SignatureThread = 'pool';
+
+/**
+ * What 'auto' means: the pool when each serving process has three cores or more (one for its
+ * event loop, one for the ledger writer and V8's helpers, the rest for signatures), else the loop.
+ */
+export function resolveSignatures(setting: SignaturesSetting, processes = 1, cores = availableParallelism()): SignatureThread {
+  if (setting !== 'auto') return setting;
+  return cores / processes >= 3 ? 'pool' : 'loop';
+}
+
+/** Set once by `serve` before it listens: the whole process works its signatures there. */
+export function placeSignatures(thread: SignatureThread): void {
+  where = thread;
+}
+
+export function signaturesThread(): SignatureThread {
+  return where;
+}
+
+type VerifyKey = Parameters<typeof verify>[2];
+type SignKey = Parameters<typeof sign>[2];
+
+/** node:crypto's verify, where placed; any error (bad key, malformed signature) is a "no". */
+export function verifySignature(hash: string | null, data: NodeJS.ArrayBufferView, key: VerifyKey, sig: NodeJS.ArrayBufferView): Promise<boolean> {
+  if (where === 'loop') {
+    try {
+      return Promise.resolve(verify(hash, data, key, sig));
+    } catch {
+      return Promise.resolve(false);
+    }
+  }
+  return new Promise((resolve) => {
+    try {
+      verify(hash, data, key, sig, (err, ok) => resolve(!err && ok));
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
+/** node:crypto's sign, where placed. */
+export function signBytes(hash: string | null, data: NodeJS.ArrayBufferView, key: SignKey): Promise<Buffer> {
+  if (where === 'loop') {
+    try {
+      return Promise.resolve(sign(hash, data, key));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  return new Promise((resolve, reject) => {
+    sign(hash, data, key, (err, sig) => (err ? reject(err) : resolve(sig)));
+  });
+}
