@@ -3,8 +3,9 @@
 // loop, which pays where the pool's threads have cores of their own. Where they do not (two
 // cores for the loop, the ledger writer, V8's helpers and the TLS clients), every hand-off wakes
 // a pool thread that preempts the loop, then wakes the loop again: on the 2-core benchmark
-// machine the loop was preempted ~5,000 times a second, and the same calls made on the loop cut
-// CPU per /sign by 7 % and p99 by 15–20 % at the same rate (bench/README.md, issue 18's sixth round).
+// machine the loop was preempted ~5,000 times a second, and the same calls made on the loop cost
+// 8 % less CPU per /sign, with a lower p99 in most rounds, for 5 % less peak rate (bench/README.md,
+// issue 18's sixth round).
 import { availableParallelism } from 'node:os';
 import { sign, verify } from 'node:crypto';
 
