@@ -1,13 +1,15 @@
-// Where a request's signatures are worked: the ECDSA checks of its token and CSR (or renewal
-// token) and the new certificate's signature. On libuv's thread pool they overlap the event
-// loop, which pays where the pool's threads have cores of their own. Where they do not (two
+// Where a request's signatures are worked: the checks of its token's and CSR's (or renewal
+// token's) signatures and the new certificate's signature. On libuv's thread pool they overlap the
+// event loop, which pays where the pool's threads have cores of their own. Where they do not (two
 // cores for the loop, the ledger writer, V8's helpers and the TLS clients), every hand-off wakes
 // a pool thread that preempts the loop, then wakes the loop again: on the 2-core benchmark
 // machine the loop was preempted ~5,000 times a second, and the same calls made on the loop cost
 // 8 % less CPU per /sign, with a lower p99 in most rounds, for 5 % less peak rate (bench/README.md,
-// issue 18's sixth round).
+// issue 18's sixth round). That holds for P-256 and Ed25519 (25–50 µs an operation); a signature
+// with an RSA key (0.2–3 ms) or any operation on P-384 or P-521 (~0.5 ms) would stall every other
+// connection, so 'auto' leaves those on the pool.
 import { availableParallelism } from 'node:os';
-import { sign, verify } from 'node:crypto';
+import { KeyObject, sign, verify } from 'node:crypto';
 
 export type SignatureThread = 'loop' | 'pool';
 /** `stepstone.signatures` in ca.json. */
@@ -15,6 +17,8 @@ export type SignaturesSetting = 'auto' | SignatureThread;
 
 // CLI tools and in-process authorities keep the pool; `serve` decides at start (placeSignatures).
 let where: SignatureThread = 'pool';
+// 'auto' chose the loop: only keys whose operations cost tens of microseconds run there.
+let cheapKeysOnly = false;
 
 /**
  * What 'auto' means: the pool when each serving process has three cores or more (one for its
@@ -26,8 +30,9 @@ export function resolveSignatures(setting: SignaturesSetting, processes = 1, cor
 }
 
 /** Set once by `serve` before it listens: the whole process works its signatures there. */
-export function placeSignatures(thread: SignatureThread): void {
-  where = thread;
+export function placeSignatures(setting: SignaturesSetting, processes = 1, cores = availableParallelism()): void {
+  where = resolveSignatures(setting, processes, cores);
+  cheapKeysOnly = setting === 'auto';
 }
 
 export function signaturesThread(): SignatureThread {
@@ -37,9 +42,23 @@ export function signaturesThread(): SignatureThread {
 type VerifyKey = Parameters<typeof verify>[2];
 type SignKey = Parameters<typeof sign>[2];
 
+/** Whether an operation with `key` runs on the event loop now. */
+function onLoop(key: VerifyKey | SignKey, signing: boolean): boolean {
+  if (where === 'pool') return false;
+  if (!cheapKeysOnly) return true;
+  const k = key instanceof KeyObject ? key : (key as { key?: unknown }).key;
+  if (!(k instanceof KeyObject)) return false;
+  switch (k.asymmetricKeyType) {
+    case 'ed25519': return true;
+    case 'ec': return k.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+    case 'rsa': return !signing; // a public-exponent check is cheap, the private operation is not
+    default: return false;
+  }
+}
+
 /** node:crypto's verify, where placed; any error (bad key, malformed signature) is a "no". */
 export function verifySignature(hash: string | null, data: NodeJS.ArrayBufferView, key: VerifyKey, sig: NodeJS.ArrayBufferView): Promise<boolean> {
-  if (where === 'loop') {
+  if (onLoop(key, false)) {
     try {
       return Promise.resolve(verify(hash, data, key, sig));
     } catch {
@@ -57,7 +76,7 @@ export function verifySignature(hash: string | null, data: NodeJS.ArrayBufferVie
 
 /** node:crypto's sign, where placed. */
 export function signBytes(hash: string | null, data: NodeJS.ArrayBufferView, key: SignKey): Promise<Buffer> {
-  if (where === 'loop') {
+  if (onLoop(key, true)) {
     try {
       return Promise.resolve(sign(hash, data, key));
     } catch (e) {

@@ -22,7 +22,7 @@ import { consoleAddress } from '../config/defaults.js';
 import { resolveClaims } from '../authority/claims.js';
 import { prepareReload } from '../authority/reload.js';
 import { stdoutLogDestination } from './log-destination.js';
-import { placeSignatures, resolveSignatures, signaturesThread } from '../pki/signature-work.js';
+import { placeSignatures, signaturesThread } from '../pki/signature-work.js';
 
 export interface ServeOptions {
   configPath: string;
@@ -93,7 +93,7 @@ export async function startCa(o: ServeOptions): Promise<RunningCa> {
   const w = o.worker;
   // Every line a worker logs names it (pino adds the pid), so an operator can tell them apart.
   const log = w ? base.child({ worker: w.index }) : base;
-  placeSignatures(resolveSignatures(config.stepstone.signatures, w?.workers ?? 1));
+  placeSignatures(config.stepstone.signatures, w?.workers ?? 1);
   const ledger = await openServerLedger(loaded, log, w?.feed);
   const crlWorker = new CrlWorker();
   let watch: Observability | undefined;

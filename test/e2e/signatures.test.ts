@@ -62,3 +62,10 @@ test("by default ('auto') signatures run where this machine's cores put them", a
   t.after(() => ca.cleanup());
   assert.equal(servingLine(ca).signatures, resolveSignatures('auto', 1));
 });
+
+test("an RSA-keyed CA on 'auto' (its signatures stay on the pool): sign, refusals and renew work", async (t) => {
+  const ca = await startTestCa({ kty: 'RSA' });
+  t.after(() => ca.cleanup());
+  assert.equal(new X509Certificate(ca.rootPem).publicKey.asymmetricKeyType, 'rsa');
+  await exercise(ca);
+});

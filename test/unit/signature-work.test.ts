@@ -1,6 +1,7 @@
-// Where signatures are worked (stepstone.signatures): what 'auto' picks for a core count, and
-// that the event loop and libuv's pool give the same answers, good and bad, with the loop's
-// made before the call returns and the pool's only after the event loop turns.
+// Where signatures are worked (stepstone.signatures): what 'auto' picks for a core count, that
+// the event loop and libuv's pool give the same answers, good and bad, with the loop's made before
+// the call returns and the pool's only after the event loop turns, and that 'auto' keeps the dear
+// keys' operations (RSA signing, P-384) on the pool.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
@@ -55,3 +56,36 @@ for (const thread of ['loop', 'pool'] as const) {
     assert.equal(await settledAt(signBytes('sha256', data, ec.privateKey)), want);
   });
 }
+
+test("'auto' on the loop runs only cheap keys' operations there; dear ones stay on the pool", async (t) => {
+  const before = signaturesThread();
+  t.after(() => placeSignatures(before));
+  const p384 = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+  const p384Sig = sign('sha384', data, p384.privateKey);
+  const edSig = sign(null, data, ed.privateKey);
+  const rsaSig = sign('sha256', data, rsa.privateKey);
+
+  placeSignatures('auto', 1, 2);
+  assert.equal(signaturesThread(), 'loop');
+  const cases: [string, () => Promise<unknown>, 'now' | 'later'][] = [
+    ['P-256 verify', () => verifySignature('sha256', data, ec.publicKey, ecSig), 'now'],
+    ['P-256 verify, a JWS key form', () => verifySignature('sha256', data, { key: ec.publicKey, dsaEncoding: 'der' }, ecSig), 'now'],
+    ['P-256 sign', () => signBytes('sha256', data, ec.privateKey), 'now'],
+    ['Ed25519 verify', () => verifySignature(null, data, ed.publicKey, edSig), 'now'],
+    ['Ed25519 sign', () => signBytes(null, data, ed.privateKey), 'now'],
+    ['RSA verify', () => verifySignature('sha256', data, rsa.publicKey, rsaSig), 'now'],
+    ['RSA sign', () => signBytes('sha256', data, rsa.privateKey), 'later'],
+    ['P-384 verify', () => verifySignature('sha384', data, p384.publicKey, p384Sig), 'later'],
+    ['P-384 sign', () => signBytes('sha384', data, p384.privateKey), 'later'],
+    ['a key as PEM text', () => verifySignature('sha256', data, ec.publicKey.export({ type: 'spki', format: 'pem' }), ecSig), 'later'],
+  ];
+  for (const [what, op, want] of cases) assert.equal(await settledAt(op()), want, what);
+  assert.equal(await verifySignature('sha384', data, p384.publicKey, p384Sig), true);
+  assert.equal(await verifySignature('sha256', data, rsa.publicKey, rsaSig), true);
+
+  placeSignatures('loop');
+  for (const [what, op] of cases) assert.equal(await settledAt(op()), 'now', `"loop" chosen: ${what}`);
+  placeSignatures('auto', 1, 4);
+  assert.equal(signaturesThread(), 'pool');
+  for (const [what, op] of cases) assert.equal(await settledAt(op()), 'later', `'auto' on 4 cores: ${what}`);
+});
