@@ -5,7 +5,7 @@
 // a pool thread that preempts the loop, then wakes the loop again: on the 2-core benchmark
 // machine the loop was preempted ~5,000 times a second, and the same calls made on the loop cost
 // 8 % less CPU per /sign, with a lower p99 in most rounds, for 5 % less peak rate (bench/README.md,
-// issue 18's sixth round). That holds for P-256 and Ed25519 (25–50 µs an operation); a signature
+// issue 18's sixth round). That holds for P-256 and Ed25519 (20–65 µs an operation); a signature
 // with an RSA key (0.2–3 ms) or any operation on P-384 or P-521 (~0.5 ms) would stall every other
 // connection, so 'auto' leaves those on the pool.
 import { availableParallelism } from 'node:os';
