@@ -163,8 +163,8 @@ export const stepstoneSchema = z.object({
   sessionTickets: z.boolean().default(true),
   /**
    * Where a request's signature checks and the new certificate's signature run: "loop" (the event
-   * loop), "pool" (libuv's threads) or "auto": the pool only where each serving process has three
-   * cores or more (pki/signature-work.ts).
+   * loop), "pool" (libuv's threads) or "auto": the pool where each serving process has three cores
+   * or more, and for RSA signing and P-384/P-521 keys everywhere (pki/signature-work.ts).
    */
   signatures: z.enum(['auto', 'loop', 'pool']).default('auto'),
   /** This replica's name in audit records and webhook leases (default: the host name). */
