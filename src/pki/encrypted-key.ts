@@ -2,23 +2,27 @@
 // 600 000 iterations, AES-256-CBC), built by pkijs. Node's own export only offers OpenSSL's
 // default of 2048 iterations, too few for a CA key facing offline guessing. OpenSSL, Node and
 // Go's pemutil all read the result; Node decrypts it (createPrivateKey) without pkijs.
+// pkijs is imported when a key is first encrypted (init, the CLI's key commands): a serving CA
+// that only decrypts its keys never loads it (2–3 MiB of heap; bench/README.md, issue 18).
 import { webcrypto, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
+import type * as Pkijs from 'pkijs';
 import { toPem } from './pem.js';
 
 export const PBKDF2_ITERATIONS = 600_000;
 
-let engineSet = false;
-function engine(): void {
-  if (engineSet) return;
-  pkijs.setEngine('node', new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto as unknown as Crypto }));
-  engineSet = true;
+let loaded: Promise<typeof Pkijs> | undefined;
+function pkijsWithEngine(): Promise<typeof Pkijs> {
+  loaded ??= import('pkijs').then((pkijs) => {
+    pkijs.setEngine('node', new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto as unknown as Crypto }));
+    return pkijs;
+  });
+  return loaded;
 }
 
 export async function encryptPrivateKey(key: KeyObject, password: string, iterations = PBKDF2_ITERATIONS): Promise<string> {
   if (!password) throw new Error('refusing to encrypt a key with an empty password');
-  engine();
+  const pkijs = await pkijsWithEngine();
   const der = key.export({ type: 'pkcs8', format: 'der' });
   const bag = new pkijs.PKCS8ShroudedKeyBag({ parsedValue: pkijs.PrivateKeyInfo.fromBER(new Uint8Array(der).buffer as ArrayBuffer) });
   await bag.makeInternalValues({
