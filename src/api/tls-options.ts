@@ -28,10 +28,10 @@ function version(v: number | undefined, fallback: SecureVersion, field: string):
 
 /**
  * `sessionTickets: false` (stepstone.sessionTickets): no stateless TLS session tickets. OpenSSL 3.0
- * builds two per TLS 1.3 handshake, each a copy of the session with the client certificate in it;
- * for clients that never resume (`ca renew` under a timer, curl) that is 0.6–1.1 ms of server CPU
- * per mTLS connection (bench/README.md). Node keeps no server session cache, so without tickets
- * nothing resumes.
+ * builds each ticket from a copy of the session, encoded and decoded again with the client
+ * certificate in it: with the launcher's one ticket, about 0.1 ms of server CPU per fresh mTLS
+ * connection, 0.6–1.1 ms with OpenSSL's default two (bench/README.md). Node keeps no server
+ * session cache, so without tickets nothing resumes.
  */
 export function nodeTlsOptions(tls: TlsConfig | undefined, o: { sessionTickets?: boolean } = {}): NodeTlsOptions {
   const minVersion = version(tls?.minVersion, 'TLSv1.2', 'minVersion');
