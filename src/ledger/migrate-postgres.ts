@@ -6,13 +6,10 @@
 // version the first one committed and finds nothing to do. PostgreSQL's DDL is transactional, so
 // a failed migration leaves nothing behind; a database newer than the files is refused before
 // postgrator writes anything (it would otherwise look for `undo` scripts).
-import path from 'node:path';
-import type { ClientBase, Pool } from 'pg';
+import type { ClientBase } from 'pg';
 import Postgrator from 'postgrator';
 import { checkVersions, migrationGlob } from './migrate.js';
-import { MIGRATIONS_DIR } from './migrations-dir.js';
-
-export const PG_MIGRATIONS_DIR = path.join(MIGRATIONS_DIR, 'postgresql');
+import { PG_MIGRATIONS_DIR } from './migrations-dir.js';
 
 /** Any fixed 64-bit number; one per purpose in this database. ("stepstone" in ASCII, as hex.) */
 export const MIGRATION_LOCK_KEY = '0x73746570' + '73746f6e';
@@ -42,12 +39,4 @@ export async function migratePostgres(client: ClientBase, migrationsDir = PG_MIG
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
-}
-
-/** The version a database records, or 0 before the first migration; never writes. */
-export async function postgresSchemaVersion(client: ClientBase | Pool): Promise<number> {
-  const present = await client.query<{ t: string | null }>("SELECT to_regclass('schema_version')::text AS t");
-  if (!present.rows[0]?.t) return 0;
-  const { rows } = await client.query<{ v: string | null }>('SELECT max(version)::text AS v FROM schema_version');
-  return Number(rows[0]?.v ?? 0);
 }

@@ -26,6 +26,22 @@ export interface PgSource {
   redact(message: string): string;
 }
 
+/**
+ * How every connection of ours to the ledger behaves, the pool's and the migration thread's alike
+ * (node-postgres client settings, the connection string aside).
+ */
+export const PG_CONNECTION_SETTINGS = {
+  // A request waits at most this long for a connection before it answers 503.
+  connectionTimeoutMillis: 3000,
+  // A server that vanished without closing the socket must not hold requests forever.
+  query_timeout: 15_000,
+  keepAlive: true,
+  application_name: 'stepstone',
+} as const;
+
+/** The code the migration thread gives a failure to connect, as against a migration that failed. */
+export const PG_UNREACHABLE = 'STEPSTONE_LEDGER_UNREACHABLE';
+
 export const isPostgresType = (type: string): boolean => ['postgresql', 'postgres'].includes(type.toLowerCase());
 
 /**

@@ -18,12 +18,12 @@ import { toAuditRow } from './audit-chain.js';
 import { appendChain } from './pg-chain.js';
 import { PgEventStore, pgStats } from './pg-events.js';
 import { PgAcmeStore } from './pg-acme.js';
-import { knownVersion } from './migrations-dir.js';
-import { migratePostgres, PG_MIGRATIONS_DIR, postgresSchemaVersion } from './migrate-postgres.js';
+import { knownVersion, PG_MIGRATIONS_DIR, postgresSchemaVersion } from './migrations-dir.js';
 import { PgRevocationFeed, REVOCATION_CHANNEL } from './notify.js';
 import { isConnectionLoss, mapPgError, pgUnavailable } from './pg-errors.js';
 import { commitIssuances, PgBatchFailed, spendTokensSql } from './pg-issuance.js';
-import type { PgSource } from './pg-source.js';
+import { PG_CONNECTION_SETTINGS, PG_UNREACHABLE, type PgSource } from './pg-source.js';
+import { runOnce } from '../util/worker.js';
 import { checkLimit, fromRow, STORED_COLUMNS, toRow, type StoredRow } from './rows.js';
 import { searchSql, seriesSql, toPage, toSeries, windowCursor, windowEndSql, type CertificatePage, type CertificateSearch, type Dialect, type InventorySeries } from './inventory.js';
 
@@ -46,16 +46,15 @@ export interface PostgresLedgerOptions {
 export async function openPostgresLedger(source: PgSource, o: PostgresLedgerOptions = {}): Promise<PostgresLedger> {
   const role = o.role ?? 'server';
   const warn = o.warn ?? (() => undefined);
+  const dir = o.migrationsDir ?? PG_MIGRATIONS_DIR;
+  // The server migrates on a thread that ends with it (migrate-postgres-worker.ts), so postgrator
+  // and its glob never stay loaded in a replica; its connection is closed before the pool opens.
+  if (role === 'server') await migrateOnThread(source, dir);
   const pool = new pg.Pool({
     connectionString: source.connectionString,
     max: o.poolSize ?? 8,
-    // A request waits at most this long for a connection before it answers 503.
-    connectionTimeoutMillis: 3000,
     idleTimeoutMillis: 30_000,
-    // A server that vanished without closing the socket must not hold requests forever.
-    query_timeout: 15_000,
-    keepAlive: true,
-    application_name: 'stepstone',
+    ...PG_CONNECTION_SETTINGS,
     ...(role === 'tool' && !o.write ? { options: '-c default_transaction_read_only=on' } : {}),
   });
   // An idle connection that dies (PostgreSQL restarted) is reported here; without a listener
@@ -74,9 +73,9 @@ export async function openPostgresLedger(source: PgSource, o: PostgresLedgerOpti
       throw new Error(`cannot reach the ledger, ${source.describe}: ${source.redact((err as Error).message)}`, { cause: err });
     });
     try {
-      const dir = o.migrationsDir ?? PG_MIGRATIONS_DIR;
-      if (role === 'server' || o.write) await migratePostgres(client, dir);
-      else await requireCurrentSchema(client, dir, source);
+      // A tool that writes (ledger copy into this database) migrates here: it is short-lived.
+      if (role === 'tool' && o.write) await (await import('./migrate-postgres.js')).migratePostgres(client, dir);
+      else if (role === 'tool') await requireCurrentSchema(client, dir, source);
     } finally {
       client.release();
     }
@@ -86,6 +85,16 @@ export async function openPostgresLedger(source: PgSource, o: PostgresLedgerOpti
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw err;
+  }
+}
+
+async function migrateOnThread(source: PgSource, dir: string): Promise<void> {
+  try {
+    await runOnce<{ from: number; to: number }>('./migrate-postgres-worker', import.meta.url, { connectionString: source.connectionString, dir });
+  } catch (err) {
+    const message = source.redact((err as Error).message);
+    if ((err as { code?: string }).code === PG_UNREACHABLE) throw new Error(`cannot reach the ledger, ${source.describe}: ${message}`);
+    throw new Error(message);
   }
 }
 

@@ -3,8 +3,7 @@
 // Not the CA's interface (that is Ledger): nothing here runs while serving.
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
-import { PG_MIGRATIONS_DIR } from './migrate-postgres.js';
-import { knownVersion, MIGRATIONS_DIR } from './migrations-dir.js';
+import { knownVersion, MIGRATIONS_DIR, PG_MIGRATIONS_DIR, postgresSchemaVersion } from './migrations-dir.js';
 import type { LedgerTarget } from './open.js';
 import { STORED_COLUMNS, type StoredRow } from './rows.js';
 import { AUDIT_COLUMNS, type ChainHead, type StoredAuditRow } from './audit-chain.js';
@@ -183,7 +182,6 @@ class PgRaw implements RawLedger {
   }
 
   async schemaVersion(): Promise<number> {
-    const { postgresSchemaVersion } = await import('./migrate-postgres.js');
     return postgresSchemaVersion(await this.snapshot());
   }
 
