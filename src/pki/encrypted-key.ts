@@ -3,7 +3,7 @@
 // default of 2048 iterations, too few for a CA key facing offline guessing. OpenSSL, Node and
 // Go's pemutil all read the result; Node decrypts it (createPrivateKey) without pkijs.
 // pkijs is imported when a key is first encrypted (init, the CLI's key commands): a serving CA
-// that only decrypts its keys never loads it (2–3 MiB of heap; bench/README.md, issue 18).
+// that only decrypts its keys never loads it (about 2 MiB of heap; bench/README.md, issue 18).
 import { webcrypto, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import type * as Pkijs from 'pkijs';
