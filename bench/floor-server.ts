@@ -7,7 +7,7 @@
 //                      verified, and one signature made (both on libuv's pool, as the CA does)
 //   FLOOR_MODE=crypto-sync  the same cryptography on the event loop
 // Usage: node --import tsx bench/floor-server.ts PORT CA_CONFIG SERVING_CERT SERVING_KEY
-import { createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { generateKeyPairSync, KeyObject, sign, verify, webcrypto } from 'node:crypto';
 import { readCsrFast } from '../src/pki/csr-fast.ts';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
@@ -43,7 +43,7 @@ app.post<{ Body: { csr?: string; ott?: string } }>('/1.0/sign', { schema: { body
     const der = Buffer.from((req.body.csr ?? '').replace(/-----[^-]+-----|\s/g, ''), 'base64');
     const parts = readCsrFast(new Uint8Array(der));
     if (!parts?.ec) throw new Error('floor-server: not a plain EC CSR');
-    const key = createPublicKey({ key: { kty: 'EC', ...parts.ec }, format: 'jwk' });
+    const key = KeyObject.from(await webcrypto.subtle.importKey('raw', parts.ec.point, { name: 'ECDSA', namedCurve: parts.ec.crv }, false, ['verify']));
     if (!verify(parts.algorithm.kind === 'ecdsa' ? parts.algorithm.hash : 'sha256', parts.tbs, key, parts.signature)) throw new Error('bad csr');
     const [h, p, sg] = (req.body.ott ?? '').split('.') as [string, string, string];
     if (!verify('sha256', Buffer.from(`${h}.${p}`), { key: tokenKey.key, dsaEncoding: 'ieee-p1363' }, Buffer.from(sg, 'base64url'))) throw new Error('bad token');

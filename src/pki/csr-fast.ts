@@ -20,7 +20,8 @@ export interface FastCsr {
   /** Offsets of the SubjectPublicKeyInfo in the DER. */
   spki: { start: number; end: number };
   /** An uncompressed point on a named curve we accept, ready for a JWK import. */
-  ec: { crv: 'P-256' | 'P-384' | 'P-521'; x: string; y: string } | null;
+  /** A named-curve key: its uncompressed point (0x04, X, Y), a view into the CSR's DER. */
+  ec: { crv: 'P-256' | 'P-384' | 'P-521'; point: Uint8Array } | null;
   tbs: Uint8Array;
   signature: Uint8Array;
   algorithm: CsrSignatureAlgorithm;
@@ -102,7 +103,7 @@ function readCommonName(der: Uint8Array, subject: Tlv): string | null {
   return cn ?? '';
 }
 
-/** The EC point for a JWK import; null for other keys (csr.ts imports those from DER); undefined when malformed. */
+/** The EC point for a raw import; null for other keys (csr.ts imports those from DER); undefined when malformed. */
 function readEcKey(der: Uint8Array, spki: Tlv): FastCsr['ec'] | undefined {
   const parts = spki.tag === 0x30 ? children(der, spki) : null;
   if (!parts || parts.length !== 2 || parts[0]!.tag !== 0x30 || parts[1]!.tag !== 0x03) return undefined;
@@ -113,9 +114,7 @@ function readEcKey(der: Uint8Array, spki: Tlv): FastCsr['ec'] | undefined {
   const curve = CURVES.find((c) => valueEquals(der, alg[1]!, c.oid));
   const bits = parts[1]!;
   if (!curve || bits.end - bits.body !== 2 + 2 * curve.size || der[bits.body] !== 0 || der[bits.body + 1] !== 0x04) return null;
-  const at = bits.body + 2;
-  const b64 = (from: number) => Buffer.from(der.buffer, der.byteOffset + from, curve.size).toString('base64url');
-  return { crv: curve.crv, x: b64(at), y: b64(at + curve.size) };
+  return { crv: curve.crv, point: der.subarray(bits.body + 1, bits.end) };
 }
 
 /** SANs from the one extensionRequest attribute, if any; null for shapes left to the library. */

@@ -141,6 +141,23 @@ test('the plain P-256 shape that step and openssl send takes the fast path', () 
   assert.equal(fast.commonName, 'web.example.com');
   assert.deepEqual(fast.sans, { dns: ['web.example.com'], ip: ['10.0.0.1', '2001:db8::1'], email: ['a@b.c'], url: ['spiffe://x/y'] });
   assert.equal(fast.ec?.crv, 'P-256');
+  // The uncompressed point, exactly the last 65 bytes of the library's SubjectPublicKeyInfo.
+  const spki = Buffer.from(new x509.Pkcs10CertificateRequest(pem).publicKey.rawData);
+  assert.deepEqual(Buffer.from(fast.ec!.point), spki.subarray(spki.length - 65));
+  assert.equal(fast.ec!.point[0], 0x04);
+});
+
+test('a P-256 point off the curve: the fast reader takes its shape, the import refuses it, and the answer is the library\'s', async () => {
+  const der = Buffer.from(pemBlocks(corpus[300]!, 'CERTIFICATE REQUEST')[0]!);
+  const fast = readCsrFast(new Uint8Array(der));
+  assert.ok(fast?.ec);
+  const at = der.indexOf(Buffer.from(fast.ec.point));
+  der[at + 64] ^= 0x01;
+  assert.ok(readCsrFast(new Uint8Array(der))?.ec, 'still the plain shape');
+  const pem = toPem(der, 'CERTIFICATE REQUEST');
+  const got = await outcome(parseCsr, pem);
+  assert.deepEqual(got, await outcome(parseCsrWithLibrary, pem));
+  assert.match(JSON.stringify(got), /"error":"invalid csr: /);
 });
 
 test(`seeded mutations (${MUTANTS}): bit flips, byte sets, truncations, length edits give the library's answer`, async (t) => {
