@@ -19,8 +19,7 @@ export interface FastCsr {
   sans: Record<SanType, string[]>;
   /** Offsets of the SubjectPublicKeyInfo in the DER. */
   spki: { start: number; end: number };
-  /** An uncompressed point on a named curve we accept, ready for a JWK import. */
-  /** A named-curve key: its uncompressed point (0x04, X, Y), a view into the CSR's DER. */
+  /** A key on a named curve we accept: its uncompressed point (0x04, X, Y), a view into the CSR's DER. */
   ec: { crv: 'P-256' | 'P-384' | 'P-521'; point: Uint8Array } | null;
   tbs: Uint8Array;
   signature: Uint8Array;

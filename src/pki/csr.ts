@@ -64,7 +64,7 @@ async function acceptFast(der: ArrayBuffer, csr: FastCsr): Promise<ParsedCsr | n
 
 /**
  * A CSR's EC key from its point, through WebCrypto's raw import: with the one verification it is
- * used for, 84 µs per P-256 key against 106 for a JWK import and 238 for SPKI DER under OpenSSL 3
+ * used for, 84 µs per P-256 key against 106 for a JWK import and 240 for SPKI DER under OpenSSL 3
  * (bench/keyimport.mts). The import refuses a point that is not on the curve; every curve we take
  * has cofactor 1, so such a point is a valid key.
  */
